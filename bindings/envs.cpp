@@ -1,0 +1,311 @@
+// Bindings of the batched environments: a thin adapter over genmarl::BatchedEnv.
+//
+// Ownership rule: every call returns freshly allocated arrays that C++ wrote
+// into directly; the env never writes into an array after handing it out.
+// Incoming actions are validated and copied into the env's owned buffers while
+// the GIL is held; the GIL is released while the envs step.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genmarl/envs/registry.hpp"
+
+namespace py = pybind11;
+using genmarl::BatchedEnv;
+using genmarl::StepOutputs;
+
+namespace {
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+std::string shape_of(const std::vector<py::ssize_t>& v) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  if (v.size() == 1) s += ",";
+  return s + ")";
+}
+
+class PyBatchedEnv {
+ public:
+  explicit PyBatchedEnv(std::unique_ptr<BatchedEnv> env) : env_(std::move(env)) {
+    const auto& spec = env_->spec();
+    for (const auto& g : spec.groups) {
+      scratch_final_obs_.emplace_back(static_cast<std::size_t>(env_->num_envs()) * g.num_agents * g.obs_dim);
+    }
+  }
+
+  BatchedEnv& env() { return *env_; }
+  const genmarl::EnvSpec& spec() const { return env_->spec(); }
+
+  py::list agents() const {
+    py::list out;
+    for (const auto& a : spec().agents) {
+      py::dict d;
+      d["name"] = a.name;
+      d["group"] = a.group;
+      d["obs_dim"] = a.obs_dim;
+      d["continuous"] = a.action.continuous;
+      d["action_n"] = a.action.n;
+      d["action_low"] = a.action.low;
+      d["action_high"] = a.action.high;
+      out.append(d);
+    }
+    return out;
+  }
+
+  py::list groups() const {
+    py::list out;
+    for (const auto& g : spec().groups) {
+      py::dict d;
+      d["name"] = g.name;
+      d["first_agent"] = g.first_agent;
+      d["num_agents"] = g.num_agents;
+      d["obs_dim"] = g.obs_dim;
+      d["continuous"] = g.action.continuous;
+      d["action_n"] = g.action.n;
+      out.append(d);
+    }
+    return out;
+  }
+
+  py::tuple reset(std::optional<std::uint64_t> seed) {
+    std::vector<py::array_t<float>> obs = new_obs();
+    StepOutputs out;
+    for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    {
+      py::gil_scoped_release release;
+      if (seed) env_->reset(*seed, out);
+      else env_->reset_continue(out);
+    }
+    return py::make_tuple(to_list(obs));
+  }
+
+  py::tuple observe() {
+    std::vector<py::array_t<float>> obs = new_obs();
+    StepOutputs out;
+    for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    {
+      py::gil_scoped_release release;
+      env_->observe(out);
+    }
+    return py::make_tuple(to_list(obs));
+  }
+
+  // actions: one array per agent ([E] int or [E, act_dim] float) or, grouped,
+  // one array per group ([E, n_g] int or [E, n_g, act_dim] float).
+  py::tuple step(const py::sequence& actions, bool grouped) {
+    const auto& sp = spec();
+    const int E = env_->num_envs();
+    const int A = sp.num_agents();
+    const int stride = sp.max_action_dim;
+    const std::size_t expected = grouped ? sp.groups.size() : static_cast<std::size_t>(A);
+    if (static_cast<std::size_t>(py::len(actions)) != expected) {
+      throw py::value_error("expected " + std::to_string(expected) + (grouped ? " group" : " agent") +
+                            " action arrays, got " + std::to_string(py::len(actions)));
+    }
+    std::int64_t* disc = env_->discrete_actions();
+    float* cont = env_->continuous_actions();
+    for (std::size_t k = 0; k < expected; ++k) {
+      const int first = grouped ? sp.groups[k].first_agent : static_cast<int>(k);
+      const int count = grouped ? sp.groups[k].num_agents : 1;
+      const auto& agent = sp.agents[first];
+      const std::string who = grouped ? "group '" + sp.groups[k].name + "'" : "agent '" + agent.name + "'";
+      py::object obj = actions[k];
+      py::array raw = py::array::ensure(obj);
+      if (!raw) throw py::type_error("actions of " + who + " must be array-like");
+      std::vector<py::ssize_t> shape{E};
+      if (grouped) shape.push_back(count);
+      if (agent.action.continuous) shape.push_back(agent.action.n);
+      bool shape_ok = raw.ndim() == static_cast<py::ssize_t>(shape.size());
+      for (std::size_t d = 0; shape_ok && d < shape.size(); ++d) shape_ok = raw.shape(d) == shape[d];
+      if (!shape_ok) {
+        throw py::value_error("actions of " + who + " must have shape " + shape_of(shape) + ", got " + shape_of(raw));
+      }
+      const char kind = raw.dtype().kind();
+      if (agent.action.continuous) {
+        if (kind != 'f') {
+          throw py::type_error("actions of " + who + " must be a float array (Box action space), got dtype " +
+                               std::string(py::str(raw.dtype())));
+        }
+        auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(raw);
+        const float* src = arr.data();
+        for (int e = 0; e < E; ++e) {
+          for (int j = 0; j < count; ++j) {
+            std::memcpy(cont + (static_cast<std::size_t>(e) * A + first + j) * stride,
+                        src + (static_cast<std::size_t>(e) * count + j) * agent.action.n, sizeof(float) * agent.action.n);
+          }
+        }
+      } else {
+        if (kind != 'i' && kind != 'u') {
+          throw py::type_error("actions of " + who + " must be an integer array (Discrete action space), got dtype " +
+                               std::string(py::str(raw.dtype())));
+        }
+        auto arr = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw);
+        const std::int64_t* src = arr.data();
+        for (int e = 0; e < E; ++e) {
+          std::memcpy(disc + static_cast<std::size_t>(e) * A + first, src + static_cast<std::size_t>(e) * count,
+                      sizeof(std::int64_t) * count);
+        }
+      }
+    }
+    env_->check_actions();  // raises InvalidArgument -> ValueError before anything changes
+
+    std::vector<py::array_t<float>> obs = new_obs();
+    py::array_t<float> rewards({E, A});
+    py::array_t<bool> terminated({E, A});
+    py::array_t<bool> truncated({E, A});
+    py::array_t<bool> done({E});
+    py::array_t<float> final_return({E, A});
+    py::array_t<std::int32_t> final_length({E});
+    StepOutputs out;
+    for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
+    out.rewards = rewards.mutable_data();
+    out.terminated = terminated.mutable_data();
+    out.truncated = truncated.mutable_data();
+    out.done = done.mutable_data();
+    out.final_return = final_return.mutable_data();
+    out.final_length = final_length.mutable_data();
+    {
+      py::gil_scoped_release release;
+      env_->step(out);
+    }
+    // Final observations only when some env finished: fresh zero arrays, done rows copied in.
+    const bool* d = done.data();
+    bool any = false;
+    for (int e = 0; e < E; ++e) any = any || d[e];
+    py::object final_obs = py::none();
+    if (any) {
+      py::list lst;
+      for (std::size_t g = 0; g < sp.groups.size(); ++g) {
+        const auto& gs = sp.groups[g];
+        py::array_t<float> arr({E, gs.num_agents, gs.obs_dim});
+        float* dst = arr.mutable_data();
+        const std::size_t row = static_cast<std::size_t>(gs.num_agents) * gs.obs_dim;
+        for (int e = 0; e < E; ++e) {
+          if (d[e]) std::memcpy(dst + e * row, scratch_final_obs_[g].data() + e * row, row * sizeof(float));
+          else std::memset(dst + e * row, 0, row * sizeof(float));
+        }
+        lst.append(arr);
+      }
+      final_obs = lst;
+      float* fr = final_return.mutable_data();
+      std::int32_t* fl = final_length.mutable_data();
+      for (int e = 0; e < E; ++e) {
+        if (!d[e]) {
+          std::fill_n(fr + static_cast<std::size_t>(e) * A, A, 0.0f);
+          fl[e] = 0;
+        }
+      }
+    } else {
+      std::memset(final_return.mutable_data(), 0, sizeof(float) * E * A);
+      std::memset(final_length.mutable_data(), 0, sizeof(std::int32_t) * E);
+    }
+    return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length);
+  }
+
+  py::dict get_state() const {
+    py::dict out;
+    for (const auto& a : env_->get_state()) {
+      std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end());
+      py::array arr{py::dtype(a.dtype), shape};
+      if (!a.data.empty()) std::memcpy(arr.mutable_data(), a.data.data(), a.data.size());
+      out[py::str(a.name)] = arr;
+    }
+    return out;
+  }
+
+  void set_state(const py::dict& state) {
+    std::vector<genmarl::StateArray> arrays;
+    for (auto item : state) {
+      genmarl::StateArray a;
+      a.name = py::cast<std::string>(item.first);
+      py::array raw = py::array::ensure(py::reinterpret_borrow<py::object>(item.second));
+      if (!raw) throw py::type_error("set_state: '" + a.name + "' must be a numpy array");
+      py::array arr = py::array::ensure(raw, py::array::c_style);
+      a.dtype = std::string(py::str(arr.dtype().attr("str")));
+      for (py::ssize_t i = 0; i < arr.ndim(); ++i) a.shape.push_back(arr.shape(i));
+      a.data.resize(static_cast<std::size_t>(arr.nbytes()));
+      if (arr.nbytes()) std::memcpy(a.data.data(), arr.data(), static_cast<std::size_t>(arr.nbytes()));
+      arrays.push_back(std::move(a));
+    }
+    env_->set_state(arrays);
+  }
+
+ private:
+  std::vector<py::array_t<float>> new_obs() const {
+    std::vector<py::array_t<float>> obs;
+    for (const auto& g : spec().groups) obs.emplace_back(std::vector<py::ssize_t>{env_->num_envs(), g.num_agents, g.obs_dim});
+    return obs;
+  }
+  static py::list to_list(const std::vector<py::array_t<float>>& v) {
+    py::list l;
+    for (const auto& a : v) l.append(a);
+    return l;
+  }
+
+  std::unique_ptr<BatchedEnv> env_;
+  std::vector<std::vector<float>> scratch_final_obs_;
+};
+
+const char* kind_name(genmarl::ParamKind k) {
+  switch (k) {
+    case genmarl::ParamKind::kInt: return "int";
+    case genmarl::ParamKind::kFloat: return "float";
+    case genmarl::ParamKind::kBool: return "bool";
+    case genmarl::ParamKind::kOptionalInt: return "optional_int";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void bind_envs(py::module_& m) {
+  py::register_exception<genmarl::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
+
+  m.def("list_envs", &genmarl::list_envs, "Names of the registered environments.");
+  m.def(
+      "env_params",
+      [](const std::string& name) {
+        py::list out;
+        for (const auto& p : genmarl::find_env(name).params) {
+          out.append(py::make_tuple(p.name, kind_name(p.kind), p.default_value, p.doc));
+        }
+        return out;
+      },
+      py::arg("name"), "Accepted arguments of an environment: (name, kind, default, doc); optional_int None is -1.");
+
+  py::class_<PyBatchedEnv>(m, "BatchedEnv")
+      .def(py::init([](const std::string& name, const std::map<std::string, double>& params, int num_envs,
+                       int num_threads, std::uint64_t seed) {
+             return std::make_unique<PyBatchedEnv>(
+                 genmarl::make_env(name, genmarl::Params(params), num_envs, num_threads, seed));
+           }),
+           py::arg("name"), py::arg("params"), py::arg("num_envs"), py::arg("num_threads"), py::arg("seed"))
+      .def_property_readonly("name", [](PyBatchedEnv& s) { return s.spec().name; })
+      .def_property_readonly("num_envs", [](PyBatchedEnv& s) { return s.env().num_envs(); })
+      .def_property_readonly("num_threads", [](PyBatchedEnv& s) { return s.env().num_threads(); })
+      .def_property_readonly("seed", [](PyBatchedEnv& s) { return s.env().seed(); })
+      .def_property_readonly("max_cycles", [](PyBatchedEnv& s) { return s.spec().max_cycles; })
+      .def_property_readonly("agents", &PyBatchedEnv::agents)
+      .def_property_readonly("groups", &PyBatchedEnv::groups)
+      .def("reset", &PyBatchedEnv::reset, py::arg("seed") = py::none())
+      .def("observe", &PyBatchedEnv::observe)
+      .def("step", &PyBatchedEnv::step, py::arg("actions"), py::arg("grouped"))
+      .def("get_state", &PyBatchedEnv::get_state)
+      .def("set_state", &PyBatchedEnv::set_state, py::arg("state"))
+      .def_property_readonly("num_curriculum_stages", [](PyBatchedEnv& s) { return s.env().num_curriculum_stages(); })
+      .def_property("curriculum_stage", [](PyBatchedEnv& s) { return s.env().curriculum_stage(); },
+                    [](PyBatchedEnv& s, int stage) { s.env().set_curriculum_stage(stage); });
+}

@@ -1,0 +1,11 @@
+// genmarl._core: the pybind11 module. One file per area binds into it.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_envs(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "genmarl C++ core: batched multi-agent environments";
+  bind_envs(m);
+}

@@ -1,0 +1,73 @@
+// The type-erased interface of a batched multi-agent environment, as the
+// Python bindings and C++ users see it. VectorEnv<Scenario> implements it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "genmarl/env/spec.hpp"
+
+namespace genmarl {
+
+// Where step()/reset() write their results. Every pointer is caller-owned and
+// sized for num_envs; obs/final_obs hold one pointer per agent group, each to a
+// contiguous [num_envs, agents_in_group, obs_dim] float32 block.
+struct StepOutputs {
+  std::vector<float*> obs;
+  float* rewards = nullptr;        // [num_envs, num_agents]
+  bool* terminated = nullptr;      // [num_envs, num_agents]
+  bool* truncated = nullptr;       // [num_envs, num_agents]
+  bool* done = nullptr;            // [num_envs] the env finished and was auto-reset
+  std::vector<float*> final_obs;   // per group, rows valid where done
+  float* final_return = nullptr;   // [num_envs, num_agents] episode return, rows valid where done
+  std::int32_t* final_length = nullptr;  // [num_envs] episode length, valid where done
+};
+
+// One named array of the full simulator state: dtype is a numpy type string
+// ("<f8", "<i8", "<u8", "|b1"), data is row-major with the env batch first.
+struct StateArray {
+  std::string name;
+  std::string dtype;
+  std::vector<std::int64_t> shape;
+  std::vector<unsigned char> data;
+};
+
+class BatchedEnv {
+ public:
+  virtual ~BatchedEnv() = default;
+
+  virtual const EnvSpec& spec() const = 0;
+  virtual int num_envs() const = 0;
+  virtual int num_threads() const = 0;
+  virtual std::uint64_t seed() const = 0;
+
+  // Owned action buffers that step() reads: discrete [num_envs, num_agents]
+  // int64 and continuous [num_envs, num_agents, spec().max_action_dim] float32.
+  virtual std::int64_t* discrete_actions() = 0;
+  virtual float* continuous_actions() = 0;
+
+  // Throws InvalidArgument if an action in the buffers is out of range or not finite.
+  virtual void check_actions() const = 0;
+
+  // Resets every env with a new seed (episode counters restart at 0) and writes
+  // the first observations into out.obs.
+  virtual void reset(std::uint64_t seed, const StepOutputs& out) = 0;
+  // Resets every env into its next episode without reseeding.
+  virtual void reset_continue(const StepOutputs& out) = 0;
+  // Steps every env with the actions in the buffers; finished envs auto-reset in the same step.
+  virtual void step(const StepOutputs& out) = 0;
+  // Writes the current observations without changing the state.
+  virtual void observe(const StepOutputs& out) = 0;
+
+  virtual std::vector<StateArray> get_state() const = 0;
+  // Throws InvalidArgument naming the offending array if names, dtypes or shapes differ.
+  virtual void set_state(const std::vector<StateArray>& state) = 0;
+
+  virtual int num_curriculum_stages() const = 0;
+  virtual int curriculum_stage() const = 0;
+  virtual void set_curriculum_stage(int stage) = 0;
+};
+
+}  // namespace genmarl

@@ -1,0 +1,287 @@
+// VectorEnv<Scenario>: the batched machinery written once for every scenario.
+//
+// It owns num_envs scenario states, steps shards of them on a persistent
+// thread pool, auto-resets finished envs in the same step (keeping the final
+// observation), and writes results straight into caller-provided buffers.
+// Random streams are keyed by (seed, env_index, episode_index), so results do
+// not depend on num_threads. The hot loop neither allocates nor throws.
+//
+// A Scenario provides:
+//   using State = ...;                       // one env's simulator state
+//   EnvSpec spec() const;
+//   void init_state(State&) const;           // sizes the state once
+//   void reset(State&, CounterRng&) const;
+//   void apply_actions(State&, const std::int64_t* discrete, const float* continuous, int stride) const;
+//   void step(State&, CounterRng&) const;    // advances one step, increments steps
+//   void rewards(State&, double* out) const; // one per agent
+//   bool is_terminal(const State&) const;
+//   std::int64_t steps(const State&) const;
+//   void observe(const State&, int agent, float* out) const;
+//   static std::vector<StateArray> export_states(const std::vector<State>&);
+//   static void import_states(std::vector<State>&, const std::vector<StateArray>&);  // validated
+//   int num_curriculum_stages() const; int curriculum_stage() const; void set_curriculum_stage(int);
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "genmarl/core/rng.hpp"
+#include "genmarl/core/thread_pool.hpp"
+#include "genmarl/env/batched_env.hpp"
+
+namespace genmarl {
+
+template <class Scenario>
+class VectorEnv final : public BatchedEnv {
+ public:
+  using State = typename Scenario::State;
+
+  VectorEnv(Scenario scenario, int num_envs, int num_threads, std::uint64_t seed)
+      : scenario_(std::move(scenario)), spec_(scenario_.spec()) {
+    if (num_envs <= 0) throw InvalidArgument("num_envs must be a positive integer, got " + std::to_string(num_envs));
+    if (num_threads <= 0) throw InvalidArgument("num_threads must be a positive integer, got " + std::to_string(num_threads));
+    num_envs_ = num_envs;
+    num_agents_ = spec_.num_agents();
+    if (num_agents_ > kMaxAgents) throw InvalidArgument("at most 64 agents are supported");
+    states_.resize(num_envs);
+    for (auto& s : states_) scenario_.init_state(s);
+    rngs_.resize(num_envs);
+    episode_.assign(num_envs, 0);
+    returns_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0.0);
+    discrete_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0);
+    continuous_.assign(static_cast<std::size_t>(num_envs) * num_agents_ * spec_.max_action_dim, 0.0f);
+    pool_ = std::make_unique<ThreadPool>(static_cast<std::size_t>(std::min(num_threads, num_envs)));
+    num_threads_ = num_threads;
+    seed_ = seed;
+    for (int e = 0; e < num_envs_; ++e) {
+      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), 0);
+      scenario_.reset(states_[e], rngs_[e]);
+    }
+  }
+
+  const EnvSpec& spec() const override { return spec_; }
+  int num_envs() const override { return num_envs_; }
+  int num_threads() const override { return num_threads_; }
+  std::uint64_t seed() const override { return seed_; }
+  Scenario& scenario() { return scenario_; }
+  std::vector<State>& states() { return states_; }
+
+  std::int64_t* discrete_actions() override { return discrete_.data(); }
+  float* continuous_actions() override { return continuous_.data(); }
+
+  void check_actions() const override {
+    const int stride = spec_.max_action_dim;
+    for (int e = 0; e < num_envs_; ++e) {
+      for (int i = 0; i < num_agents_; ++i) {
+        const auto& a = spec_.agents[i];
+        if (a.action.continuous) {
+          const float* v = continuous_.data() + (static_cast<std::size_t>(e) * num_agents_ + i) * stride;
+          for (int k = 0; k < a.action.n; ++k) {
+            if (!std::isfinite(v[k])) {
+              throw InvalidArgument("action of agent '" + a.name + "' in env " + std::to_string(e) +
+                                    " is not finite (" + std::to_string(v[k]) + "); continuous actions must be finite");
+            }
+          }
+        } else {
+          const std::int64_t v = discrete_[static_cast<std::size_t>(e) * num_agents_ + i];
+          if (v < 0 || v >= a.action.n) {
+            throw InvalidArgument("action of agent '" + a.name + "' in env " + std::to_string(e) + " is " +
+                                  std::to_string(v) + "; expected an integer in [0, " + std::to_string(a.action.n) + ")");
+          }
+        }
+      }
+    }
+  }
+
+  void reset(std::uint64_t seed, const StepOutputs& out) override {
+    seed_ = seed;
+    run_shards([&](int e) {
+      episode_[e] = 0;
+      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), 0);
+      scenario_.reset(states_[e], rngs_[e]);
+      std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+      write_obs(e, out.obs);
+    });
+  }
+
+  void reset_continue(const StepOutputs& out) override {
+    run_shards([&](int e) {
+      episode_[e] += 1;
+      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode_[e]));
+      scenario_.reset(states_[e], rngs_[e]);
+      std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+      write_obs(e, out.obs);
+    });
+  }
+
+  void observe(const StepOutputs& out) override {
+    run_shards([&](int e) { write_obs(e, out.obs); });
+  }
+
+  void step(const StepOutputs& out) override {
+    check_actions();
+    run_shards([&](int e) { step_one(e, out); });
+  }
+
+  std::vector<StateArray> get_state() const override {
+    std::vector<StateArray> arrays = Scenario::export_states(states_);
+    arrays.push_back(make_array("episode", "<i8", {num_envs_}, episode_.data(), episode_.size() * 8));
+    std::vector<std::uint64_t> counters(num_envs_);
+    for (int e = 0; e < num_envs_; ++e) counters[e] = rngs_[e].counter();
+    arrays.push_back(make_array("rng_counter", "<u8", {num_envs_}, counters.data(), counters.size() * 8));
+    arrays.push_back(make_array("episode_return", "<f8", {num_envs_, num_agents_}, returns_.data(), returns_.size() * 8));
+    const std::uint64_t s = seed_;
+    arrays.push_back(make_array("seed", "<u8", {}, &s, 8));
+    return arrays;
+  }
+
+  void set_state(const std::vector<StateArray>& state) override {
+    std::vector<StateArray> expected = get_state();
+    if (state.size() != expected.size()) {
+      std::string names;
+      for (const auto& a : expected) names += (names.empty() ? "" : ", ") + a.name;
+      throw InvalidArgument("set_state expects exactly the arrays: " + names);
+    }
+    for (const auto& want : expected) {
+      const StateArray* got = nullptr;
+      for (const auto& a : state) if (a.name == want.name) got = &a;
+      if (got == nullptr) throw InvalidArgument("set_state: missing array '" + want.name + "'");
+      if (got->dtype != want.dtype || got->shape != want.shape || got->data.size() != want.data.size()) {
+        throw InvalidArgument("set_state: array '" + want.name + "' must have dtype " + want.dtype + " and shape " +
+                              shape_str(want.shape) + ", got dtype " + got->dtype + " and shape " + shape_str(got->shape));
+      }
+      if (want.dtype == "<f8") {
+        const double* v = reinterpret_cast<const double*>(got->data.data());
+        for (std::size_t k = 0; k < got->data.size() / 8; ++k) {
+          if (!std::isfinite(v[k]) && want.name != "max_speed" && want.name != "accel") {
+            throw InvalidArgument("set_state: array '" + want.name + "' contains a non-finite value");
+          }
+        }
+      }
+    }
+    auto find = [&](const std::string& name) -> const StateArray& {
+      for (const auto& a : state) if (a.name == name) return a;
+      throw InvalidArgument("set_state: missing array '" + name + "'");
+    };
+    // Validate the scenario part into a copy first, so a bad array leaves the env unchanged.
+    std::vector<State> next = states_;
+    Scenario::import_states(next, state);
+    const auto& ep = find("episode");
+    const auto& ctr = find("rng_counter");
+    const auto& ret = find("episode_return");
+    const auto& sd = find("seed");
+    for (int e = 0; e < num_envs_; ++e) {
+      std::int64_t v;
+      std::memcpy(&v, ep.data.data() + 8 * e, 8);
+      if (v < 0) throw InvalidArgument("set_state: 'episode' must be non-negative");
+    }
+    states_ = std::move(next);
+    std::memcpy(episode_.data(), ep.data.data(), ep.data.size());
+    std::memcpy(returns_.data(), ret.data.data(), ret.data.size());
+    std::memcpy(&seed_, sd.data.data(), 8);
+    for (int e = 0; e < num_envs_; ++e) {
+      std::uint64_t c;
+      std::memcpy(&c, ctr.data.data() + 8 * e, 8);
+      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode_[e]), c);
+    }
+  }
+
+  int num_curriculum_stages() const override { return scenario_.num_curriculum_stages(); }
+  int curriculum_stage() const override { return scenario_.curriculum_stage(); }
+  void set_curriculum_stage(int stage) override { scenario_.set_curriculum_stage(stage); }
+
+ private:
+  static std::string shape_str(const std::vector<std::int64_t>& shape) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    if (shape.size() == 1) s += ",";
+    return s + ")";
+  }
+  static StateArray make_array(std::string name, std::string dtype, std::vector<std::int64_t> shape, const void* src,
+                               std::size_t bytes) {
+    StateArray a{std::move(name), std::move(dtype), std::move(shape), std::vector<unsigned char>(bytes)};
+    if (bytes) std::memcpy(a.data.data(), src, bytes);
+    return a;
+  }
+
+  template <class Fn>
+  void run_shards(Fn&& fn) {
+    const int shards = static_cast<int>(pool_->num_threads());
+    const int per = (num_envs_ + shards - 1) / shards;
+    pool_->run(static_cast<std::size_t>(shards), [&](std::size_t shard) {
+      const int begin = static_cast<int>(shard) * per;
+      const int end = std::min(num_envs_, begin + per);
+      for (int e = begin; e < end; ++e) fn(e);
+    });
+  }
+
+  void write_obs(int e, const std::vector<float*>& obs) const {
+    const State& s = states_[e];
+    for (int i = 0; i < num_agents_; ++i) {
+      const auto& a = spec_.agents[i];
+      const auto& g = spec_.groups[a.group_index];
+      float* dst = obs[a.group_index] + (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.obs_dim;
+      scenario_.observe(s, i, dst);
+    }
+  }
+
+  void step_one(int e, const StepOutputs& out) {
+    State& s = states_[e];
+    CounterRng& rng = rngs_[e];
+    const std::size_t row = static_cast<std::size_t>(e) * num_agents_;
+    scenario_.apply_actions(s, discrete_.data() + row, continuous_.data() + row * spec_.max_action_dim,
+                            spec_.max_action_dim);
+    scenario_.step(s, rng);
+    double rew[kMaxAgents];
+    scenario_.rewards(s, rew);
+    const bool truncated = scenario_.steps(s) >= spec_.max_cycles;
+    const bool terminated = !truncated && scenario_.is_terminal(s);
+    double* ret = returns_.data() + row;
+    for (int i = 0; i < num_agents_; ++i) {
+      out.rewards[row + i] = static_cast<float>(rew[i]);
+      out.terminated[row + i] = terminated;
+      out.truncated[row + i] = truncated;
+      ret[i] += static_cast<double>(static_cast<float>(rew[i]));
+    }
+    const bool done = terminated || truncated;
+    out.done[e] = done;
+    if (!done) {
+      write_obs(e, out.obs);
+      return;
+    }
+    write_obs(e, out.final_obs);
+    for (int i = 0; i < num_agents_; ++i) {
+      out.final_return[row + i] = static_cast<float>(ret[i]);
+      ret[i] = 0.0;
+    }
+    out.final_length[e] = static_cast<std::int32_t>(scenario_.steps(s));
+    episode_[e] += 1;
+    rng = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode_[e]));
+    scenario_.reset(s, rng);
+    write_obs(e, out.obs);
+  }
+
+ public:
+  static constexpr int kMaxAgents = 64;
+
+ private:
+  Scenario scenario_;
+  EnvSpec spec_;
+  int num_envs_ = 0;
+  int num_agents_ = 0;
+  int num_threads_ = 1;
+  std::uint64_t seed_ = 0;
+  std::vector<State> states_;
+  std::vector<CounterRng> rngs_;
+  std::vector<std::int64_t> episode_;
+  std::vector<double> returns_;
+  std::vector<std::int64_t> discrete_;
+  std::vector<float> continuous_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace genmarl

@@ -1,0 +1,6 @@
+// Every MPE scenario.
+#pragma once
+
+#include "genmarl/envs/mpe/simple.hpp"
+#include "genmarl/envs/mpe/simple_spread.hpp"
+#include "genmarl/envs/mpe/simple_tag.hpp"

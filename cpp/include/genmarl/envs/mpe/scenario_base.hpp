@@ -1,0 +1,253 @@
+// MpeScenario<Derived>: what every MPE scenario shares — the common
+// constructor arguments, the spec derived from the world, action decoding,
+// the physics step, local/global reward blending and state export/import.
+//
+// A scenario derives from it and defines:
+//   static const char* kName;
+//   static std::vector<ParamSpec> scenario_params();   // its own arguments
+//   explicit Derived(const Params&);                   // reads them (resolved)
+//   std::vector<std::string> agent_names() const;
+//   void make_world(World&) const;                     // counts and fixed properties
+//   void reset_world(World&, CounterRng&) const;
+//   void observation(const World&, int agent, ObsWriter&) const;
+//   double reward(const World&, int agent) const;
+// and optionally global_reward, is_terminal, post_step, curriculum hooks.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "genmarl/env/batched_env.hpp"
+#include "genmarl/env/spec.hpp"
+#include "genmarl/envs/mpe/world.hpp"
+
+namespace genmarl::mpe {
+
+inline constexpr int kMaxObsDim = 1024;
+
+template <class Derived>
+class MpeScenario {
+ public:
+  using State = World;
+
+  // Arguments every MPE scenario accepts, as in mpe2's SimpleEnv.
+  static std::vector<ParamSpec> common_params() {
+    return {
+        {"max_cycles", ParamKind::kInt, 25, "steps until the episode is truncated"},
+        {"continuous_actions", ParamKind::kBool, 0, "Box(0, 1) actions instead of Discrete"},
+        {"dynamic_rescaling", ParamKind::kBool, 1, "rendering: scale entity sizes with the camera zoom"},
+    };
+  }
+  static std::vector<ParamSpec> param_specs() {
+    auto p = common_params();
+    for (auto& s : Derived::scenario_params()) p.push_back(s);
+    return p;
+  }
+
+  explicit MpeScenario(const Params& params)
+      : max_cycles_(params.get_int("max_cycles")), continuous_(params.get_bool("continuous_actions")) {
+    if (max_cycles_ <= 0) throw InvalidArgument("max_cycles must be a positive integer, got " + std::to_string(max_cycles_));
+  }
+
+  int max_cycles() const { return max_cycles_; }
+  bool continuous() const { return continuous_; }
+
+  // Builds the spec by making and resetting one world, as mpe2 does.
+  EnvSpec spec() const {
+    const Derived& self = derived();
+    World w;
+    init_state(w);
+    CounterRng rng(0, 0, 0);
+    reset(w, rng);
+    EnvSpec s;
+    s.name = Derived::kName;
+    s.max_cycles = max_cycles_;
+    auto names = self.agent_names();
+    if (static_cast<int>(names.size()) != w.num_agents) throw std::logic_error("agent_names does not match make_world");
+    if (w.num_agents > 64) throw InvalidArgument(std::string(Derived::kName) + ": at most 64 agents are supported");
+    std::vector<float> buf(kMaxObsDim);
+    for (int i = 0; i < w.num_agents; ++i) {
+      AgentSpec a;
+      a.name = names[i];
+      ObsWriter writer(buf.data());
+      self.observation(w, i, writer);
+      a.obs_dim = writer.size();
+      a.action = w.action_space(i, continuous_);
+      s.agents.push_back(a);
+    }
+    s.build_groups();
+    return s;
+  }
+
+  void init_state(World& w) const { derived().make_world(w); }
+
+  void reset(World& w, CounterRng& rng) const {
+    w.steps = 0;
+    derived().reset_world(w, rng);
+  }
+
+  void apply_actions(World& w, const std::int64_t* discrete, const float* continuous, int stride) const {
+    for (int i = 0; i < w.num_agents; ++i) {
+      if (continuous_) {
+        float clipped[64];
+        const int n = w.action_space(i, true).n;
+        for (int k = 0; k < n; ++k) clipped[k] = std::clamp(continuous[i * stride + k], 0.0f, 1.0f);
+        w.set_continuous_action(i, clipped);
+      } else {
+        w.set_discrete_action(i, discrete[i]);
+      }
+    }
+  }
+
+  void step(World& w, CounterRng& rng) const {
+    w.physics_step();
+    derived().post_step(w, rng);
+    w.steps += 1;
+  }
+
+  void rewards(World& w, double* out) const {
+    const Derived& self = derived();
+    const double lr = self.local_ratio();
+    const double g = lr >= 0.0 ? self.global_reward(w) : 0.0;
+    for (int i = 0; i < w.num_agents; ++i) {
+      const double r = self.reward(w, i);
+      out[i] = lr >= 0.0 ? g * (1.0 - lr) + r * lr : r;
+    }
+  }
+
+  std::int64_t steps(const World& w) const { return w.steps; }
+
+  void observe(const World& w, int agent, float* out) const {
+    ObsWriter writer(out);
+    derived().observation(w, agent, writer);
+  }
+
+  // Defaults a scenario may override.
+  double local_ratio() const { return -1.0; }
+  double global_reward(const World&) const { return 0.0; }
+  bool is_terminal(const World&) const { return false; }
+  void post_step(World&, CounterRng&) const {}
+  int num_curriculum_stages() const { return 1; }
+  int curriculum_stage() const { return 0; }
+  void set_curriculum_stage(int) {}
+
+  static std::vector<StateArray> export_states(const std::vector<World>& worlds) {
+    const auto E = static_cast<std::int64_t>(worlds.size());
+    const World& w0 = worlds.front();
+    const std::int64_t N = w0.num_entities(), A = w0.num_agents, C = w0.dim_c;
+    const std::int64_t F = static_cast<std::int64_t>(w0.aux_f.size()), I = static_cast<std::int64_t>(w0.aux_i.size());
+    std::vector<StateArray> out;
+    auto add = [&](const char* name, const char* dtype, std::vector<std::int64_t> shape, std::size_t item) {
+      std::size_t count = 1;
+      for (auto d : shape) count *= static_cast<std::size_t>(d);
+      out.push_back(StateArray{name, dtype, std::move(shape), std::vector<unsigned char>(count * item)});
+      return out.back().data.data();
+    };
+    auto* pos = reinterpret_cast<double*>(add("pos", "<f8", {E, N, 2}, 8));
+    auto* vel = reinterpret_cast<double*>(add("vel", "<f8", {E, N, 2}, 8));
+    auto* size = reinterpret_cast<double*>(add("size", "<f8", {E, N}, 8));
+    auto* mass = reinterpret_cast<double*>(add("mass", "<f8", {E, N}, 8));
+    auto* accel = reinterpret_cast<double*>(add("accel", "<f8", {E, N}, 8));
+    auto* max_speed = reinterpret_cast<double*>(add("max_speed", "<f8", {E, N}, 8));
+    auto* color = reinterpret_cast<double*>(add("color", "<f8", {E, N, 3}, 8));
+    auto* movable = reinterpret_cast<bool*>(add("movable", "|b1", {E, N}, 1));
+    auto* collide = reinterpret_cast<bool*>(add("collide", "|b1", {E, N}, 1));
+    auto* silent = reinterpret_cast<bool*>(add("silent", "|b1", {E, N}, 1));
+    auto* comm = reinterpret_cast<double*>(add("comm", "<f8", {E, A, C}, 8));
+    auto* aux_f = reinterpret_cast<double*>(add("aux_f", "<f8", {E, F}, 8));
+    auto* aux_i = reinterpret_cast<std::int64_t*>(add("aux_i", "<i8", {E, I}, 8));
+    auto* steps = reinterpret_cast<std::int64_t*>(add("steps", "<i8", {E}, 8));
+    for (std::int64_t e = 0; e < E; ++e) {
+      const World& w = worlds[e];
+      for (std::int64_t n = 0; n < N; ++n) {
+        const Entity& x = w.entities[n];
+        const std::int64_t k = e * N + n;
+        pos[2 * k] = x.pos.x;
+        pos[2 * k + 1] = x.pos.y;
+        vel[2 * k] = x.vel.x;
+        vel[2 * k + 1] = x.vel.y;
+        size[k] = x.size;
+        mass[k] = x.mass;
+        accel[k] = x.accel == kUnset ? std::nan("") : x.accel;
+        max_speed[k] = x.max_speed == kUnset ? std::nan("") : x.max_speed;
+        for (int c = 0; c < 3; ++c) color[3 * k + c] = x.color[c];
+        movable[k] = x.movable;
+        collide[k] = x.collide;
+        silent[k] = x.silent;
+      }
+      std::copy(w.comm.begin(), w.comm.end(), comm + e * A * C);
+      std::copy(w.aux_f.begin(), w.aux_f.end(), aux_f + e * F);
+      std::copy(w.aux_i.begin(), w.aux_i.end(), aux_i + e * I);
+      steps[e] = w.steps;
+    }
+    return out;
+  }
+
+  // Shapes and dtypes were validated by VectorEnv::set_state; values are checked here.
+  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
+    auto get = [&](const char* name) -> const unsigned char* {
+      for (const auto& a : arrays) if (a.name == name) return a.data.data();
+      throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
+    };
+    const auto* pos = reinterpret_cast<const double*>(get("pos"));
+    const auto* vel = reinterpret_cast<const double*>(get("vel"));
+    const auto* size = reinterpret_cast<const double*>(get("size"));
+    const auto* mass = reinterpret_cast<const double*>(get("mass"));
+    const auto* accel = reinterpret_cast<const double*>(get("accel"));
+    const auto* max_speed = reinterpret_cast<const double*>(get("max_speed"));
+    const auto* color = reinterpret_cast<const double*>(get("color"));
+    const auto* movable = get("movable");
+    const auto* collide = get("collide");
+    const auto* silent = get("silent");
+    const auto* comm = reinterpret_cast<const double*>(get("comm"));
+    const auto* aux_f = reinterpret_cast<const double*>(get("aux_f"));
+    const auto* aux_i = reinterpret_cast<const std::int64_t*>(get("aux_i"));
+    const auto* steps = reinterpret_cast<const std::int64_t*>(get("steps"));
+    const std::size_t E = worlds.size();
+    const std::size_t N = worlds.front().entities.size(), A = worlds.front().num_agents,
+                      C = worlds.front().dim_c, F = worlds.front().aux_f.size(), I = worlds.front().aux_i.size();
+    for (std::size_t k = 0; k < E * N; ++k) {
+      if (!(size[k] >= 0.0) || !(mass[k] > 0.0)) throw InvalidArgument("set_state: 'size' must be >= 0 and 'mass' > 0");
+      if (!std::isnan(accel[k]) && !(accel[k] >= 0.0 && std::isfinite(accel[k])))
+        throw InvalidArgument("set_state: 'accel' must be NaN (unset) or a finite value >= 0");
+      if (!std::isnan(max_speed[k]) && !(max_speed[k] >= 0.0 && std::isfinite(max_speed[k])))
+        throw InvalidArgument("set_state: 'max_speed' must be NaN (unset) or a finite value >= 0");
+      if (movable[k] > 1 || collide[k] > 1 || silent[k] > 1) throw InvalidArgument("set_state: bool arrays must hold 0 or 1");
+    }
+    for (std::size_t e = 0; e < E; ++e) {
+      if (steps[e] < 0) throw InvalidArgument("set_state: 'steps' must be non-negative");
+    }
+    for (std::size_t e = 0; e < E; ++e) {
+      World& w = worlds[e];
+      for (std::size_t n = 0; n < N; ++n) {
+        Entity& x = w.entities[n];
+        const std::size_t k = e * N + n;
+        x.pos = Vec2{pos[2 * k], pos[2 * k + 1]};
+        x.vel = Vec2{vel[2 * k], vel[2 * k + 1]};
+        x.size = size[k];
+        x.mass = mass[k];
+        x.accel = std::isnan(accel[k]) ? kUnset : accel[k];
+        x.max_speed = std::isnan(max_speed[k]) ? kUnset : max_speed[k];
+        for (int c = 0; c < 3; ++c) x.color[c] = color[3 * k + c];
+        x.movable = movable[k] != 0;
+        x.collide = collide[k] != 0;
+        x.silent = silent[k] != 0;
+      }
+      std::copy(comm + e * A * C, comm + (e + 1) * A * C, w.comm.begin());
+      std::copy(aux_f + e * F, aux_f + (e + 1) * F, w.aux_f.begin());
+      std::copy(aux_i + e * I, aux_i + (e + 1) * I, w.aux_i.begin());
+      w.steps = steps[e];
+    }
+  }
+
+ protected:
+  const Derived& derived() const { return static_cast<const Derived&>(*this); }
+
+  int max_cycles_;
+  bool continuous_;
+};
+
+}  // namespace genmarl::mpe

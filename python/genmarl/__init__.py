@@ -1,0 +1,12 @@
+"""genmarl: fast batched multi-agent environments (C++ core) and generative MARL.
+
+>>> import genmarl
+>>> env = genmarl.make("simple_spread", num_envs=1024, num_threads=2, seed=0)
+>>> obs, infos = env.reset()
+"""
+
+from genmarl._core import InvalidArgument
+from genmarl.envs.vector_env import VectorEnv, list_envs, make
+
+__version__ = "0.1.0"
+__all__ = ["InvalidArgument", "VectorEnv", "list_envs", "make", "__version__"]

@@ -1,0 +1,383 @@
+"""VectorEnv: a batch of multi-agent environments stepped in C++.
+
+Layout (see docs/api.md):
+
+* per agent (PettingZoo style): ``obs[agent]: [num_envs, obs_dim] float32``,
+  ``rewards[agent]: [num_envs] float32``, ``terminated[agent]`` / ``truncated[agent]:
+  [num_envs] bool``; these are *views* into the grouped arrays.
+* per agent group (training code): ``obs[group]: [num_envs, agents_in_group, obs_dim]``
+  contiguous float32, from :meth:`VectorEnv.reset_grouped` / :meth:`VectorEnv.step_grouped`.
+
+Ownership rule: every ``reset``/``step`` returns freshly allocated arrays that the C++
+core wrote into directly. The env never writes into an array after returning it, so
+arrays (and ``torch.from_numpy`` tensors sharing their memory) stay valid and unchanged
+for as long as the caller keeps them.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from genmarl import _core
+
+_RENDER_MODES = (None, "rgb_array")
+
+
+def list_envs() -> list[str]:
+    """Names of every registered environment, e.g. ``["simple", "simple_spread", ...]``."""
+    return list(_core.list_envs())
+
+
+def _env_params(name: str) -> list[tuple[str, str, float, str]]:
+    try:
+        return list(_core.env_params(name))
+    except ValueError as exc:  # unknown env
+        raise ValueError(str(exc)) from None
+
+
+def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, float]:
+    specs = {p[0]: p for p in _env_params(name)}
+    accepted = ", ".join(specs)
+    out: dict[str, float] = {}
+    for key, value in kwargs.items():
+        if key not in specs:
+            raise TypeError(f"{name}: unexpected keyword argument '{key}'; accepted arguments: {accepted}")
+        kind = specs[key][1]
+        if kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: argument '{key}' must be a bool, got {type(value).__name__}")
+            out[key] = float(bool(value))
+        elif kind in ("int", "optional_int"):
+            if value is None and kind == "optional_int":
+                out[key] = -1.0
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                want = "an int or None" if kind == "optional_int" else "an int"
+                raise TypeError(f"{name}: argument '{key}' must be {want}, got {type(value).__name__}")
+            if kind == "optional_int" and int(value) <= 0:
+                raise ValueError(f"{name}: argument '{key}' must be a positive integer or None, got {value}")
+            out[key] = float(int(value))
+        else:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name}: argument '{key}' must be a number, got {type(value).__name__}")
+            if not np.isfinite(float(value)):
+                raise ValueError(f"{name}: argument '{key}' must be finite, got {value}")
+            out[key] = float(value)
+    return out
+
+
+def _default_threads(num_envs: int) -> int:
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, num_envs // 256))
+
+
+class VectorEnv:
+    """``num_envs`` copies of a multi-agent environment, stepped together in C++.
+
+    Finished envs reset automatically inside the same ``step``; the observation of the
+    finished episode is returned in ``infos`` (``"final_observation"``) so truncated
+    episodes can be bootstrapped.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        name: str,
+        num_envs: int = 1,
+        num_threads: int | None = None,
+        seed: int = 0,
+        render_mode: str | None = None,
+        **scenario_kwargs: Any,
+    ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"env name must be a str, got {type(name).__name__}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral) or num_envs <= 0:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if num_threads is None:
+            num_threads = _default_threads(int(num_envs))
+        if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads <= 0:
+            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        seed = self._check_seed(seed)
+        if render_mode not in _RENDER_MODES:
+            raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")
+        params = _resolve_kwargs(name, scenario_kwargs)
+        self._env = _core.BatchedEnv(name, params, int(num_envs), int(num_threads), seed)
+        self.name = name
+        self.render_mode = render_mode
+        self.scenario_kwargs = dict(scenario_kwargs)
+        self._dynamic_rescaling = bool(scenario_kwargs.get("dynamic_rescaling", True))
+        self._agent_info = list(self._env.agents)
+        self._group_info = list(self._env.groups)
+        self.possible_agents: list[str] = [a["name"] for a in self._agent_info]
+        self.agents: list[str] = list(self.possible_agents)
+        self.groups: list[str] = [g["name"] for g in self._group_info]
+        self.group_agents: dict[str, list[str]] = {
+            g["name"]: self.possible_agents[g["first_agent"] : g["first_agent"] + g["num_agents"]]
+            for g in self._group_info
+        }
+        group_index = {g: k for k, g in enumerate(self.groups)}
+        # (agent, agent index, group index, index in group)
+        self._layout = []
+        for i, a in enumerate(self._agent_info):
+            g = group_index[a["group"]]
+            self._layout.append((a["name"], i, g, i - self._group_info[g]["first_agent"]))
+        self._observation_spaces = {
+            a["name"]: spaces.Box(-np.inf, np.inf, (a["obs_dim"],), np.float32) for a in self._agent_info
+        }
+        self._action_spaces = {a["name"]: self._make_action_space(a) for a in self._agent_info}
+        self._closed = False
+
+    # ---- spaces and properties -------------------------------------------------
+    @staticmethod
+    def _check_seed(seed: Any) -> int:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        return int(seed)
+
+    @staticmethod
+    def _make_action_space(info: dict) -> spaces.Space:
+        if info["continuous"]:
+            return spaces.Box(info["action_low"], info["action_high"], (info["action_n"],), np.float32)
+        return spaces.Discrete(info["action_n"])
+
+    @property
+    def num_envs(self) -> int:
+        return self._env.num_envs
+
+    @property
+    def num_threads(self) -> int:
+        return self._env.num_threads
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    @property
+    def max_cycles(self) -> int:
+        return self._env.max_cycles
+
+    @property
+    def unwrapped(self) -> VectorEnv:
+        return self
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        """Observation space of one agent in one env: ``Box(-inf, inf, (obs_dim,), float32)``."""
+        return self._observation_spaces[self._check_agent(agent)]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """Action space of one agent in one env: ``Discrete(n)`` or ``Box(0, 1, (n,), float32)``."""
+        return self._action_spaces[self._check_agent(agent)]
+
+    def group_observation_space(self, group: str) -> spaces.Box:
+        """Space of one env's grouped observation: ``[agents_in_group, obs_dim]`` float32."""
+        info = self._group_info[self._check_group(group)]
+        return spaces.Box(-np.inf, np.inf, (info["num_agents"], info["obs_dim"]), np.float32)
+
+    def group_action_space(self, group: str) -> spaces.Space:
+        """Space of one env's grouped action: ``MultiDiscrete`` or ``Box(0, 1, (n_g, act_dim))``."""
+        info = self._group_info[self._check_group(group)]
+        if info["continuous"]:
+            return spaces.Box(0.0, 1.0, (info["num_agents"], info["action_n"]), np.float32)
+        return spaces.MultiDiscrete([info["action_n"]] * info["num_agents"])
+
+    def _check_agent(self, agent: str) -> str:
+        if agent not in self._observation_spaces:
+            raise KeyError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
+        return agent
+
+    def _check_group(self, group: str) -> int:
+        if group not in self.groups:
+            raise KeyError(f"unknown agent group {group!r}; groups: {self.groups}")
+        return self.groups.index(group)
+
+    # ---- curriculum ----------------------------------------------------------------
+    @property
+    def curriculum_stage(self) -> int:
+        """Current curriculum stage (0-indexed); scenarios without a curriculum have one stage."""
+        return self._env.curriculum_stage
+
+    @property
+    def num_curriculum_stages(self) -> int:
+        return self._env.num_curriculum_stages
+
+    def set_curriculum_stage(self, stage: int) -> None:
+        """Jump to a curriculum stage (clamped to the valid range), for every env in the batch."""
+        if isinstance(stage, bool) or not isinstance(stage, numbers.Integral):
+            raise TypeError(f"stage must be an int, got {type(stage).__name__}")
+        self._env.curriculum_stage = max(0, min(int(stage), self.num_curriculum_stages - 1))
+
+    def advance_curriculum(self) -> None:
+        """Move to the next curriculum stage; no-op at the last one."""
+        self.set_curriculum_stage(self.curriculum_stage + 1)
+
+    # ---- reset / step ------------------------------------------------------------
+    def reset_grouped(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Resets every env. ``seed=None`` starts each env's next episode without reseeding.
+
+        Returns ``(obs, infos)`` with ``obs[group]: [num_envs, agents_in_group, obs_dim] float32``.
+        """
+        self._check_open()
+        (obs,) = self._env.reset(None if seed is None else self._check_seed(seed))
+        return dict(zip(self.groups, obs)), {}
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """Resets every env; returns ``(obs, infos)`` keyed by agent (``obs[a]: [num_envs, obs_dim]``)."""
+        self._check_open()
+        (obs,) = self._env.reset(None if seed is None else self._check_seed(seed))
+        return {a: obs[g][:, j] for a, _, g, j in self._layout}, {a: {} for a, _, _, _ in self._layout}
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """Steps every env with one action array per agent.
+
+        ``actions[agent]``: ``[num_envs]`` integers (Discrete) or ``[num_envs, act_dim]`` floats
+        (Box; values outside [0, 1] are clipped as mpe2 does). Returns dicts keyed by agent:
+        ``obs, rewards, terminated, truncated, infos``. For envs that finished this step,
+        ``infos[agent]`` holds ``final_observation [num_envs, obs_dim]`` (rows valid where
+        ``_final_observation [num_envs] bool``), ``episode_return`` and ``episode_length``.
+        """
+        self._check_open()
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict keyed by agent name, got {type(actions).__name__}")
+        try:
+            arrays = [actions[a] for a in self.possible_agents]
+        except KeyError:
+            missing = [a for a in self.possible_agents if a not in actions]
+            raise KeyError(f"actions are missing agents {missing}; expected exactly {self.possible_agents}") from None
+        if len(actions) != len(arrays):
+            extra = [a for a in actions if a not in self._observation_spaces]
+            raise KeyError(f"actions contain unknown agents {extra}; expected exactly {self.possible_agents}")
+        obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, False)
+        layout = self._layout
+        obs_d = {a: obs[g][:, j] for a, _, g, j in layout}
+        rew_d = {a: rew[:, i] for a, i, _, _ in layout}
+        term_d = {a: term[:, i] for a, i, _, _ in layout}
+        trunc_d = {a: trunc[:, i] for a, i, _, _ in layout}
+        if final_obs is None:
+            infos: dict[str, dict] = {a: {} for a, _, _, _ in layout}
+        else:
+            infos = {
+                a: {
+                    "final_observation": final_obs[g][:, j],
+                    "_final_observation": done,
+                    "episode_return": final_ret[:, i],
+                    "episode_length": final_len,
+                }
+                for a, i, g, j in layout
+            }
+        return obs_d, rew_d, term_d, trunc_d, infos
+
+    def step_grouped(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """Steps every env with one action array per agent group (the zero-copy training path).
+
+        ``actions[group]``: ``[num_envs, agents_in_group]`` integers or
+        ``[num_envs, agents_in_group, act_dim]`` floats. Returns ``obs[group]: [num_envs,
+        agents_in_group, obs_dim]`` and ``rewards/terminated/truncated[group]: [num_envs,
+        agents_in_group]``; ``infos`` holds ``"done" [num_envs] bool`` and, when some env
+        finished, ``"final_observation"`` (per group), ``"episode_return"`` (per group) and
+        ``"episode_length" [num_envs]``.
+        """
+        self._check_open()
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict keyed by group name, got {type(actions).__name__}")
+        try:
+            arrays = [actions[g] for g in self.groups]
+        except KeyError:
+            missing = [g for g in self.groups if g not in actions]
+            raise KeyError(f"actions are missing groups {missing}; expected exactly {self.groups}") from None
+        if len(actions) != len(arrays):
+            extra = [g for g in actions if g not in self.groups]
+            raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
+        obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, True)
+        sl = [(g["name"], slice(g["first_agent"], g["first_agent"] + g["num_agents"])) for g in self._group_info]
+        infos: dict[str, Any] = {"done": done}
+        if final_obs is not None:
+            infos["final_observation"] = dict(zip(self.groups, final_obs))
+            infos["episode_return"] = {g: final_ret[:, s] for g, s in sl}
+            infos["episode_length"] = final_len
+        return (
+            dict(zip(self.groups, obs)),
+            {g: rew[:, s] for g, s in sl},
+            {g: term[:, s] for g, s in sl},
+            {g: trunc[:, s] for g, s in sl},
+            infos,
+        )
+
+    def sample_actions(self, rng: np.random.Generator | None = None, grouped: bool = False) -> dict[str, np.ndarray]:
+        """Uniformly random actions for every env, keyed by agent (or by group)."""
+        rng = rng if rng is not None else np.random.default_rng()
+        E = self.num_envs
+        if grouped:
+            out = {}
+            for g in self._group_info:
+                if g["continuous"]:
+                    out[g["name"]] = rng.random((E, g["num_agents"], g["action_n"]), dtype=np.float32)
+                else:
+                    out[g["name"]] = rng.integers(0, g["action_n"], (E, g["num_agents"]), dtype=np.int64)
+            return out
+        out = {}
+        for a in self._agent_info:
+            if a["continuous"]:
+                out[a["name"]] = rng.random((E, a["action_n"]), dtype=np.float32)
+            else:
+                out[a["name"]] = rng.integers(0, a["action_n"], E, dtype=np.int64)
+        return out
+
+    # ---- state ------------------------------------------------------------------------
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Full simulator state of every env (fresh arrays, env batch first)."""
+        self._check_open()
+        return dict(self._env.get_state())
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restores a state from :meth:`get_state`. Wrong names, dtypes or shapes raise
+        ``ValueError`` and leave the env unchanged."""
+        self._check_open()
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of numpy arrays, got {type(state).__name__}")
+        self._env.set_state(dict(state))
+
+    # ---- rendering --------------------------------------------------------------------
+    def render(self, env_index: int = 0) -> np.ndarray:
+        """``[700, 700, 3] uint8`` frame of env ``env_index`` (needs ``render_mode="rgb_array"``)."""
+        self._check_open()
+        if self.render_mode != "rgb_array":
+            raise RuntimeError('render() needs render_mode="rgb_array" in genmarl.make(...)')
+        if isinstance(env_index, bool) or not isinstance(env_index, numbers.Integral) or not 0 <= env_index < self.num_envs:
+            raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index!r}")
+        from genmarl.envs.render import render_mpe
+
+        return render_mpe(self._env.get_state(), int(env_index), self._dynamic_rescaling)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this VectorEnv is closed")
+
+    def __repr__(self) -> str:
+        return f"VectorEnv({self.name!r}, num_envs={self.num_envs}, num_threads={self.num_threads}, agents={self.possible_agents})"
+
+
+def make(
+    name: str,
+    num_envs: int = 1,
+    num_threads: int | None = None,
+    seed: int = 0,
+    render_mode: str | None = None,
+    **scenario_kwargs: Any,
+) -> VectorEnv:
+    """Creates ``num_envs`` copies of environment ``name`` stepped in C++.
+
+    ``num_threads=None`` picks ``min(cpu_count, num_envs // 256)`` (at least 1). Results are
+    bitwise identical for any ``num_threads``. Unknown ``scenario_kwargs`` raise ``TypeError``
+    naming the accepted ones (see :func:`list_envs` and ``docs/environments.md``).
+    """
+    return VectorEnv(name, num_envs=num_envs, num_threads=num_threads, seed=seed, render_mode=render_mode, **scenario_kwargs)

@@ -1,0 +1,96 @@
+"""Helpers for testing genmarl against the reference `mpe2` package.
+
+``sync_from_mpe2(vector_env, env_index, mpe2_env)`` copies the full state of a reset
+mpe2 env (parallel or AEC) into one env of a :class:`genmarl.VectorEnv`, so both can be
+stepped side by side with the same actions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from genmarl.envs.vector_env import VectorEnv
+
+# genmarl env name -> mpe2 module name
+MPE2_MODULES = {
+    "simple": "simple_v3",
+    "simple_adversary": "simple_adversary_v3",
+    "simple_crypto": "simple_crypto_v3",
+    "simple_push": "simple_push_v3",
+    "simple_reference": "simple_reference_v3",
+    "simple_speaker_listener": "simple_speaker_listener_v4",
+    "simple_spread": "simple_spread_v3",
+    "simple_tag": "simple_tag_v3",
+    "simple_world_comm": "simple_world_comm_v3",
+    "simple_line": "simple_line_v1",
+    "simple_formation": "simple_formation_v1",
+    "collect_treasure": "collect_treasure_v1",
+}
+
+
+def mpe2_module(name: str) -> Any:
+    """The mpe2 module of a genmarl env name (imports mpe2)."""
+    if name not in MPE2_MODULES:
+        raise ValueError(f"no mpe2 counterpart for {name!r}; known: {sorted(MPE2_MODULES)}")
+    return importlib.import_module(f"mpe2.{MPE2_MODULES[name]}")
+
+
+def _raw(mpe2_env: Any) -> Any:
+    raw = getattr(mpe2_env, "unwrapped", mpe2_env)
+    if not hasattr(raw, "world"):
+        raise TypeError(f"expected an mpe2 env (parallel or AEC), got {type(mpe2_env).__name__}")
+    return raw
+
+
+def _opt(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+def sync_from_mpe2(vector_env: VectorEnv, env_index: int, mpe2_env: Any) -> None:
+    """Copies the state of ``mpe2_env`` into env ``env_index`` of ``vector_env``.
+
+    Entity positions, velocities and physical properties, agents' communication state,
+    the step counter, the curriculum stage and the scenario's own state (goals, colours,
+    treasures, …) are copied; the env's episode counter and random stream are kept.
+    """
+    if not isinstance(vector_env, VectorEnv):
+        raise TypeError("vector_env must be a genmarl.VectorEnv")
+    if not 0 <= env_index < vector_env.num_envs:
+        raise IndexError(f"env_index must be in [0, {vector_env.num_envs}), got {env_index}")
+    raw = _raw(mpe2_env)
+    world = raw.world
+    names = [a.name for a in world.agents]
+    if names != vector_env.possible_agents:
+        raise ValueError(f"agents differ: mpe2 has {names}, genmarl has {vector_env.possible_agents}")
+    state = vector_env.get_state()
+    entities = list(world.agents) + list(world.landmarks)
+    if len(entities) != state["pos"].shape[1]:
+        raise ValueError(f"entity counts differ: mpe2 {len(entities)}, genmarl {state['pos'].shape[1]}")
+    e = env_index
+    for n, ent in enumerate(entities):
+        state["pos"][e, n] = ent.state.p_pos
+        state["vel"][e, n] = ent.state.p_vel
+        state["size"][e, n] = ent.size
+        state["mass"][e, n] = ent.mass
+        state["accel"][e, n] = _opt(ent.accel)
+        state["max_speed"][e, n] = _opt(ent.max_speed)
+        state["color"][e, n] = ent.color
+        state["movable"][e, n] = ent.movable
+        state["collide"][e, n] = ent.collide
+        state["silent"][e, n] = getattr(ent, "silent", False)
+    if state["comm"].shape[2] > 0:
+        for i, agent in enumerate(world.agents):
+            state["comm"][e, i] = agent.state.c
+    state["steps"][e] = raw.steps
+    try:
+        sync = importlib.import_module(f"genmarl._sync.{vector_env.name}")
+    except ModuleNotFoundError:
+        sync = None
+    if sync is not None:
+        sync.sync_aux(state, e, raw)
+    vector_env.set_state(state)
+    stage = getattr(raw.scenario, "curriculum_stage", 0)
+    vector_env.set_curriculum_stage(int(stage))
