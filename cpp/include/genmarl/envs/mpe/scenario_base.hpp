@@ -219,6 +219,12 @@ class MpeScenario {
     }
     for (std::size_t e = 0; e < E; ++e) {
       if (steps[e] < 0) throw InvalidArgument("set_state: 'steps' must be non-negative");
+      for (std::size_t n = 0; n < A; ++n) {
+        const Entity& x = worlds[e].entities[n];
+        if ((movable[e * N + n] != 0) != x.movable || (silent[e * N + n] != 0) != x.silent) {
+          throw InvalidArgument("set_state: agents' 'movable' and 'silent' flags define the action spaces and cannot change");
+        }
+      }
     }
     for (std::size_t e = 0; e < E; ++e) {
       World& w = worlds[e];

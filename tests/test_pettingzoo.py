@@ -1,0 +1,62 @@
+"""The PettingZoo adapters pass PettingZoo's own API, seed and max_cycles tests."""
+
+from __future__ import annotations
+
+import functools
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pettingzoo")
+from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test, seed_test  # noqa: E402
+
+import genmarl  # noqa: E402
+import genmarl.pettingzoo as gpz  # noqa: E402
+
+ENVS = genmarl.list_envs()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_api_test_warnings():
+    # api_test warns about legitimately different observation sizes between agents.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
+@pytest.mark.parametrize("name", ENVS)
+def test_pettingzoo_api(name, continuous):
+    parallel_api_test(gpz.parallel_env(name, continuous_actions=continuous), num_cycles=60)
+    api_test(gpz.env(name, continuous_actions=continuous), num_cycles=60)
+    parallel_seed_test(functools.partial(gpz.parallel_env, name, continuous_actions=continuous), num_cycles=60)
+    seed_test(functools.partial(gpz.env, name, continuous_actions=continuous), num_cycles=60)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_max_cycles(name):
+    mod = types.SimpleNamespace(
+        parallel_env=functools.partial(gpz.parallel_env, name), env=functools.partial(gpz.env, name)
+    )
+    max_cycles_test(mod)
+
+
+def test_parallel_episode_ends_with_final_observation():
+    env = gpz.parallel_env("simple_spread", max_cycles=3)
+    env.reset(seed=0)
+    for _ in range(3):
+        obs, rew, term, trunc, info = env.step({a: 0 for a in env.agents})
+    assert env.agents == [] and all(trunc.values())
+    assert set(obs) == set(env.possible_agents)
+    assert env.state().shape == env.state_space.shape
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({a: 0 for a in env.possible_agents})
+
+
+def test_parallel_render():
+    env = gpz.parallel_env("simple_tag", render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (700, 700, 3) and frame.dtype == np.uint8
