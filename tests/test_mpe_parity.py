@@ -14,6 +14,16 @@ pytest.importorskip("mpe2")
 
 # Extra constructor arguments exercised per scenario (defaults are always tested).
 VARIANTS: dict[str, list[dict]] = {
+    "simple_adversary": [
+        {"N": 4},
+        {"N": 1},
+        {"N": 3, "num_agent_neighbors": 2, "num_landmark_neighbors": 2},
+        {"num_agent_neighbors": 5, "num_landmark_neighbors": 1, "max_cycles": 10},
+    ],
+    "simple_reference": [
+        {"local_ratio": 0.0},
+        {"local_ratio": 0.8, "max_cycles": 40},
+    ],
     "simple_spread": [
         {"N": 4, "local_ratio": 0.25},
         {"num_agent_neighbors": 1, "num_landmark_neighbors": 2},

@@ -9,6 +9,10 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::Simple>("mpe"),
       make_entry<mpe::SimpleSpread>("mpe"),
       make_entry<mpe::SimpleTag>("mpe"),
+      make_entry<mpe::SimpleAdversary>("mpe"),
+      make_entry<mpe::SimpleCrypto>("mpe"),
+      make_entry<mpe::SimplePush>("mpe"),
+      make_entry<mpe::SimpleReference>("mpe"),
   };
   return entries;
 }

@@ -77,7 +77,7 @@ def sync_from_mpe2(vector_env: VectorEnv, env_index: int, mpe2_env: Any) -> None
         state["mass"][e, n] = ent.mass
         state["accel"][e, n] = _opt(ent.accel)
         state["max_speed"][e, n] = _opt(ent.max_speed)
-        state["color"][e, n] = ent.color
+        state["color"][e, n] = np.asarray(ent.color)[:3]  # simple_crypto uses dim_c-long colours
         state["movable"][e, n] = ent.movable
         state["collide"][e, n] = ent.collide
         state["silent"][e, n] = getattr(ent, "silent", False)

@@ -2,5 +2,9 @@
 #pragma once
 
 #include "genmarl/envs/mpe/simple.hpp"
+#include "genmarl/envs/mpe/simple_adversary.hpp"
+#include "genmarl/envs/mpe/simple_crypto.hpp"
+#include "genmarl/envs/mpe/simple_push.hpp"
+#include "genmarl/envs/mpe/simple_reference.hpp"
 #include "genmarl/envs/mpe/simple_spread.hpp"
 #include "genmarl/envs/mpe/simple_tag.hpp"
