@@ -9,6 +9,9 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::Simple>("mpe"),
       make_entry<mpe::SimpleSpread>("mpe"),
       make_entry<mpe::SimpleTag>("mpe"),
+      make_entry<mpe::SimpleSpeakerListener>("mpe"),
+      make_entry<mpe::SimpleLine>("mpe"),
+      make_entry<mpe::SimpleFormation>("mpe"),
   };
   return entries;
 }
