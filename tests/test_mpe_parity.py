@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import pytest
 
 import genmarl
@@ -35,6 +36,18 @@ VARIANTS: dict[str, list[dict]] = {
         {"num_agent_neighbors": 2, "num_landmark_neighbors": 1},
         {"curriculum": True, "terminate_on_success": True},
     ],
+    "simple_line": [
+        {"N": 1},
+        {"N": 2},
+        {"N": 9, "max_cycles": 30},
+        {"terminate_on_success": True, "max_cycles": 100},
+    ],
+    "simple_formation": [
+        {"N": 1},
+        {"N": 3},
+        {"N": 9, "max_cycles": 30},
+        {"terminate_on_success": True, "max_cycles": 100},
+    ],
 }
 
 SEEDS = range(8)
@@ -56,3 +69,51 @@ def test_parity(name, kwargs, continuous):
     for seed in SEEDS:
         steps = run_parity_episode(name, seed, continuous, kwargs, resync=_resync(name))
         assert steps >= 1
+
+
+def _formation_targets(name, raw):
+    """Target positions of mpe2's simple_line / simple_formation in its current state."""
+    if name == "simple_line":
+        return np.array(raw.scenario._expected_positions)
+    n = len(raw.world.agents)
+    center = raw.world.landmarks[0].state.p_pos
+    angles = 0.3 + np.arange(n) * (2 * np.pi / n)
+    return center + 0.5 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+# Random actions never reach success, so termination is checked from states placed next to the
+# targets (agents permuted over them): within 0.05 of every target terminates, 0.07 off one does not.
+# (simple_formation re-anchors its circle at the smallest agent angle, so its offsets are radial.)
+@pytest.mark.parametrize("name", ["simple_line", "simple_formation"])
+@pytest.mark.parametrize("N", [1, 3, 5])
+@pytest.mark.parametrize("offset", [0.03, 0.07])
+def test_terminate_on_success(name, N, offset):
+    from genmarl.testing import mpe2_module, sync_from_mpe2
+
+    for seed in range(4):
+        penv = mpe2_module(name).parallel_env(N=N, terminate_on_success=True, max_cycles=50)
+        penv.reset(seed=seed)
+        raw = penv.unwrapped
+        rng = np.random.default_rng(seed)
+        targets = _formation_targets(name, raw)
+        perm = rng.permutation(N)
+        for i, agent in enumerate(raw.world.agents):
+            d = offset if i == 0 else 0.03
+            if name == "simple_formation":  # radial offsets keep the circle's anchor angle
+                u = targets[perm[i]] - raw.world.landmarks[0].state.p_pos
+                step = d * rng.choice([-1.0, 1.0]) * u / np.linalg.norm(u)
+            else:
+                phi = rng.uniform(0, 2 * np.pi)
+                step = d * np.array([np.cos(phi), np.sin(phi)])
+            agent.state.p_pos = targets[perm[i]] + step
+        venv = genmarl.make(name, num_envs=1, seed=seed, N=N, terminate_on_success=True, max_cycles=50)
+        venv.reset(seed=seed)
+        sync_from_mpe2(venv, 0, penv)
+        actions = {a: 0 for a in penv.agents}
+        _, r_ref, te_ref, _, _ = penv.step(actions)
+        _, rew, term, _, _ = venv.step({a: np.asarray(v)[None] for a, v in actions.items()})
+        assert all(te_ref.values()) == (offset < 0.05)
+        for a in venv.possible_agents:
+            assert bool(term[a][0]) == bool(te_ref[a]), f"{name} seed {seed} terminated {a}"
+            np.testing.assert_allclose(rew[a][0], r_ref[a], rtol=1e-5, atol=1e-5)
+        penv.close()

@@ -13,6 +13,9 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::SimpleCrypto>("mpe"),
       make_entry<mpe::SimplePush>("mpe"),
       make_entry<mpe::SimpleReference>("mpe"),
+      make_entry<mpe::SimpleSpeakerListener>("mpe"),
+      make_entry<mpe::SimpleLine>("mpe"),
+      make_entry<mpe::SimpleFormation>("mpe"),
   };
   return entries;
 }

@@ -8,3 +8,6 @@
 #include "genmarl/envs/mpe/simple_reference.hpp"
 #include "genmarl/envs/mpe/simple_spread.hpp"
 #include "genmarl/envs/mpe/simple_tag.hpp"
+#include "genmarl/envs/mpe/simple_speaker_listener.hpp"
+#include "genmarl/envs/mpe/simple_line.hpp"
+#include "genmarl/envs/mpe/simple_formation.hpp"
