@@ -9,6 +9,8 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::Simple>("mpe"),
       make_entry<mpe::SimpleSpread>("mpe"),
       make_entry<mpe::SimpleTag>("mpe"),
+      make_entry<mpe::SimpleWorldComm>("mpe"),
+      make_entry<mpe::CollectTreasure>("mpe"),
   };
   return entries;
 }
