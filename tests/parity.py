@@ -14,15 +14,20 @@ RTOL = 1e-5
 ATOL = 1e-5
 
 
-def run_parity_episode(name: str, seed: int, continuous: bool, kwargs: dict, resync=None) -> int:
+def run_parity_episode(name: str, seed: int, continuous: bool, kwargs: dict, resync=None, prepare=None) -> int:
     """Steps both libraries with the same random actions for one episode; returns steps compared.
 
     ``resync(penv, venv)`` (optional) is called after each step, before comparing, for
     scenarios whose steps draw randomness (genmarl's counter RNG cannot reproduce numpy's).
+    ``prepare(penv)`` (optional) edits the reset mpe2 env (e.g. to stage rare events) before
+    its state is copied into genmarl.
     """
     mod = mpe2_module(name)
     penv = mod.parallel_env(continuous_actions=continuous, **kwargs)
     obs_ref, _ = penv.reset(seed=seed)
+    if prepare is not None:
+        prepare(penv)
+        obs_ref = {a: penv.unwrapped.observe(a) for a in penv.agents}
     venv = genmarl.make(name, num_envs=1, seed=seed, continuous_actions=continuous, **kwargs)
     venv.reset(seed=seed)
     sync_from_mpe2(venv, 0, penv)

@@ -48,6 +48,16 @@ VARIANTS: dict[str, list[dict]] = {
         {"N": 9, "max_cycles": 30},
         {"terminate_on_success": True, "max_cycles": 100},
     ],
+    "simple_world_comm": [
+        {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3, "num_forests": 1},
+        {"num_good": 1, "num_adversaries": 1, "num_obstacles": 0, "num_food": 1, "num_forests": 0},
+        {"num_forests": 4, "max_cycles": 40},
+    ],
+    "collect_treasure": [
+        {"num_collectors": 3, "num_deposits": 3, "num_treasures": 10},
+        {"num_collectors": 10, "num_deposits": 1, "num_treasures": 20, "max_cycles": 50},
+        {"num_collectors": 1, "num_deposits": 6, "num_treasures": 1},
+    ],
 }
 
 SEEDS = range(8)
@@ -117,3 +127,41 @@ def test_terminate_on_success(name, N, offset):
             assert bool(term[a][0]) == bool(te_ref[a]), f"{name} seed {seed} terminated {a}"
             np.testing.assert_allclose(rew[a][0], r_ref[a], rtol=1e-5, atol=1e-5)
         penv.close()
+
+
+# ---- collect_treasure: rare events staged in mpe2 before syncing ---------------------------
+
+
+def _stage_deliveries(penv):
+    """Every collector holds a treasure and starts on top of the deposit of its type."""
+    world = penv.unwrapped.world
+    deposits = [a for a in world.agents if not a.collector]
+    for k, c in enumerate(a for a in world.agents if a.collector):
+        d = deposits[k % len(deposits)]
+        c.holding = d.d_i
+        c.color = 0.85 * world.treasure_colors[d.d_i]
+        c.state.p_pos = d.state.p_pos + 0.02 * (k + 1)
+
+
+def _half_respawn(penv):
+    for lm in penv.unwrapped.world.landmarks:
+        lm.respawn_prob = 0.5
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
+@pytest.mark.parametrize(
+    ("kwargs", "prepare", "event"),
+    [
+        ({"num_collectors": 10, "num_deposits": 1, "num_treasures": 20, "max_cycles": 50}, None, "respawns"),
+        ({"num_collectors": 10, "num_deposits": 1, "num_treasures": 20, "max_cycles": 50}, _half_respawn, "respawns"),
+        ({"num_collectors": 4, "num_deposits": 2, "num_treasures": 6}, _stage_deliveries, "deliveries"),
+    ],
+    ids=["respawn", "respawn_prob_0.5", "deliveries"],
+)
+def test_collect_treasure_events(kwargs, prepare, event, continuous):
+    """Pickups, respawns (the respawn step's rewards included) and deliveries are compared."""
+    sync = importlib.import_module("genmarl._sync.collect_treasure")
+    sync.stats.update(pickups=0, respawns=0, deliveries=0)
+    for seed in SEEDS:
+        run_parity_episode("collect_treasure", seed, continuous, kwargs, resync=sync.resync, prepare=prepare)
+    assert sync.stats["pickups"] > 0 and sync.stats[event] > 0, sync.stats

@@ -16,6 +16,8 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::SimpleSpeakerListener>("mpe"),
       make_entry<mpe::SimpleLine>("mpe"),
       make_entry<mpe::SimpleFormation>("mpe"),
+      make_entry<mpe::SimpleWorldComm>("mpe"),
+      make_entry<mpe::CollectTreasure>("mpe"),
   };
   return entries;
 }

@@ -11,3 +11,5 @@
 #include "genmarl/envs/mpe/simple_speaker_listener.hpp"
 #include "genmarl/envs/mpe/simple_line.hpp"
 #include "genmarl/envs/mpe/simple_formation.hpp"
+#include "genmarl/envs/mpe/simple_world_comm.hpp"
+#include "genmarl/envs/mpe/collect_treasure.hpp"
