@@ -22,6 +22,7 @@ inline constexpr double kDt = 0.1;
 inline constexpr double kDamping = 0.25;
 inline constexpr double kContactForce = 1e2;
 inline constexpr double kContactMargin = 1e-3;
+inline constexpr double kZeroForceGap = 0.75;  // exp(-0.75 / kContactMargin) == 0.0 in double
 inline constexpr double kDefaultSensitivity = 5.0;  // action force scale when accel is unset
 inline constexpr double kUnset = -1.0;              // "None" for accel / max_speed
 inline constexpr int kMoveActions = 2 * kDimP + 1;  // no-op, -x, +x, -y, +y
@@ -165,6 +166,9 @@ struct World {
         const Vec2 delta = ea.pos - eb.pos;
         const double dist = std::sqrt(delta.x * delta.x + delta.y * delta.y);
         const double dist_min = ea.size + eb.size;
+        // Beyond this gap exp() underflows to exactly 0, so the softplus and the force are
+        // exactly 0 as in mpe2: skipping the pair changes no bit of the result.
+        if (dist - dist_min > kZeroForceGap) continue;
         const double penetration = log_add_exp0(-(dist - dist_min) / kContactMargin) * kContactMargin;
         const Vec2 f = Vec2{kContactForce * delta.x / dist * penetration, kContactForce * delta.y / dist * penetration};
         if (ea.movable) force[a] = f + force[a];
