@@ -159,7 +159,6 @@ class PyBatchedEnv {
         }
       }
     }
-    env_->check_actions();  // raises InvalidArgument -> ValueError before anything changes
 
     std::vector<py::array_t<float>> obs = new_obs();
     py::array_t<float> rewards({E, A});
@@ -178,6 +177,7 @@ class PyBatchedEnv {
     out.final_return = final_return.mutable_data();
     out.final_length = final_length.mutable_data();
     {
+      // step() validates the actions (InvalidArgument -> ValueError) before anything changes.
       py::gil_scoped_release release;
       env_->step(out);
     }
