@@ -57,10 +57,7 @@ class VectorEnv final : public BatchedEnv {
     pool_ = std::make_unique<ThreadPool>(static_cast<std::size_t>(std::min(num_threads, num_envs)));
     num_threads_ = num_threads;
     seed_ = seed;
-    for (int e = 0; e < num_envs_; ++e) {
-      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), 0);
-      scenario_.reset(states_[e], rngs_[e]);
-    }
+    for (int e = 0; e < num_envs_; ++e) start_episode(e, 0);
   }
 
   const EnvSpec& spec() const override { return spec_; }
@@ -100,20 +97,14 @@ class VectorEnv final : public BatchedEnv {
   void reset(std::uint64_t seed, const StepOutputs& out) override {
     seed_ = seed;
     run_shards([&](int e) {
-      episode_[e] = 0;
-      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), 0);
-      scenario_.reset(states_[e], rngs_[e]);
-      std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+      start_episode(e, 0);
       write_obs(e, out.obs);
     });
   }
 
   void reset_continue(const StepOutputs& out) override {
     run_shards([&](int e) {
-      episode_[e] += 1;
-      rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode_[e]));
-      scenario_.reset(states_[e], rngs_[e]);
-      std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+      start_episode(e, episode_[e] + 1);
       write_obs(e, out.obs);
     });
   }
@@ -154,14 +145,6 @@ class VectorEnv final : public BatchedEnv {
         throw InvalidArgument("set_state: array '" + want.name + "' must have dtype " + want.dtype + " and shape " +
                               shape_str(want.shape) + ", got dtype " + got->dtype + " and shape " + shape_str(got->shape));
       }
-      if (want.dtype == "<f8") {
-        const double* v = reinterpret_cast<const double*>(got->data.data());
-        for (std::size_t k = 0; k < got->data.size() / 8; ++k) {
-          if (!std::isfinite(v[k]) && want.name != "max_speed" && want.name != "accel") {
-            throw InvalidArgument("set_state: array '" + want.name + "' contains a non-finite value");
-          }
-        }
-      }
     }
     auto find = [&](const std::string& name) -> const StateArray& {
       for (const auto& a : state) if (a.name == name) return a;
@@ -174,6 +157,10 @@ class VectorEnv final : public BatchedEnv {
     const auto& ctr = find("rng_counter");
     const auto& ret = find("episode_return");
     const auto& sd = find("seed");
+    const double* r = reinterpret_cast<const double*>(ret.data.data());
+    for (std::size_t k = 0; k < ret.data.size() / 8; ++k) {
+      if (!std::isfinite(r[k])) throw InvalidArgument("set_state: array 'episode_return' contains a non-finite value");
+    }
     for (int e = 0; e < num_envs_; ++e) {
       std::int64_t v;
       std::memcpy(&v, ep.data.data() + 8 * e, 8);
@@ -219,6 +206,14 @@ class VectorEnv final : public BatchedEnv {
     });
   }
 
+  // Resets env e into the given episode: its random stream, state and running returns.
+  void start_episode(int e, std::int64_t episode) {
+    episode_[e] = episode;
+    rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode));
+    scenario_.reset(states_[e], rngs_[e]);
+    std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+  }
+
   void write_obs(int e, const std::vector<float*>& obs) const {
     const State& s = states_[e];
     for (int i = 0; i < num_agents_; ++i) {
@@ -254,14 +249,9 @@ class VectorEnv final : public BatchedEnv {
       return;
     }
     write_obs(e, out.final_obs);
-    for (int i = 0; i < num_agents_; ++i) {
-      out.final_return[row + i] = static_cast<float>(ret[i]);
-      ret[i] = 0.0;
-    }
+    for (int i = 0; i < num_agents_; ++i) out.final_return[row + i] = static_cast<float>(ret[i]);
     out.final_length[e] = static_cast<std::int32_t>(scenario_.steps(s));
-    episode_[e] += 1;
-    rng = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode_[e]));
-    scenario_.reset(s, rng);
+    start_episode(e, episode_[e] + 1);
     write_obs(e, out.obs);
   }
 

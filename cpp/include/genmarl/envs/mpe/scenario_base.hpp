@@ -11,7 +11,7 @@
 //   void reset_world(World&, CounterRng&) const;
 //   void observation(const World&, int agent, ObsWriter&) const;
 //   double reward(const World&, int agent) const;
-// and optionally global_reward, is_terminal, post_step, curriculum hooks.
+// and optionally global_reward, is_terminal, post_step, check_state, curriculum hooks.
 #pragma once
 
 #include <algorithm>
@@ -209,6 +209,18 @@ class MpeScenario {
     const std::size_t E = worlds.size();
     const std::size_t N = worlds.front().entities.size(), A = worlds.front().num_agents,
                       C = worlds.front().dim_c, F = worlds.front().aux_f.size(), I = worlds.front().aux_i.size();
+    auto check_finite = [](const char* name, const double* v, std::size_t count) {
+      for (std::size_t k = 0; k < count; ++k) {
+        if (!std::isfinite(v[k])) throw InvalidArgument(std::string("set_state: array '") + name + "' contains a non-finite value");
+      }
+    };
+    check_finite("pos", pos, E * N * 2);
+    check_finite("vel", vel, E * N * 2);
+    check_finite("size", size, E * N);
+    check_finite("mass", mass, E * N);
+    check_finite("color", color, E * N * 3);
+    check_finite("comm", comm, E * A * C);
+    check_finite("aux_f", aux_f, E * F);
     for (std::size_t k = 0; k < E * N; ++k) {
       if (!(size[k] >= 0.0) || !(mass[k] > 0.0)) throw InvalidArgument("set_state: 'size' must be >= 0 and 'mass' > 0");
       if (!std::isnan(accel[k]) && !(accel[k] >= 0.0 && std::isfinite(accel[k])))
@@ -247,7 +259,12 @@ class MpeScenario {
       std::copy(aux_i + e * I, aux_i + (e + 1) * I, w.aux_i.begin());
       w.steps = steps[e];
     }
+    for (const World& w : worlds) Derived::check_state(w);
   }
+
+  // Checks the scenario's own part of an imported state (e.g. goal indices in aux_i) and
+  // throws InvalidArgument; the env imports into a copy, so a bad state leaves it unchanged.
+  static void check_state(const World&) {}
 
  protected:
   const Derived& derived() const { return static_cast<const Derived&>(*this); }

@@ -115,13 +115,9 @@ class SimpleAdversary : public MpeScenario<SimpleAdversary> {
     }
   }
 
-  // The generic import plus a range check of the goal index.
-  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    MpeScenario::import_states(worlds, arrays);
-    for (const World& w : worlds) {
-      if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= w.num_landmarks)
-        throw InvalidArgument("set_state: simple_adversary aux_i[0] (goal landmark) must be in [0, N)");
-    }
+  static void check_state(const World& w) {
+    if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= w.num_landmarks)
+      throw InvalidArgument("set_state: simple_adversary aux_i[0] (goal landmark) must be in [0, N)");
   }
 
  private:

@@ -98,14 +98,10 @@ class SimpleCrypto : public MpeScenario<SimpleCrypto> {
     out.put(w.agent_comm(kAlice), w.dim_c);
   }
 
-  // The generic import plus a range check of the goal and key indices.
-  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    MpeScenario::import_states(worlds, arrays);
-    for (const World& w : worlds) {
-      for (int k : {kAuxGoal, kAuxKey}) {
-        if (w.aux_i[k] < 0 || w.aux_i[k] >= kNumLandmarks)
-          throw InvalidArgument("set_state: simple_crypto aux_i (goal, key landmark) must be in [0, 2)");
-      }
+  static void check_state(const World& w) {
+    for (int k : {kAuxGoal, kAuxKey}) {
+      if (w.aux_i[k] < 0 || w.aux_i[k] >= kNumLandmarks)
+        throw InvalidArgument("set_state: simple_crypto aux_i (goal, key landmark) must be in [0, 2)");
     }
   }
 };

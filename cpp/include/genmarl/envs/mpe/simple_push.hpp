@@ -85,13 +85,9 @@ class SimplePush : public MpeScenario<SimplePush> {
     }
   }
 
-  // The generic import plus a range check of the goal index.
-  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    MpeScenario::import_states(worlds, arrays);
-    for (const World& w : worlds) {
-      if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= kNumLandmarks)
-        throw InvalidArgument("set_state: simple_push aux_i[0] (goal landmark) must be in [0, 2)");
-    }
+  static void check_state(const World& w) {
+    if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= kNumLandmarks)
+      throw InvalidArgument("set_state: simple_push aux_i[0] (goal landmark) must be in [0, 2)");
   }
 };
 

@@ -73,14 +73,10 @@ class SimpleReference : public MpeScenario<SimpleReference> {
     }
   }
 
-  // The generic import plus a range check of the goal indices.
-  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    MpeScenario::import_states(worlds, arrays);
-    for (const World& w : worlds) {
-      for (int i = 0; i < kNumAgents; ++i) {
-        if (w.aux_i[i] < 0 || w.aux_i[i] >= kNumLandmarks)
-          throw InvalidArgument("set_state: simple_reference aux_i (goal landmarks) must be in [0, 3)");
-      }
+  static void check_state(const World& w) {
+    for (int i = 0; i < kNumAgents; ++i) {
+      if (w.aux_i[i] < 0 || w.aux_i[i] >= kNumLandmarks)
+        throw InvalidArgument("set_state: simple_reference aux_i (goal landmarks) must be in [0, 3)");
     }
   }
 

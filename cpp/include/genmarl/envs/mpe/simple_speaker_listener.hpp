@@ -78,14 +78,9 @@ class SimpleSpeakerListener : public MpeScenario<SimpleSpeakerListener> {
     out.put(w.agent_comm(kSpeaker), w.dim_c);
   }
 
-  // The base import plus a range check of the goal index (imported into a copy, so a bad value
-  // leaves the env unchanged).
-  static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    MpeScenario::import_states(worlds, arrays);
-    for (const World& w : worlds) {
-      if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= kNumLandmarks)
-        throw InvalidArgument("set_state: simple_speaker_listener aux_i[0] (goal landmark) must be in [0, 3)");
-    }
+  static void check_state(const World& w) {
+    if (w.aux_i[kAuxGoal] < 0 || w.aux_i[kAuxGoal] >= kNumLandmarks)
+      throw InvalidArgument("set_state: simple_speaker_listener aux_i[0] (goal landmark) must be in [0, 3)");
   }
 };
 
