@@ -264,10 +264,7 @@ class CollectTreasure : public MpeScenario<CollectTreasure> {
     out.put(me.vel);
     if (is_collector(i)) one_hot(out, holding(w, i));
     int others[kMaxAgentCount], picked[kMaxAgentCount];
-    int n_others = 0;
-    for (int a = 0; a < num_agents(); ++a) {
-      if (a != i) others[n_others++] = a;
-    }
+    const int n_others = other_agents(w, i, others);
     nearest(w, i, others, n_others, n_others, picked);
     for (int k = 0; k < n_others; ++k) {
       const int o = picked[k];

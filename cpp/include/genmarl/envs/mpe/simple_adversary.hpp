@@ -94,25 +94,10 @@ class SimpleAdversary : public MpeScenario<SimpleAdversary> {
     const Entity& me = w.agent(i);
     if (!is_adversary(i)) out.put(w.entities[goal_entity(w)].pos - me.pos);
     int landmarks[kMaxN], others[kMaxN], picked[kMaxN];
-    for (int l = 0; l < n_; ++l) landmarks[l] = num_agents() + l;
-    if (landmark_neighbors_ < 0) {
-      for (int l = 0; l < n_; ++l) out.put(w.landmark(l).pos - me.pos);
-    } else {
-      const int m = nearest(w, i, landmarks, n_, landmark_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.entities[picked[k]].pos - me.pos);
-      out.zeros(2 * (landmark_neighbors_ - m));
-    }
-    int n_others = 0;
-    for (int a = 0; a < num_agents(); ++a) {
-      if (a != i) others[n_others++] = a;
-    }
-    if (agent_neighbors_ < 0) {
-      for (int k = 0; k < n_others; ++k) out.put(w.agent(others[k]).pos - me.pos);
-    } else {
-      const int m = nearest(w, i, others, n_others, agent_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.agent(picked[k]).pos - me.pos);
-      out.zeros(2 * (agent_neighbors_ - m));
-    }
+    landmark_indices(w, 0, n_, landmarks);
+    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked);
+    const int n_others = other_agents(w, i, others);
+    put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
   }
 
   static void check_state(const World& w) {

@@ -106,28 +106,12 @@ class SimpleSpread : public MpeScenario<SimpleSpread> {
     out.put(me.vel);
     out.put(me.pos);
     int landmarks[32], others[32], picked[32];
-    for (int l = 0; l < n_; ++l) landmarks[l] = n_ + l;
-    if (landmark_neighbors_ < 0) {
-      for (int l = 0; l < n_; ++l) out.put(w.landmark(l).pos - me.pos);
-    } else {
-      const int m = nearest(w, i, landmarks, n_, landmark_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.entities[picked[k]].pos - me.pos);
-      out.zeros(2 * (landmark_neighbors_ - m));
-    }
-    int n_others = 0;
-    for (int a = 0; a < n_; ++a) {
-      if (a != i) others[n_others++] = a;
-    }
-    if (agent_neighbors_ < 0) {
-      for (int k = 0; k < n_others; ++k) out.put(w.agent(others[k]).pos - me.pos);
-      for (int k = 0; k < n_others; ++k) out.put(w.agent_comm(others[k]), w.dim_c);
-    } else {
-      const int m = nearest(w, i, others, n_others, agent_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.agent(picked[k]).pos - me.pos);
-      out.zeros(2 * (agent_neighbors_ - m));
-      for (int k = 0; k < m; ++k) out.put(w.agent_comm(picked[k]), w.dim_c);
-      out.zeros(w.dim_c * (agent_neighbors_ - m));
-    }
+    landmark_indices(w, 0, n_, landmarks);
+    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked);
+    const int n_others = other_agents(w, i, others);
+    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
+    for (int k = 0; k < m; ++k) out.put(w.agent_comm(picked[k]), w.dim_c);
+    if (agent_neighbors_ >= 0) out.zeros(w.dim_c * (agent_neighbors_ - m));
   }
 
   int num_curriculum_stages() const { return 2; }

@@ -138,33 +138,18 @@ class SimpleTag : public MpeScenario<SimpleTag> {
     out.put(me.vel);
     out.put(me.pos);
     int landmarks[32], others[32], picked[32];
-    for (int l = 0; l < num_obstacles_; ++l) landmarks[l] = num_agents() + l;
-    if (landmark_neighbors_ < 0) {
-      for (int l = 0; l < num_obstacles_; ++l) out.put(w.landmark(l).pos - me.pos);
-    } else {
-      const int m = nearest(w, i, landmarks, num_obstacles_, landmark_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.entities[picked[k]].pos - me.pos);
-      out.zeros(2 * (landmark_neighbors_ - m));
+    landmark_indices(w, 0, num_obstacles_, landmarks);
+    put_relative_positions(w, i, landmarks, num_obstacles_, landmark_neighbors_, out, picked);
+    const int n_others = other_agents(w, i, others);
+    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
+    // Velocities of good agents: full observability lists only them; partial observability
+    // keeps one slot per neighbour (zeros for adversaries) padded to the neighbour limit.
+    const bool padded = agent_neighbors_ >= 0;
+    for (int k = 0; k < m; ++k) {
+      if (!is_adversary(picked[k])) out.put(w.agent(picked[k]).vel);
+      else if (padded) out.zeros(kDimP);
     }
-    int n_others = 0;
-    for (int a = 0; a < num_agents(); ++a) {
-      if (a != i) others[n_others++] = a;
-    }
-    if (agent_neighbors_ < 0) {
-      for (int k = 0; k < n_others; ++k) out.put(w.agent(others[k]).pos - me.pos);
-      for (int k = 0; k < n_others; ++k) {
-        if (!is_adversary(others[k])) out.put(w.agent(others[k]).vel);
-      }
-    } else {
-      const int m = nearest(w, i, others, n_others, agent_neighbors_, picked);
-      for (int k = 0; k < m; ++k) out.put(w.agent(picked[k]).pos - me.pos);
-      out.zeros(2 * (agent_neighbors_ - m));
-      for (int k = 0; k < m; ++k) {
-        if (is_adversary(picked[k])) out.zeros(2);
-        else out.put(w.agent(picked[k]).vel);
-      }
-      out.zeros(2 * (agent_neighbors_ - m));
-    }
+    if (padded) out.zeros(kDimP * (agent_neighbors_ - m));
   }
 
   int num_curriculum_stages() const { return 3; }

@@ -245,4 +245,31 @@ inline int nearest(const World& w, int self, const int* candidates, int count, i
   return m;
 }
 
+// Every agent but `self`, in order; returns how many.
+inline int other_agents(const World& w, int self, int* out) {
+  int n = 0;
+  for (int a = 0; a < w.num_agents; ++a) {
+    if (a != self) out[n++] = a;
+  }
+  return n;
+}
+
+// Entity indices of the landmarks [first, first + count), for nearest()/put_relative_positions().
+inline void landmark_indices(const World& w, int first, int count, int* out) {
+  for (int l = 0; l < count; ++l) out[l] = w.num_agents + first + l;
+}
+
+// mpe2's padded_relative_positions: positions of `candidates` relative to entity `self` — all of
+// them in order when `limit` < 0 (full observability), else the `limit` nearest, closest first,
+// zero-padded to `limit` slots. The entities used are written to `chosen`; returns how many.
+inline int put_relative_positions(const World& w, int self, const int* candidates, int count, int limit,
+                                  ObsWriter& out, int* chosen) {
+  int m = count;
+  if (limit < 0) std::copy(candidates, candidates + count, chosen);
+  else m = nearest(w, self, candidates, count, limit, chosen);
+  for (int k = 0; k < m; ++k) out.put(w.entities[chosen[k]].pos - w.entities[self].pos);
+  if (limit >= 0) out.zeros(kDimP * (limit - m));
+  return m;
+}
+
 }  // namespace genmarl::mpe
