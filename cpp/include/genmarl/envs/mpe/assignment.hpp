@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "genmarl/envs/mpe/scenario_base.hpp"
 #include "genmarl/envs/mpe/world.hpp"
 
 namespace genmarl::mpe {
@@ -107,5 +108,64 @@ inline double match_targets(const World& w, const Vec2* targets, int n, double* 
   }
   return -(numpy_sum(clipped, n) / n);
 }
+
+// What simple_line and simple_formation share: N agents ("agent_0".."agent_{N-1}") rewarded
+// jointly (mpe2's local_ratio 0) by the optimal matching of agents to target positions, and
+// optionally terminating when every matched distance is below kDistThreshold. Derived
+// provides `void targets(const World&, Vec2* out) const` (N positions).
+template <class Derived>
+class TargetMatchingScenario : public MpeScenario<Derived> {
+ public:
+  static constexpr double kDistThreshold = 0.05;  // success: every matched distance below this
+
+  static std::vector<ParamSpec> scenario_params() {
+    return {
+        {"N", ParamKind::kInt, 4, "number of agents"},
+        {"terminate_on_success", ParamKind::kBool, 0, "terminate when every agent is within 0.05 of its target"},
+    };
+  }
+
+  explicit TargetMatchingScenario(const Params& p)
+      : MpeScenario<Derived>(p), n_(p.get_int("N")), terminate_on_success_(p.get_bool("terminate_on_success")) {
+    if (n_ < 1 || n_ > kMaxAssignment)
+      throw InvalidArgument(std::string(Derived::kName) + ": N must be in [1, " + std::to_string(kMaxAssignment) +
+                            "], got " + std::to_string(n_));
+  }
+
+  std::vector<std::string> agent_names() const {
+    std::vector<std::string> names;
+    for (int i = 0; i < n_; ++i) names.push_back("agent_" + std::to_string(i));
+    return names;
+  }
+
+  // mpe2 uses local_ratio 0: every agent gets the joint reward.
+  double local_ratio() const { return 0.0; }
+  double global_reward(const World& w) const {
+    double delta[kMaxAssignment];
+    return match(w, delta);
+  }
+  double reward(const World&, int) const { return 0.0; }
+
+  bool is_terminal(const World& w) const {
+    if (!terminate_on_success_) return false;
+    double delta[kMaxAssignment];
+    match(w, delta);
+    for (int i = 0; i < n_; ++i) {
+      if (!(delta[i] < kDistThreshold)) return false;
+    }
+    return true;
+  }
+
+ protected:
+  // The joint reward; writes each agent's matched (clipped) distance to delta.
+  double match(const World& w, double* delta) const {
+    Vec2 targets[kMaxAssignment];
+    static_cast<const Derived&>(*this).targets(w, targets);
+    return match_targets(w, targets, n_, delta);
+  }
+
+  int n_;
+  bool terminate_on_success_;
+};
 
 }  // namespace genmarl::mpe

@@ -14,34 +14,15 @@
 
 namespace genmarl::mpe {
 
-class SimpleFormation : public MpeScenario<SimpleFormation> {
+class SimpleFormation : public TargetMatchingScenario<SimpleFormation> {
  public:
   static constexpr const char* kName = "simple_formation";
   static constexpr double kAgentSize = 0.05, kLandmarkSize = 0.03;
   static constexpr double kTargetRadius = 0.5;
   static constexpr double kLandmarkRange = 0.5;   // the landmark starts in U[-this, this]^2
-  static constexpr double kDistThreshold = 0.05;  // success: every matched distance below this
   static constexpr double kTwoPi = 2 * std::numbers::pi;
 
-  static std::vector<ParamSpec> scenario_params() {
-    return {
-        {"N", ParamKind::kInt, 4, "number of agents"},
-        {"terminate_on_success", ParamKind::kBool, 0, "terminate when every agent is within 0.05 of its target"},
-    };
-  }
-
-  explicit SimpleFormation(const Params& p)
-      : MpeScenario(p), n_(p.get_int("N")), terminate_on_success_(p.get_bool("terminate_on_success")) {
-    if (n_ < 1 || n_ > kMaxAssignment)
-      throw InvalidArgument("simple_formation: N must be in [1, " + std::to_string(kMaxAssignment) + "], got " +
-                            std::to_string(n_));
-  }
-
-  std::vector<std::string> agent_names() const {
-    std::vector<std::string> names;
-    for (int i = 0; i < n_; ++i) names.push_back("agent_" + std::to_string(i));
-    return names;
-  }
+  explicit SimpleFormation(const Params& p) : TargetMatchingScenario(p) {}
 
   void make_world(World& w) const {
     w.init(n_, 1, 0);
@@ -70,7 +51,8 @@ class SimpleFormation : public MpeScenario<SimpleFormation> {
     return a;
   }
 
-  double match(const World& w, double* delta) const {
+  // N points on a circle around the landmark, starting at the smallest agent angle (mpe2's).
+  void targets(const World& w, Vec2* out) const {
     const Vec2 center = w.landmark(0).pos;
     double theta_min = 0.0;
     for (int i = 0; i < n_; ++i) {
@@ -78,30 +60,10 @@ class SimpleFormation : public MpeScenario<SimpleFormation> {
       if (i == 0 || a < theta_min) theta_min = a;
     }
     const double ideal_sep = kTwoPi / n_;
-    Vec2 targets[kMaxAssignment];
     for (int i = 0; i < n_; ++i) {
       const double t = theta_min + i * ideal_sep;
-      targets[i] = center + Vec2{std::cos(t), std::sin(t)} * kTargetRadius;
+      out[i] = center + Vec2{std::cos(t), std::sin(t)} * kTargetRadius;
     }
-    return match_targets(w, targets, n_, delta);
-  }
-
-  // mpe2 uses local_ratio 0: every agent gets the joint reward.
-  double local_ratio() const { return 0.0; }
-  double global_reward(const World& w) const {
-    double delta[kMaxAssignment];
-    return match(w, delta);
-  }
-  double reward(const World&, int) const { return 0.0; }
-
-  bool is_terminal(const World& w) const {
-    if (!terminate_on_success_) return false;
-    double delta[kMaxAssignment];
-    match(w, delta);
-    for (int i = 0; i < n_; ++i) {
-      if (!(delta[i] < kDistThreshold)) return false;
-    }
-    return true;
   }
 
   void observation(const World& w, int i, ObsWriter& out) const {
@@ -110,10 +72,6 @@ class SimpleFormation : public MpeScenario<SimpleFormation> {
     out.put(me.pos);
     out.put(w.landmark(0).pos - me.pos);
   }
-
- private:
-  int n_;
-  bool terminate_on_success_;
 };
 
 }  // namespace genmarl::mpe

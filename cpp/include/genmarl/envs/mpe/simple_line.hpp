@@ -13,7 +13,7 @@
 
 namespace genmarl::mpe {
 
-class SimpleLine : public MpeScenario<SimpleLine> {
+class SimpleLine : public TargetMatchingScenario<SimpleLine> {
  public:
   static constexpr const char* kName = "simple_line";
   static constexpr double kAgentSize = 0.03, kLandmarkSize = 0.02;
@@ -22,28 +22,9 @@ class SimpleLine : public MpeScenario<SimpleLine> {
   static constexpr double kArenaHalfWidth = 1.0;    // landmark 1 must lie strictly inside
   static constexpr double kRotateStep = 5.0 * (std::numbers::pi / 180.0);  // np.radians(5)
   static constexpr int kMaxRotations = 72;          // a full turn; a valid direction always exists
-  static constexpr double kDistThreshold = 0.05;    // success: every matched distance below this
   static constexpr int kNumLandmarks = 2;
 
-  static std::vector<ParamSpec> scenario_params() {
-    return {
-        {"N", ParamKind::kInt, 4, "number of agents"},
-        {"terminate_on_success", ParamKind::kBool, 0, "terminate when every agent is within 0.05 of its target"},
-    };
-  }
-
-  explicit SimpleLine(const Params& p)
-      : MpeScenario(p), n_(p.get_int("N")), terminate_on_success_(p.get_bool("terminate_on_success")) {
-    if (n_ < 1 || n_ > kMaxAssignment)
-      throw InvalidArgument("simple_line: N must be in [1, " + std::to_string(kMaxAssignment) + "], got " +
-                            std::to_string(n_));
-  }
-
-  std::vector<std::string> agent_names() const {
-    std::vector<std::string> names;
-    for (int i = 0; i < n_; ++i) names.push_back("agent_" + std::to_string(i));
-    return names;
-  }
+  explicit SimpleLine(const Params& p) : TargetMatchingScenario(p) {}
 
   void make_world(World& w) const {
     w.init(n_, kNumLandmarks, 0, 2 * n_, 0);
@@ -86,28 +67,9 @@ class SimpleLine : public MpeScenario<SimpleLine> {
     }
   }
 
-  double match(const World& w, double* delta) const {
-    Vec2 targets[kMaxAssignment];
-    for (int i = 0; i < n_; ++i) targets[i] = Vec2{w.aux_f[2 * i], w.aux_f[2 * i + 1]};
-    return match_targets(w, targets, n_, delta);
-  }
-
-  // mpe2 uses local_ratio 0: every agent gets the joint reward.
-  double local_ratio() const { return 0.0; }
-  double global_reward(const World& w) const {
-    double delta[kMaxAssignment];
-    return match(w, delta);
-  }
-  double reward(const World&, int) const { return 0.0; }
-
-  bool is_terminal(const World& w) const {
-    if (!terminate_on_success_) return false;
-    double delta[kMaxAssignment];
-    match(w, delta);
-    for (int i = 0; i < n_; ++i) {
-      if (!(delta[i] < kDistThreshold)) return false;
-    }
-    return true;
+  // The N points evenly spaced on the segment between the landmarks (fixed at reset, in aux_f).
+  void targets(const World& w, Vec2* out) const {
+    for (int i = 0; i < n_; ++i) out[i] = Vec2{w.aux_f[2 * i], w.aux_f[2 * i + 1]};
   }
 
   void observation(const World& w, int i, ObsWriter& out) const {
@@ -116,10 +78,6 @@ class SimpleLine : public MpeScenario<SimpleLine> {
     out.put(me.pos);
     for (int l = 0; l < kNumLandmarks; ++l) out.put(w.landmark(l).pos - me.pos);
   }
-
- private:
-  int n_;
-  bool terminate_on_success_;
 };
 
 }  // namespace genmarl::mpe
