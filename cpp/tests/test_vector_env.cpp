@@ -5,41 +5,13 @@
 #include <vector>
 
 #include "genmarl/core/rng.hpp"
+#include "genmarl/env/output_buffers.hpp"
 #include "genmarl/envs/registry.hpp"
 
 using namespace genmarl;
 
 namespace {
 
-struct Buffers {
-  std::vector<std::vector<float>> obs, final_obs;
-  std::vector<float> rewards, final_return;
-  std::unique_ptr<bool[]> terminated, truncated, done;
-  std::vector<std::int32_t> final_length;
-  StepOutputs out;
-
-  explicit Buffers(const BatchedEnv& env) {
-    const int E = env.num_envs(), A = env.spec().num_agents();
-    for (const auto& g : env.spec().groups) {
-      obs.emplace_back(static_cast<std::size_t>(E) * g.num_agents * g.obs_dim);
-      final_obs.emplace_back(static_cast<std::size_t>(E) * g.num_agents * g.obs_dim);
-    }
-    rewards.resize(E * A);
-    final_return.resize(E * A);
-    terminated.reset(new bool[E * A]);
-    truncated.reset(new bool[E * A]);
-    done.reset(new bool[E]);
-    final_length.resize(E);
-    for (auto& v : obs) out.obs.push_back(v.data());
-    for (auto& v : final_obs) out.final_obs.push_back(v.data());
-    out.rewards = rewards.data();
-    out.terminated = terminated.get();
-    out.truncated = truncated.get();
-    out.done = done.get();
-    out.final_return = final_return.data();
-    out.final_length = final_length.data();
-  }
-};
 
 void random_actions(BatchedEnv& env, CounterRng& rng) {
   const auto& spec = env.spec();
@@ -60,7 +32,7 @@ std::vector<float> trajectory(const std::string& name, bool continuous, int thre
   Params p;
   p.set("continuous_actions", continuous ? 1.0 : 0.0);
   auto env = make_env(name, p, 13, threads, 99);
-  Buffers b(*env);
+  OutputBuffers b(*env);
   env->reset(99, b.out);
   CounterRng rng(1, 2, 3);
   std::vector<float> log;
@@ -92,7 +64,7 @@ TEST(VectorEnv, AutoResetAtMaxCycles) {
   Params p;
   p.set("max_cycles", 5);
   auto env = make_env("simple_spread", p, 4, 2, 0);
-  Buffers b(*env);
+  OutputBuffers b(*env);
   env->reset(0, b.out);
   CounterRng rng(0, 0, 0);
   for (int t = 1; t <= 10; ++t) {
@@ -109,7 +81,7 @@ TEST(VectorEnv, AutoResetAtMaxCycles) {
 
 TEST(VectorEnv, StateRoundTrip) {
   auto env = make_env("simple_tag", Params{}, 3, 1, 4);
-  Buffers b(*env);
+  OutputBuffers b(*env);
   env->reset(4, b.out);
   CounterRng rng(9, 9, 9);
   random_actions(*env, rng);
@@ -133,7 +105,7 @@ TEST(VectorEnv, BadInputThrows) {
   EXPECT_THROW(make_env("simple", Params{}, 0, 1, 0), InvalidArgument);
   EXPECT_THROW(make_env("simple", Params{}, 1, 0, 0), InvalidArgument);
   auto env = make_env("simple", Params{}, 2, 1, 0);
-  Buffers b(*env);
+  OutputBuffers b(*env);
   env->discrete_actions()[1] = 5;
   EXPECT_THROW(env->step(b.out), InvalidArgument);
   auto state = env->get_state();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "genmarl/env/output_buffers.hpp"
 #include "genmarl/envs/registry.hpp"
 
 int main(int argc, char** argv) {
@@ -27,19 +28,9 @@ int main(int argc, char** argv) {
   const auto& spec = env->spec();
   const int A = spec.num_agents();
   const int obs_dim = spec.groups[0].obs_dim;
-  std::vector<float> obs(static_cast<std::size_t>(num_envs) * A * obs_dim), final_obs(obs.size());
-  std::vector<float> rewards(num_envs * A), final_return(num_envs * A);
-  std::unique_ptr<bool[]> term(new bool[num_envs * A]), trunc(new bool[num_envs * A]), done(new bool[num_envs]);
-  std::vector<std::int32_t> final_length(num_envs);
-  genmarl::StepOutputs out;
-  out.obs = {obs.data()};
-  out.final_obs = {final_obs.data()};
-  out.rewards = rewards.data();
-  out.terminated = term.get();
-  out.truncated = trunc.get();
-  out.done = done.get();
-  out.final_return = final_return.data();
-  out.final_length = final_length.data();
+  genmarl::OutputBuffers buffers(*env);
+  const genmarl::StepOutputs& out = buffers.out;
+  const std::vector<float>& obs = buffers.obs[0];  // one group: agent
   env->reset(0, out);
 
   double return_sum = 0.0;
@@ -57,8 +48,8 @@ int main(int argc, char** argv) {
     }
     env->step(out);
     for (int e = 0; e < num_envs; ++e) {
-      if (!done[e]) continue;
-      for (int i = 0; i < A; ++i) return_sum += final_return[e * A + i] / A;
+      if (!buffers.done[e]) continue;
+      for (int i = 0; i < A; ++i) return_sum += buffers.final_return[e * A + i] / A;
       ++episodes;
     }
   }
