@@ -12,7 +12,6 @@ using namespace genmarl;
 
 namespace {
 
-
 void random_actions(BatchedEnv& env, CounterRng& rng) {
   const auto& spec = env.spec();
   const int E = env.num_envs(), A = spec.num_agents(), S = spec.max_action_dim;
