@@ -120,22 +120,23 @@ class PyBatchedEnv {
       const int first = grouped ? sp.groups[k].first_agent : static_cast<int>(k);
       const int count = grouped ? sp.groups[k].num_agents : 1;
       const auto& agent = sp.agents[first];
-      const std::string who = grouped ? "group '" + sp.groups[k].name + "'" : "agent '" + agent.name + "'";
+      // Named only when an error is raised: no string building on the hot path.
+      auto who = [&] { return grouped ? "group '" + sp.groups[k].name + "'" : "agent '" + agent.name + "'"; };
       py::object obj = actions[k];
       py::array raw = py::array::ensure(obj);
-      if (!raw) throw py::type_error("actions of " + who + " must be array-like");
+      if (!raw) throw py::type_error("actions of " + who() + " must be array-like");
       std::vector<py::ssize_t> shape{E};
       if (grouped) shape.push_back(count);
       if (agent.action.continuous) shape.push_back(agent.action.n);
       bool shape_ok = raw.ndim() == static_cast<py::ssize_t>(shape.size());
       for (std::size_t d = 0; shape_ok && d < shape.size(); ++d) shape_ok = raw.shape(d) == shape[d];
       if (!shape_ok) {
-        throw py::value_error("actions of " + who + " must have shape " + shape_of(shape) + ", got " + shape_of(raw));
+        throw py::value_error("actions of " + who() + " must have shape " + shape_of(shape) + ", got " + shape_of(raw));
       }
       const char kind = raw.dtype().kind();
       if (agent.action.continuous) {
         if (kind != 'f') {
-          throw py::type_error("actions of " + who + " must be a float array (Box action space), got dtype " +
+          throw py::type_error("actions of " + who() + " must be a float array (Box action space), got dtype " +
                                std::string(py::str(raw.dtype())));
         }
         auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(raw);
@@ -148,7 +149,7 @@ class PyBatchedEnv {
         }
       } else {
         if (kind != 'i' && kind != 'u') {
-          throw py::type_error("actions of " + who + " must be an integer array (Discrete action space), got dtype " +
+          throw py::type_error("actions of " + who() + " must be an integer array (Discrete action space), got dtype " +
                                std::string(py::str(raw.dtype())));
         }
         auto arr = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw);

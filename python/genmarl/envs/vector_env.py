@@ -122,6 +122,10 @@ class VectorEnv:
             g["name"]: self.possible_agents[g["first_agent"] : g["first_agent"] + g["num_agents"]]
             for g in self._group_info
         }
+        # (group, its agents' columns in the [num_envs, num_agents] reward/done arrays)
+        self._group_slices = [
+            (g["name"], slice(g["first_agent"], g["first_agent"] + g["num_agents"])) for g in self._group_info
+        ]
         group_index = {g: k for k, g in enumerate(self.groups)}
         # (agent, agent index, group index, index in group)
         self._layout = []
@@ -295,17 +299,16 @@ class VectorEnv:
             extra = [g for g in actions if g not in self.groups]
             raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, True)
-        sl = [(g["name"], slice(g["first_agent"], g["first_agent"] + g["num_agents"])) for g in self._group_info]
         infos: dict[str, Any] = {"done": done}
         if final_obs is not None:
             infos["final_observation"] = dict(zip(self.groups, final_obs))
-            infos["episode_return"] = {g: final_ret[:, s] for g, s in sl}
+            infos["episode_return"] = {g: final_ret[:, s] for g, s in self._group_slices}
             infos["episode_length"] = final_len
         return (
             dict(zip(self.groups, obs)),
-            {g: rew[:, s] for g, s in sl},
-            {g: term[:, s] for g, s in sl},
-            {g: trunc[:, s] for g, s in sl},
+            {g: rew[:, s] for g, s in self._group_slices},
+            {g: term[:, s] for g, s in self._group_slices},
+            {g: trunc[:, s] for g, s in self._group_slices},
             infos,
         )
 
