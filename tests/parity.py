@@ -31,8 +31,7 @@ def run_parity_episode(name: str, seed: int, continuous: bool, kwargs: dict, res
     venv = genmarl.make(name, num_envs=1, seed=seed, continuous_actions=continuous, **kwargs)
     venv.reset(seed=seed)
     sync_from_mpe2(venv, 0, penv)
-    obs = venv._env.observe()[0]
-    obs_d = {a: obs[g][:, j] for a, _, g, j in venv._layout}
+    obs_d = venv.observe()
     for a in penv.agents:
         np.testing.assert_allclose(obs_d[a][0], obs_ref[a], rtol=RTOL, atol=ATOL, err_msg=f"{name} reset obs {a}")
     rng = np.random.default_rng(seed + 1000)
@@ -53,8 +52,7 @@ def run_parity_episode(name: str, seed: int, continuous: bool, kwargs: dict, res
         done = bool(infos[venv.possible_agents[0]].get("_final_observation", np.zeros(1, bool))[0])
         if resync is not None and not done:
             resync(penv, venv)
-            o2 = venv._env.observe()[0]
-            obs = {a: o2[g][:, j] for a, _, g, j in venv._layout}
+            obs = venv.observe()
         for a in venv.possible_agents:
             got_obs = infos[a]["final_observation"][0] if done else obs[a][0]
             np.testing.assert_allclose(got_obs, o_ref[a], rtol=RTOL, atol=ATOL, err_msg=f"{name} step {steps} obs {a}")

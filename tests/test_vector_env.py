@@ -191,6 +191,17 @@ def test_state_round_trip_reproduces_trajectory():
                 assert np.array_equal(d1[k], d2[k])
 
 
+def test_observe_after_set_state():
+    a = genmarl.make("simple_tag", num_envs=3, seed=1)
+    b = genmarl.make("simple_tag", num_envs=3, seed=2)
+    obs_a, _ = a.reset(seed=1)
+    b.set_state(a.get_state())
+    for agent, v in b.observe().items():
+        np.testing.assert_array_equal(v, obs_a[agent])
+    grouped = b.observe_grouped()
+    np.testing.assert_array_equal(grouped["adversary"][:, 1], obs_a["adversary_1"])
+
+
 def test_get_state_returns_copies():
     env = genmarl.make("simple_spread")
     s = env.get_state()

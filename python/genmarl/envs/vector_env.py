@@ -235,7 +235,24 @@ class VectorEnv:
         """Resets every env; returns ``(obs, infos)`` keyed by agent (``obs[a]: [num_envs, obs_dim]``)."""
         self._check_open()
         (obs,) = self._env.reset(None if seed is None else self._check_seed(seed))
-        return {a: obs[g][:, j] for a, _, g, j in self._layout}, {a: {} for a, _, _, _ in self._layout}
+        return self._per_agent(obs), {a: {} for a, _, _, _ in self._layout}
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """Observations of the current state without stepping, keyed by agent (``[num_envs,
+        obs_dim]``), e.g. after :meth:`set_state`."""
+        self._check_open()
+        (obs,) = self._env.observe()
+        return self._per_agent(obs)
+
+    def observe_grouped(self) -> dict[str, np.ndarray]:
+        """Observations of the current state keyed by group (``[num_envs, agents_in_group, obs_dim]``)."""
+        self._check_open()
+        (obs,) = self._env.observe()
+        return dict(zip(self.groups, obs))
+
+    def _per_agent(self, group_obs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-agent views ``[num_envs, obs_dim]`` into the grouped observation arrays."""
+        return {a: group_obs[g][:, j] for a, _, g, j in self._layout}
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Steps every env with one action array per agent.
@@ -259,7 +276,7 @@ class VectorEnv:
             raise KeyError(f"actions contain unknown agents {extra}; expected exactly {self.possible_agents}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, False)
         layout = self._layout
-        obs_d = {a: obs[g][:, j] for a, _, g, j in layout}
+        obs_d = self._per_agent(obs)
         rew_d = {a: rew[:, i] for a, i, _, _ in layout}
         term_d = {a: term[:, i] for a, i, _, _ in layout}
         trunc_d = {a: trunc[:, i] for a, i, _, _ in layout}
