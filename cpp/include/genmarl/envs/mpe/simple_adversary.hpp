@@ -95,9 +95,10 @@ class SimpleAdversary : public MpeScenario<SimpleAdversary> {
     if (!is_adversary(i)) out.put(w.entities[goal_entity(w)].pos - me.pos);
     int landmarks[kMaxN], others[kMaxN], picked[kMaxN];
     landmark_indices(w, 0, n_, landmarks);
-    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked);
+    const int* chosen;
+    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked, &chosen);
     const int n_others = other_agents(w, i, others);
-    put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
+    put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked, &chosen);
   }
 
   static void check_state(const World& w) {

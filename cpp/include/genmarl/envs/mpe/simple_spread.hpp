@@ -107,10 +107,11 @@ class SimpleSpread : public MpeScenario<SimpleSpread> {
     out.put(me.pos);
     int landmarks[32], others[32], picked[32];
     landmark_indices(w, 0, n_, landmarks);
-    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked);
+    const int* chosen;
+    put_relative_positions(w, i, landmarks, n_, landmark_neighbors_, out, picked, &chosen);
     const int n_others = other_agents(w, i, others);
-    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
-    for (int k = 0; k < m; ++k) out.put(w.agent_comm(picked[k]), w.dim_c);
+    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked, &chosen);
+    for (int k = 0; k < m; ++k) out.put(w.agent_comm(chosen[k]), w.dim_c);
     if (agent_neighbors_ >= 0) out.zeros(w.dim_c * (agent_neighbors_ - m));
   }
 

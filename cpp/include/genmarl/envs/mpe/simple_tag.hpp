@@ -139,14 +139,15 @@ class SimpleTag : public MpeScenario<SimpleTag> {
     out.put(me.pos);
     int landmarks[32], others[32], picked[32];
     landmark_indices(w, 0, num_obstacles_, landmarks);
-    put_relative_positions(w, i, landmarks, num_obstacles_, landmark_neighbors_, out, picked);
+    const int* chosen;
+    put_relative_positions(w, i, landmarks, num_obstacles_, landmark_neighbors_, out, picked, &chosen);
     const int n_others = other_agents(w, i, others);
-    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked);
+    const int m = put_relative_positions(w, i, others, n_others, agent_neighbors_, out, picked, &chosen);
     // Velocities of good agents: full observability lists only them; partial observability
     // keeps one slot per neighbour (zeros for adversaries) padded to the neighbour limit.
     const bool padded = agent_neighbors_ >= 0;
     for (int k = 0; k < m; ++k) {
-      if (!is_adversary(picked[k])) out.put(w.agent(picked[k]).vel);
+      if (!is_adversary(chosen[k])) out.put(w.agent(chosen[k]).vel);
       else if (padded) out.zeros(kDimP);
     }
     if (padded) out.zeros(kDimP * (agent_neighbors_ - m));
