@@ -4,8 +4,10 @@
 namespace py = pybind11;
 
 void bind_envs(py::module_& m);
+void bind_buffers(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "genmarl C++ core: batched multi-agent environments";
+  m.doc() = "genmarl C++ core: batched multi-agent environments and experience buffers";
   bind_envs(m);
+  bind_buffers(m);
 }

@@ -6,7 +6,8 @@
 """
 
 from genmarl._core import InvalidArgument
+from genmarl import buffers
 from genmarl.envs.vector_env import VectorEnv, list_envs, make
 
 __version__ = "0.1.0"
-__all__ = ["InvalidArgument", "VectorEnv", "list_envs", "make", "__version__"]
+__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "__version__"]
