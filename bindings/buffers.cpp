@@ -37,6 +37,22 @@ const char* numpy_char(DType t) {
 
 py::dtype numpy_dtype(DType t) { return py::dtype(numpy_char(t)); }
 
+// True when array dtype d is exactly t in native byte order (no allocation).
+bool dtype_is(const py::dtype& d, DType t) {
+  const char kind = d.kind();
+  const auto size = d.itemsize();
+  if (d.byteorder() == '>') return false;
+  switch (t) {
+    case DType::kFloat32: return kind == 'f' && size == 4;
+    case DType::kFloat16: return kind == 'f' && size == 2;
+    case DType::kInt64: return kind == 'i' && size == 8;
+    case DType::kInt32: return kind == 'i' && size == 4;
+    case DType::kUInt8: return kind == 'u' && size == 1;
+    case DType::kBool: return kind == 'b' && size == 1;
+  }
+  return false;
+}
+
 DType parse_dtype(const py::handle& d, const std::string& field) {
   const py::dtype dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(d));
   const std::string name = py::str(dt.attr("name"));
@@ -101,9 +117,15 @@ InBatch parse_batch(const gb::Schema& schema, const py::handle& batch, int lead_
       throw py::key_error(std::string(what) + " is missing fields " + missing + "; expected exactly: " + schema.names());
     }
     ++found;
-    py::array a = py::reinterpret_borrow<py::object>(obj).cast<py::array>();
+    py::array a = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
+                                                 : py::array::ensure(py::reinterpret_borrow<py::object>(obj));
+    if (!a) {
+      PyErr_Clear();
+      throw py::type_error(std::string(what) + " field '" + f.name + "' must be an array, got " +
+                           std::string(py::str(py::handle(obj).get_type().attr("__name__"))));
+    }
     const DType want = f.dtype;
-    if (!a.dtype().is(numpy_dtype(want))) {
+    if (!dtype_is(a.dtype(), want)) {
       const std::string got = py::str(a.dtype().attr("name"));
       throw py::type_error(std::string(what) + " field '" + f.name + "' has dtype " + got + "; expected " +
                            numpy_char(want));

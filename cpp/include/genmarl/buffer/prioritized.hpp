@@ -73,10 +73,12 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
     const double total = tree_.total();
     if (!(total > 0.0)) throw InvalidArgument("every stored priority is zero; nothing can be sampled");
     const double segment = total / static_cast<double>(batch);
+    std::vector<double>& masses = scratch_;
+    masses.resize(static_cast<std::size_t>(batch));
     for (std::int64_t k = 0; k < batch; ++k) {
-      const double mass = (static_cast<double>(k) + rng_.uniform()) * segment;
-      indices_out[k] = tree_.find(std::min(mass, total));
+      masses[static_cast<std::size_t>(k)] = std::min((static_cast<double>(k) + rng_.uniform()) * segment, total);
     }
+    tree_.find_many(masses.data(), batch, indices_out);
     store_.gather(indices_out, batch, out);
     // w_i / max_w = (p_i / p_min)^-beta.
     const double p_min = tree_.min();
@@ -96,11 +98,14 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
                               ") is out of range; valid indices are 0.." + std::to_string(size_ - 1));
       }
     }
+    std::vector<double>& values = scratch_;
+    values.resize(static_cast<std::size_t>(n));
     for (std::int64_t k = 0; k < n; ++k) {
       const double p = priorities[k] + eps_;
       max_priority_ = std::max(max_priority_, p);
-      tree_.set(indices[k], std::pow(p, alpha_));
+      values[static_cast<std::size_t>(k)] = std::pow(p, alpha_);
     }
+    tree_.set_many(indices, values.data(), n);
   }
 
   // p_i^alpha of the given slots (what sampling uses).
@@ -124,7 +129,7 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
     w.value(beta_);
     w.value(eps_);
     w.value(max_priority_);
-    w.bytes(tree_.leaves().data(), sizeof(double) * static_cast<std::size_t>(size_));
+    w.bytes(tree_.leaves(), sizeof(double) * static_cast<std::size_t>(size_));
     w.commit();
   }
 
@@ -170,6 +175,7 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
   }
 
   SumMinTree tree_;
+  std::vector<double> scratch_;
   double alpha_, beta_, eps_;
   double max_priority_ = 1.0;
 };
