@@ -126,9 +126,10 @@ InBatch parse_batch(const gb::Schema& schema, const py::handle& batch, int lead_
     }
     const DType want = f.dtype;
     if (!dtype_is(a.dtype(), want)) {
-      const std::string got = py::str(a.dtype().attr("name"));
+      std::string got = py::str(a.dtype());
+      if (a.dtype().byteorder() == '>') got += " (big-endian)";
       throw py::type_error(std::string(what) + " field '" + f.name + "' has dtype " + got + "; expected " +
-                           numpy_char(want));
+                           numpy_char(want) + " in native byte order");
     }
     bool ok = a.ndim() == lead_dims + static_cast<py::ssize_t>(f.shape.size());
     for (std::size_t i = 0; ok && i < f.shape.size(); ++i) ok = a.shape(lead_dims + i) == f.shape[i];
@@ -239,7 +240,7 @@ void bind_buffers(py::module_& m) {
              b.add(in.ptrs.data(), in.n);
            })
       .def("sample",
-           [](gb::ReplayBuffer& b, std::int64_t batch_size, int n_step, double gamma, bool indices) {
+           [](gb::ReplayBuffer& b, std::int64_t batch_size, std::int64_t n_step, double gamma, bool indices) {
              positive(batch_size, "batch_size");
              OutBatch out = new_batch(b.schema(), {batch_size});
              py::array_t<std::int64_t> idx(batch_size);
@@ -295,7 +296,7 @@ void bind_buffers(py::module_& m) {
              py::array_t<float> w(batch_size);
              {
                py::gil_scoped_release release;
-               b.sample(batch_size, out.ptrs.data(), idx.mutable_data(), w.mutable_data(), beta.value_or(-1.0));
+               b.sample(batch_size, out.ptrs.data(), idx.mutable_data(), w.mutable_data(), beta);
              }
              py::dict d;
              d["indices"] = idx;

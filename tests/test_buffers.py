@@ -503,7 +503,7 @@ def test_corrupted_and_truncated_files_are_rejected(tmp_path) -> None:
         with pytest.raises(BufferFileError, match="corrupted|truncated"):
             ReplayBuffer.load(path)
     path.write_bytes(raw[: len(raw) // 3])
-    with pytest.raises(BufferFileError, match="truncated or corrupted|too short"):
+    with pytest.raises(BufferFileError, match="checksum mismatch|truncated or corrupted|too short"):
         ReplayBuffer.load(path)
     path.write_bytes(b"not a buffer file at all, just some text....")
     with pytest.raises(BufferFileError, match="not a genmarl buffer file"):

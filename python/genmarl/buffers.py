@@ -61,14 +61,17 @@ def _normalize_spec(spec: Spec) -> list[tuple[str, tuple[int, ...], str]]:
         if not (isinstance(entry, tuple | list) and len(entry) == 2):
             raise TypeError(f"field {name!r}: expected (shape, dtype), got {entry!r}")
         shape, dtype = entry
-        if isinstance(shape, int | np.integer):
-            shape = (int(shape),)
-        try:
-            shape = tuple(int(d) for d in shape)
-        except TypeError:
-            raise TypeError(f"field {name!r}: shape must be a tuple of ints, got {shape!r}") from None
+        if isinstance(shape, int | np.integer) and not isinstance(shape, bool):
+            shape = (shape,)
+        if not isinstance(shape, tuple | list) or not all(
+            isinstance(d, int | np.integer) and not isinstance(d, bool | np.bool_) for d in shape
+        ):
+            raise TypeError(f"field {name!r}: shape must be a tuple of ints, got {shape!r}")
+        shape = tuple(int(d) for d in shape)
         if any(d <= 0 for d in shape):
             raise ValueError(f"field {name!r}: every dimension must be positive, got shape {shape}")
+        if any(d > 2**40 for d in shape):
+            raise ValueError(f"field {name!r}: shape {shape} is too large (one item must fit in 1 GiB)")
         try:
             dt = np.dtype(dtype)
         except TypeError:
@@ -84,17 +87,37 @@ def _spec_dict(core_spec: list) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 
 def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
     return int(seed)
 
 
-def _int(value: Any, name: str, minimum: int = 1) -> int:
+def _int(value: Any, name: str, minimum: int = 1, maximum: int = 2**62) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+def _unit(value: Any, name: str) -> float:
+    """A number in [0, 1] (discounts, lambdas)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
+
+
+def _nonneg(value: Any, name: str) -> float:
+    """A finite number >= 0 (alpha, beta, eps)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
 
 
 def env_spec(
@@ -277,7 +300,7 @@ class ReplayBuffer(_Buffer):
         ``gamma**m`` (``m`` steps summed) or 0 when the window ended on done/terminated.
         """
         n_step = 0 if n_step is None else _int(n_step, "n_step")
-        return self._b.sample(_int(batch_size, "batch_size"), n_step, float(gamma), bool(return_indices))
+        return self._b.sample(_int(batch_size, "batch_size"), n_step, _unit(gamma, "gamma"), bool(return_indices))
 
     def __repr__(self) -> str:
         return f"ReplayBuffer(capacity={self.capacity}, size={len(self)}, fields={list(self.spec)})"
@@ -297,7 +320,12 @@ class PrioritizedReplayBuffer(_Buffer):
         self, capacity: int, spec: Spec, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-6, seed: int = 0
     ) -> None:
         self._b = _core.PrioritizedReplayBuffer(
-            _normalize_spec(spec), _int(capacity, "capacity"), float(alpha), float(beta), float(eps), _seed(seed)
+            _normalize_spec(spec),
+            _int(capacity, "capacity"),
+            _nonneg(alpha, "alpha"),
+            _nonneg(beta, "beta"),
+            _nonneg(eps, "eps"),
+            _seed(seed),
         )
 
     @property
@@ -314,7 +342,7 @@ class PrioritizedReplayBuffer(_Buffer):
 
     @beta.setter
     def beta(self, value: float) -> None:
-        self._b.beta = float(value)
+        self._b.beta = _nonneg(value, "beta")
 
     @property
     def max_priority(self) -> float:
@@ -329,7 +357,7 @@ class PrioritizedReplayBuffer(_Buffer):
 
     def sample(self, batch_size: int, *, beta: float | None = None) -> Batch:
         """Fields plus ``"indices" [B] int64`` and ``"weights" [B] float32``."""
-        return self._b.sample(_int(batch_size, "batch_size"), None if beta is None else float(beta))
+        return self._b.sample(_int(batch_size, "batch_size"), None if beta is None else _nonneg(beta, "beta"))
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """Sets priorities (finite, >= 0) of the given slots; nothing changes if any is invalid."""
@@ -502,7 +530,7 @@ class RolloutBuffer(_Buffer):
             if not np.isfinite(a).all():
                 raise ValueError(f"last_values for {p + 'reward'!r} holds NaN or inf")
             checked.append(a)
-        self._b.compute_gae(checked, float(gamma), float(gae_lambda))
+        self._b.compute_gae(checked, _unit(gamma, "gamma"), _unit(gae_lambda, "gae_lambda"))
 
     def __getitem__(self, name: str) -> np.ndarray:
         """A copy of one field over the filled steps: ``[step, num_envs, *shape]``."""

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,13 +64,13 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
   }
 
   // Stratified proportional sample; indices_out and weights_out get [batch] values.
-  // beta < 0 uses the buffer's beta.
+  // Without a beta, the buffer's beta is used.
   void sample(std::int64_t batch, void* const* out, std::int64_t* indices_out, float* weights_out,
-              double beta = -1.0) {
-    if (beta >= 0.0) check_beta(beta);
+              std::optional<double> beta_override = std::nullopt) {
+    if (beta_override) check_beta(*beta_override);
     std::lock_guard lock(mutex_);
     check_sample(batch);
-    if (beta < 0.0) beta = beta_;
+    const double beta = beta_override.value_or(beta_);
     const double total = tree_.total();
     if (!(total > 0.0)) throw InvalidArgument("every stored priority is zero; nothing can be sampled");
     const double segment = total / static_cast<double>(batch);

@@ -87,7 +87,7 @@ class ReplayBuffer {
   // next_* and boundary fields come from the last step of that window, the
   // others from the first. discount[k] = gamma^m (m = steps summed), or 0 when
   // the window ended on a terminal field (done/terminated).
-  void sample_n_step(std::int64_t batch, int n_step, double gamma, void* const* out, float* discount,
+  void sample_n_step(std::int64_t batch, std::int64_t n_step, double gamma, void* const* out, float* discount,
                      std::int64_t* indices_out = nullptr) {
     const NStepFields roles(schema_);
     if (n_step < 1) throw InvalidArgument("n_step must be >= 1, got " + std::to_string(n_step));
@@ -119,7 +119,7 @@ class ReplayBuffer {
         auto* dst = reinterpret_cast<float*>(static_cast<std::byte*>(out[slot_of(f)]) + store_.row_bytes(f) * k);
         std::memcpy(dst, src, store_.row_bytes(f));
       }
-      for (int m = 1;; ++m) {
+      for (std::int64_t m = 1;; ++m) {
         bool ended = false;
         for (int f : roles.boundary) ended = ended || any_set(schema_[f].dtype, store_.row(f, r), schema_[f].elements());
         if (ended) {
@@ -127,7 +127,7 @@ class ReplayBuffer {
         }
         if (ended || m == n_step || age + num_envs_ >= size_) {
           last[k] = r;
-          discount[k] = terminal ? 0.0f : static_cast<float>(std::pow(gamma, m));
+          discount[k] = terminal ? 0.0f : static_cast<float>(std::pow(gamma, static_cast<double>(m)));
           break;
         }
         r = (r + num_envs_) % capacity_;

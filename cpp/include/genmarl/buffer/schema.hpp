@@ -110,18 +110,20 @@ class Schema {
       if (f.shape.size() > kMaxDims) {
         throw InvalidArgument("field '" + f.name + "': at most 8 dimensions, got shape " + shape_string(f.shape));
       }
-      std::int64_t n = 1;
+      if (static_cast<int>(f.dtype) >= kNumDTypes) throw InvalidArgument("field '" + f.name + "': unknown dtype");
+      // Item bytes, checked before each multiplication so nothing overflows.
+      std::int64_t bytes = static_cast<std::int64_t>(dtype_size(f.dtype));
       for (auto d : f.shape) {
         if (d <= 0) {
           throw InvalidArgument("field '" + f.name + "': every dimension must be positive, got shape " +
                                 shape_string(f.shape));
         }
-        n *= d;
-        if (n * static_cast<std::int64_t>(dtype_size(f.dtype)) > kMaxRowBytes) {
-          throw InvalidArgument("field '" + f.name + "': one item is larger than 1 GiB");
+        if (d > kMaxRowBytes / bytes) {
+          throw InvalidArgument("field '" + f.name + "': one item of shape " + shape_string(f.shape) +
+                                " is larger than 1 GiB");
         }
+        bytes *= d;
       }
-      if (static_cast<int>(f.dtype) >= kNumDTypes) throw InvalidArgument("field '" + f.name + "': unknown dtype");
       row_bytes_ += f.row_bytes();
     }
   }

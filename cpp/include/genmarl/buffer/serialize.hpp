@@ -3,8 +3,8 @@
 //
 // Files are written to a temporary name next to the target and renamed into
 // place, so a crash never leaves a half-written file under the real name.
-// Reading checks the magic, version, kind and every length as it goes and the
-// checksum at the end; a buffer being loaded is only handed out after that.
+// Reading first verifies the checksum over the whole file, then checks the
+// magic, version, kind and every length as it parses.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +64,42 @@ inline std::uint64_t hash_block(const void* data, std::size_t n, std::uint64_t s
   return mix64(mix64(h[0] ^ mix64(h[1])) ^ mix64(h[2] ^ mix64(h[3] ^ mix64(tail))));
 }
 
+// Hash of a byte stream that does not depend on how the stream is split into
+// writes: bytes are hashed in fixed 64 KiB chunks, chained.
+class StreamHash {
+ public:
+  static constexpr std::size_t kChunk = std::size_t{1} << 16;
+
+  StreamHash() : buf_(kChunk) {}
+
+  void update(const void* data, std::size_t n) noexcept {
+    const auto* p = static_cast<const unsigned char*>(data);
+    while (n > 0) {
+      if (fill_ == 0 && n >= kChunk) {  // whole chunks straight from the source
+        h_ = hash_block(p, kChunk, h_);
+        p += kChunk;
+        n -= kChunk;
+        continue;
+      }
+      const std::size_t take = std::min(n, kChunk - fill_);
+      std::memcpy(buf_.data() + fill_, p, take);
+      fill_ += take;
+      p += take;
+      n -= take;
+      if (fill_ == kChunk) {
+        h_ = hash_block(buf_.data(), kChunk, h_);
+        fill_ = 0;
+      }
+    }
+  }
+  std::uint64_t digest() const noexcept { return hash_block(buf_.data(), fill_, h_ ^ 0x5851F42D4C957F2DULL); }
+
+ private:
+  std::vector<unsigned char> buf_;
+  std::size_t fill_ = 0;
+  std::uint64_t h_ = 0x6A09E667F3BCC908ULL;
+};
+
 class FileWriter {
  public:
   explicit FileWriter(const std::string& path) : path_(path) {
@@ -81,7 +117,7 @@ class FileWriter {
   }
 
   void bytes(const void* data, std::size_t n) {
-    hash_ = hash_block(data, n, hash_ + n);
+    hash_.update(data, n);
     if (n && std::fwrite(data, 1, n, file_) != n) throw FileError("cannot write '" + path_ + "': disk full?");
   }
   template <class T>
@@ -113,7 +149,7 @@ class FileWriter {
 
   // Writes the checksum, flushes and renames the file into place.
   void commit() {
-    const std::uint64_t h = hash_;
+    const std::uint64_t h = hash_.digest();
     if (std::fwrite(&h, 1, sizeof(h), file_) != sizeof(h) || std::fflush(file_) != 0) {
       throw FileError("cannot write '" + path_ + "': disk full?");
     }
@@ -134,12 +170,16 @@ class FileWriter {
  private:
   std::string path_, tmp_;
   std::FILE* file_ = nullptr;
-  std::uint64_t hash_ = 0;
+  StreamHash hash_;
 };
 
 class FileReader {
  public:
   explicit FileReader(const std::string& path) : path_(path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      throw FileError("'" + path + "' is a directory, not a genmarl buffer file");
+    }
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw FileError("cannot read '" + path + "': " + std::strerror(errno));
     std::fseek(file_, 0, SEEK_END);
@@ -149,10 +189,40 @@ class FileReader {
       throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
     }
     end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
-    char magic[sizeof(kFileMagic)];
-    bytes(magic, sizeof(magic));
-    if (std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
-      throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
+    // The checksum is verified before anything is parsed, so no field of a
+    // damaged file (e.g. a capacity) is ever acted on.
+    {
+      StreamHash hash;
+      std::vector<unsigned char> chunk(StreamHash::kChunk * 16);
+      std::size_t left = end_;
+      while (left > 0) {
+        const std::size_t n = std::min(left, chunk.size());
+        if (std::fread(chunk.data(), 1, n, file_) != n) throw FileError("cannot read '" + path + "': short read");
+        hash.update(chunk.data(), n);
+        left -= n;
+      }
+      std::uint64_t stored;
+      if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) {
+        throw FileError("cannot read '" + path + "': short read");
+      }
+      // Magic and version first (fixed offsets, nothing is allocated from
+      // them), so a foreign or newer file gets the more useful message.
+      char magic[sizeof(kFileMagic)];
+      std::uint32_t version = 0;
+      std::fseek(file_, 0, SEEK_SET);
+      if (std::fread(magic, 1, sizeof(magic), file_) != sizeof(magic) ||
+          std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
+        throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
+      }
+      if (std::fread(&version, 1, sizeof(version), file_) != sizeof(version)) corrupt("version");
+      if (version != kFileVersion) {
+        throw FileError("'" + path + "' has buffer file version " + std::to_string(version) +
+                        "; this genmarl reads version " + std::to_string(kFileVersion));
+      }
+      if (stored != hash.digest()) {
+        throw FileError("'" + path + "' is corrupted (checksum mismatch): truncated or damaged; refusing to load it");
+      }
+      pos_ = sizeof(magic) + sizeof(version);
     }
   }
   FileReader(const FileReader&) = delete;
@@ -161,13 +231,8 @@ class FileReader {
     if (file_) std::fclose(file_);
   }
 
-  // Checks the version and kind, then reads the spec.
+  // Checks the kind, then reads the spec.
   Schema header(BufferKind expected) {
-    const auto version = value<std::uint32_t>();
-    if (version != kFileVersion) {
-      throw FileError("'" + path_ + "' has buffer file version " + std::to_string(version) +
-                      "; this genmarl reads version " + std::to_string(kFileVersion));
-    }
     const auto kind = value<std::uint32_t>();
     if (kind != static_cast<std::uint32_t>(expected)) {
       throw FileError("'" + path_ + "' holds a " + kind_name(static_cast<BufferKind>(kind)) + ", not a " +
@@ -199,7 +264,6 @@ class FileReader {
   void bytes(void* out, std::size_t n) {
     if (n > end_ - pos_) corrupt("length");
     if (n && std::fread(out, 1, n, file_) != n) corrupt("read");
-    hash_ = hash_block(out, n, hash_ + n);
     pos_ += n;
   }
   template <class T>
@@ -224,14 +288,9 @@ class FileReader {
     return v;
   }
 
-  // Verifies that the whole file was consumed and the checksum matches.
+  // Verifies that the whole file was consumed (the checksum was checked on open).
   void finish() {
     if (pos_ != end_) corrupt("length (trailing bytes)");
-    std::uint64_t stored;
-    if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) corrupt("checksum");
-    if (stored != hash_) {
-      throw FileError("'" + path_ + "' is corrupted (checksum mismatch); refusing to load it");
-    }
   }
 
   [[noreturn]] void corrupt(const std::string& what) const {
@@ -243,7 +302,6 @@ class FileReader {
   std::string path_;
   std::FILE* file_ = nullptr;
   std::size_t pos_ = 0, end_ = 0;
-  std::uint64_t hash_ = 0;
 };
 
 // Rows [begin, begin + n) of every column.
