@@ -10,4 +10,12 @@ from genmarl import buffers
 from genmarl.envs.vector_env import VectorEnv, list_envs, make
 
 __version__ = "0.1.0"
-__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "__version__"]
+__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "train", "__version__"]
+
+
+def train(config, out=None, resume=False):  # type: ignore[no-untyped-def]
+    """Trains MAPPO / IPPO (``genmarl.algos.PPOConfig``) into a run directory; returns a
+    ``RunResult`` (needs torch: ``pip install genmarl[train]``). See ``genmarl.training.runner``."""
+    from genmarl.training.runner import train as _train
+
+    return _train(config, out=out, resume=resume)

@@ -2,6 +2,9 @@
 
 ``genmarl demo``   steps a large batch of envs with a random policy and prints throughput and returns.
 ``genmarl envs``   lists the environments and their arguments.
+``genmarl train``  trains MAPPO / IPPO into a run directory (needs ``genmarl[train]``).
+``genmarl eval``   evaluates a trained run: returns per group with CIs, success metrics, GIF.
+``genmarl plot``   learning curves of one or more runs.
 """
 
 from __future__ import annotations
@@ -56,6 +59,72 @@ def _envs(_: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from genmarl.algos.config import load_config
+    from genmarl.training.runner import train
+
+    if args.resume:
+        result = train(load_config(), out=args.resume, resume=True)
+    else:
+        base = {"algo": args.algo, "env": args.env}
+        for key in ("total_steps", "num_envs", "seed"):
+            value = getattr(args, key)
+            if value is not None:
+                base[key] = value
+        cfg = load_config(base, toml_path=args.config, overrides=args.overrides)
+        result = train(cfg, out=args.out)
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    import genmarl
+    from genmarl.algos.config import PPOConfig
+    from genmarl.algos.ppo import MAPPO
+    from genmarl.training.evaluate import evaluate
+    from genmarl.training.runner import report
+
+    run = Path(args.run)
+    if not (run / "model.pt").exists():
+        raise FileNotFoundError(f"{run} holds no trained model (model.pt); train it first")
+    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    cfg = PPOConfig(**state["config"]).validate()
+    env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
+    algo = MAPPO(env, cfg)
+    algo.load_state_dict(state)
+    ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif)
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {
+        "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
+    print(report(summary, ev))
+    if args.gif:
+        print(f"wrote {args.gif}")
+    (run / "eval_cli.json").write_text(json.dumps(ev, indent=2))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from genmarl.training.plot import plot_main
+
+    plot_main(args)
+    return 0
+
+
+def _steps(text: str) -> int:
+    """An env-step count: 2000000, 2e6 or 2_000_000."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of env steps, got {text!r}") from None
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of env steps, got {text!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genmarl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,11 +137,38 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(fn=_demo)
     envs = sub.add_parser("envs", help="list environments and their arguments")
     envs.set_defaults(fn=_envs)
+
+    tr = sub.add_parser("train", help="train MAPPO / IPPO into a run directory")
+    tr.add_argument("--algo", default="mappo", choices=["mappo", "ippo"])
+    tr.add_argument("--env", default="simple_spread")
+    tr.add_argument("--total-steps", type=_steps, default=None, help="env steps (e.g. 2e6)")
+    tr.add_argument("--num-envs", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--out", default=None, help="run directory (default runs/ALGO_ENV_seedN)")
+    tr.add_argument("--config", default=None, help="a TOML file of PPOConfig keys")
+    tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
+    tr.set_defaults(fn=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a trained run")
+    ev.add_argument("run", metavar="RUN_DIR")
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions instead of sampling")
+    ev.add_argument("--seed", type=int, default=2_000_003)
+    ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
+    ev.set_defaults(fn=_eval)
+
+    pl = sub.add_parser("plot", help="learning curves of runs (mean and spread over seeds)")
+    pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    pl.add_argument("-o", "--output", default="curves.png")
+    pl.set_defaults(fn=_plot)
+
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError) as exc:
-        print(f"genmarl: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"genmarl: error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,1 @@
+"""Runs: training loop, run directories, logging, checkpoints, evaluation and plots (torch)."""

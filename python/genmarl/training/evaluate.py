@@ -1,0 +1,105 @@
+"""Evaluation: returns per agent group with confidence intervals, success metrics, GIFs."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import genmarl
+from genmarl.training.metrics import EpisodeMetrics
+
+
+def summarize(x: np.ndarray) -> dict[str, float]:
+    """mean, std and a 95% normal-approximation confidence interval of the mean."""
+    x = np.asarray(x, float)
+    n = len(x)
+    mean = float(x.mean()) if n else float("nan")
+    std = float(x.std(ddof=1)) if n > 1 else 0.0
+    half = 1.96 * std / math.sqrt(n) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def evaluate(
+    algo: Any,
+    episodes: int = 100,
+    *,
+    deterministic: bool = True,
+    seed: int = 1_000_003,
+    gif: str | Path | None = None,
+    num_envs: int | None = None,
+) -> dict[str, Any]:
+    """Runs ``episodes`` full episodes of the algo's env (a fresh env, its own seed).
+
+    Returns ``return`` (mean return per agent over all agents), ``groups`` ({group: return per
+    agent of the group}), the scenario's success metrics (see :class:`EpisodeMetrics`) and
+    ``episodes``; each as ``{"mean", "std", "ci95_low", "ci95_high", "n"}``. With ``gif`` the first
+    env's first episode is written as an animated GIF.
+    """
+    cfg = algo.cfg
+    E = num_envs or min(episodes, 100)
+    env = genmarl.make(
+        cfg.env, num_envs=E, seed=seed, render_mode="rgb_array" if gif else None, **cfg.env_kwargs
+    )
+    from genmarl.algos.ppo import MAPPO
+
+    runner = copy.copy(algo)  # the same networks, driving the evaluation env
+    runner.env, runner.num_envs = env, E
+    runner._hidden = runner._zero_hidden()
+    obs, _ = env.reset_grouped(seed=seed)
+    metrics = EpisodeMetrics(env)
+    returns: list[np.ndarray] = []
+    group_returns: dict[str, list[np.ndarray]] = {g: [] for g in env.groups}
+    extra: dict[str, list[np.ndarray]] = {m: [] for m in metrics.names}
+    frames = [env.render(0)] if gif else []
+    gif_done = not gif
+    finished = 0
+    reset = np.zeros(E, bool)
+    n_agents = sum(len(env.group_agents[g]) for g in env.groups)
+    while finished < episodes:
+        actions = runner.act(obs, deterministic=deterministic, reset=reset)
+        nxt, rew, term, trunc, infos = env.step_grouped(MAPPO.env_actions(actions))
+        done = infos["done"]
+        after = nxt
+        if done.any():
+            after = {g: np.where(done[:, None, None], infos["final_observation"][g], nxt[g]) for g in env.groups}
+        m = metrics.step(after, done, infos.get("episode_return"))
+        if done.any():
+            take = min(int(done.sum()), episodes - finished)
+            total = np.zeros(int(done.sum()))
+            for g in env.groups:
+                r = infos["episode_return"][g][done]
+                group_returns[g].append(r.mean(-1)[:take])
+                total = total + r.sum(-1)
+            returns.append((total / n_agents)[:take])
+            for k, v in m.items():
+                extra[k].append(v[:take])
+            finished += take
+        if not gif_done:
+            if done[0]:
+                gif_done = True
+            else:
+                frames.append(env.render(0))
+        obs, reset = nxt, done
+    out: dict[str, Any] = {
+        "return": summarize(np.concatenate(returns)),
+        "groups": {g: summarize(np.concatenate(v)) for g, v in group_returns.items()},
+        "metrics": {k: summarize(np.concatenate(v)) for k, v in extra.items()},
+        "episodes": finished,
+        "deterministic": deterministic,
+    }
+    if gif:
+        write_gif(frames, gif)
+        out["gif"] = str(gif)
+    env.close()
+    return out
+
+
+def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)

@@ -1,0 +1,95 @@
+"""Learning curves of one or more runs (matplotlib): mean and min-max band over seeds."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """metrics.csv of a run as float columns (blank cells are NaN)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no metrics.csv)")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path} has no rows yet")
+    cols: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for k, v in r.items():
+            cols[k].append(float(v) if v not in ("", None) else np.nan)
+    return {k: np.asarray(v) for k, v in cols.items()}
+
+
+def _label(run_dir: Path) -> str:
+    cfg_path = run_dir / "config.json"
+    if cfg_path.exists():
+        cfg = json.loads(cfg_path.read_text())
+        return f"{cfg.get('algo', '?')} {cfg.get('env', '')}"
+    return run_dir.name
+
+
+def _band(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolates every seed's curve onto a common grid; mean, min and max."""
+    lo = max(x[0] for x in xs)
+    hi = min(x[-1] for x in xs)
+    grid = np.linspace(lo, hi, 200) if hi > lo else np.array([lo])
+    stack = np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys)])
+    return grid, stack.mean(0), stack.min(0), stack.max(0)
+
+
+def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str = "charts/episode_return") -> Path:
+    """Plots ``metric`` (and the evaluation returns as markers) against env steps and wall time.
+
+    Runs with the same algorithm and env are seeds of one curve (mean line, min-max band).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+    for d in run_dirs:
+        groups[_label(Path(d))].append(read_metrics(d))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for label, runs in groups.items():
+        for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
+            xs, ys = [], []
+            for m in runs:
+                ok = ~np.isnan(m[metric])
+                if ok.sum() >= 1:
+                    xs.append(m[xkey][ok])
+                    ys.append(m[metric][ok])
+            if not xs:
+                continue
+            grid, mean, lo, hi = _band(xs, ys)
+            line = ax.plot(grid, mean, label=f"{label} (n={len(xs)})")[0]
+            if len(xs) > 1:
+                ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
+            for m in runs:
+                ev = ~np.isnan(m.get("eval/return_mean", np.full(len(m[xkey]), np.nan)))
+                if ev.any():
+                    ax.plot(m[xkey][ev], m["eval/return_mean"][ev], "o", color=line.get_color(), ms=4)
+    axes[0].set_xlabel("env steps")
+    axes[1].set_xlabel("wall time (s)")
+    for ax in axes:
+        ax.set_ylabel("mean episode return per agent")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("training return (lines: mean, band: min-max over seeds; dots: evaluation)")
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_main(args: Any) -> None:
+    out = plot_runs(args.runs, args.output)
+    print(f"wrote {out}")

@@ -1,0 +1,291 @@
+"""``genmarl.train(config)``: a whole run in one directory.
+
+RUN_DIR/
+  config.toml, config.json   the resolved configuration
+  metrics.csv                one row per update (training) plus evaluation columns
+  events.out.tfevents.*      TensorBoard (when tensorboard is installed and enabled)
+  checkpoints/latest.pt      everything needed to resume bitwise (also step_N.pt)
+  model.pt                   final policy/critic weights
+  eval.json                  final evaluation (returns per group, CIs, success metrics)
+  summary.json               env_steps, wall_time_s, eval/return_mean, eval/return_std, ...
+  marl_eval.json             the same evaluations in marl-eval's JSON layout
+  curves.png                 learning curves
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import genmarl
+from genmarl.algos.config import PPOConfig
+
+CSV_COLUMNS = [
+    "update",
+    "env_steps",
+    "wall_time_s",
+    "perf/sps",
+    "charts/episode_return",
+    "charts/episode_length",
+    "charts/episodes",
+    "losses/policy",
+    "losses/value",
+    "losses/entropy",
+    "losses/approx_kl",
+    "losses/clipfrac",
+    "losses/lr",
+    "eval/return_mean",
+    "eval/return_std",
+]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced: its directory, final summary and evaluation."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    evaluation: dict[str, Any]
+
+    @property
+    def eval_return(self) -> float:
+        return float(self.summary["eval/return_mean"])
+
+
+def _toml(cfg: PPOConfig) -> str:
+    lines = []
+    kwargs = {}
+    for k, v in cfg.to_dict().items():
+        if k == "env_kwargs":
+            kwargs = v
+            continue
+        lines.append(f"{k} = {json.dumps(v)}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
+    if kwargs:
+        lines.append("\n[env_kwargs]")
+        for k, v in kwargs.items():
+            lines.append(f"{k} = {json.dumps(v)}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """One status line: env steps, env-steps/s, updates and the latest return."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def update(self, steps: int, sps: float, updates: int, ret: float) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not self.tty and now - self.last_print < 10 and steps < self.total:
+            return
+        self.last_print = now
+        frac = steps / self.total
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        line = f"[{bar}] {steps:>10,}/{self.total:,} env steps | {sps:8,.0f} steps/s | update {updates} | return {ret:8.3f}"
+        print(("\r" if self.tty else "") + line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+def _tensorboard(run_dir: Path, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir))
+
+
+def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool = False) -> RunResult:
+    """Trains ``config.algo`` on ``config.env`` and writes the run directory ``out``.
+
+    ``resume=True`` continues the run in ``out`` from ``checkpoints/latest.pt`` (the config is
+    read from the run); on CPU a resumed run ends with the same metrics as an uninterrupted one.
+    """
+    import torch
+
+    from genmarl.algos.ppo import MAPPO
+    from genmarl.training.evaluate import evaluate
+    from genmarl.training.plot import plot_runs
+
+    run_dir = Path(out if out is not None else f"runs/{config.algo}_{config.env}_seed{config.seed}")
+    ckpt_dir = run_dir / "checkpoints"
+    latest = ckpt_dir / "latest.pt"
+    if resume:
+        if not latest.exists():
+            raise FileNotFoundError(f"cannot resume: no checkpoint at {latest}")
+        state = torch.load(latest, map_location="cpu", weights_only=False)
+        config = PPOConfig(**state["algo"]["config"]).validate()
+    else:
+        config = config.validate()
+        if (run_dir / "metrics.csv").exists():
+            raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another --out")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(_toml(config))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    env = genmarl.make(
+        config.env, num_envs=config.num_envs, num_threads=config.num_threads or None, seed=config.seed, **config.env_kwargs
+    )
+    algo = MAPPO(env, config)
+    wall_before = 0.0
+    history: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    next_eval = config.eval_every or math.inf
+    next_ckpt = config.checkpoint_every or math.inf
+    if resume:
+        algo.load_state_dict(state["algo"])
+        wall_before = float(state["wall_time_s"])
+        history = state["history"]
+        evals = state["evals"]
+        next_eval, next_ckpt = state["next_eval"], state["next_ckpt"]
+    else:
+        algo.reset(seed=config.seed)
+
+    # metrics.csv is rewritten from the history kept in checkpoints, so a resumed run never
+    # duplicates rows written after its last checkpoint.
+    with open(run_dir / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    csv_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 - closed below
+    writer = csv.DictWriter(csv_file, CSV_COLUMNS, extrasaction="ignore")
+    tb = _tensorboard(run_dir, config.tensorboard)
+    progress = _Progress(config.num_updates * config.batch_size, config.progress)
+    start = time.perf_counter()
+    last_return = float("nan")
+
+    def save_checkpoint() -> None:
+        payload = {
+            "algo": algo.state_dict(),
+            "wall_time_s": wall_before + time.perf_counter() - start,
+            "history": history,
+            "evals": evals,
+            "next_eval": next_eval,
+            "next_ckpt": next_ckpt,
+        }
+        tmp = ckpt_dir / "latest.pt.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, latest)
+
+    try:
+        while algo.updates < config.num_updates:
+            algo.set_progress(algo.updates / config.num_updates)
+            stats = algo.collect()
+            losses = algo.update()
+            wall = wall_before + time.perf_counter() - start
+            rets = stats["episode_returns"]
+            if len(rets):
+                last_return = float(rets.mean())
+            row: dict[str, Any] = {
+                "update": algo.updates,
+                "env_steps": algo.env_steps,
+                "wall_time_s": round(wall, 3),
+                "perf/sps": round(algo.env_steps / max(wall, 1e-9), 1),
+                "charts/episode_return": float(rets.mean()) if len(rets) else "",
+                "charts/episode_length": float(stats["episode_lengths"].mean()) if len(rets) else "",
+                "charts/episodes": len(rets),
+                **losses,
+            }
+            if algo.env_steps >= next_eval and algo.updates < config.num_updates:
+                ev = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
+                row["eval/return_mean"], row["eval/return_std"] = ev["return"]["mean"], ev["return"]["std"]
+                evals.append({"env_steps": algo.env_steps, **ev})
+                while next_eval <= algo.env_steps:
+                    next_eval += config.eval_every
+            history.append(row)
+            writer.writerow(row)
+            csv_file.flush()
+            if tb is not None:
+                for k, v in row.items():
+                    if k not in ("update", "env_steps") and v != "":
+                        tb.add_scalar(k, float(v), algo.env_steps)
+            progress.update(algo.env_steps, row["perf/sps"], algo.updates, last_return)
+            if algo.env_steps >= next_ckpt:
+                while next_ckpt <= algo.env_steps:
+                    next_ckpt += config.checkpoint_every
+                save_checkpoint()
+                torch.save(torch.load(latest, weights_only=False), ckpt_dir / f"step_{algo.env_steps}.pt")
+    finally:
+        progress.close()
+        csv_file.close()
+        if tb is not None:
+            tb.close()
+
+    train_wall = wall_before + time.perf_counter() - start
+    final = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
+    evals.append({"env_steps": algo.env_steps, **final})
+    history[-1]["eval/return_mean"], history[-1]["eval/return_std"] = final["return"]["mean"], final["return"]["std"]
+    with open(run_dir / "metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(history)
+    save_checkpoint()
+    algo.save(str(run_dir / "model.pt"))
+    (run_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    summary = {
+        "algo": config.algo,
+        "env": config.env,
+        "seed": config.seed,
+        "env_steps": algo.env_steps,
+        "updates": algo.updates,
+        "wall_time_s": round(train_wall, 3),
+        "env_steps_per_s": round(algo.env_steps / max(train_wall, 1e-9), 1),
+        "eval/return_mean": final["return"]["mean"],
+        "eval/return_std": final["return"]["std"],
+        "eval/return_ci95": [final["return"]["ci95_low"], final["return"]["ci95_high"]],
+        "eval/episodes": final["episodes"],
+        **{f"eval/{g}/return_mean": v["mean"] for g, v in final["groups"].items()},
+        **{f"eval/{k}_mean": v["mean"] for k, v in final["metrics"].items()},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (run_dir / "marl_eval.json").write_text(json.dumps(marl_eval_json(config, evals), indent=2))
+    try:
+        plot_runs([run_dir], run_dir / "curves.png")
+    except ImportError:
+        pass
+    if config.progress:
+        print(report(summary, final), flush=True)
+    return RunResult(run_dir, summary, final)
+
+
+def marl_eval_json(cfg: PPOConfig, evals: list[dict[str, Any]]) -> dict[str, Any]:
+    """marl-eval's layout: env -> task -> algo -> seed -> step_i / absolute_metrics."""
+    seed: dict[str, Any] = {}
+    for i, ev in enumerate(evals):
+        seed[f"step_{i}"] = {"step_count": ev["env_steps"], "return": [ev["return"]["mean"]]}
+    if evals:
+        seed["absolute_metrics"] = {"return": [evals[-1]["return"]["mean"]]}
+    return {"mpe": {cfg.env: {cfg.algo: {f"seed_{cfg.seed}": seed}}}}
+
+
+def report(summary: dict[str, Any], ev: dict[str, Any]) -> str:
+    r = ev["return"]
+    lines = [
+        f"{summary['algo']} on {summary['env']} (seed {summary['seed']}): {summary['env_steps']:,} env steps in "
+        f"{summary['wall_time_s']:.1f} s ({summary['env_steps_per_s']:,.0f} steps/s)",
+        f"  eval over {ev['episodes']} episodes: return per agent {r['mean']:.3f} ± {r['std']:.3f} "
+        f"(95% CI {r['ci95_low']:.3f} .. {r['ci95_high']:.3f})",
+    ]
+    for g, v in ev["groups"].items():
+        lines.append(f"    {g}: {v['mean']:.3f} ± {v['std']:.3f}")
+    for k, v in ev["metrics"].items():
+        lines.append(f"  {k}: {v['mean']:.3f} ± {v['std']:.3f}")
+    return "\n".join(lines)
