@@ -97,7 +97,11 @@ def _eval(args: argparse.Namespace) -> int:
     env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
     algo = MAPPO(env, cfg)
     algo.load_state_dict(state)
-    ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif)
+    policies = {}
+    for item in args.policy:
+        group, _, kind = item.partition("=")
+        policies[group] = kind
+    ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif, policies=policies)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
@@ -156,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions instead of sampling")
     ev.add_argument("--seed", type=int, default=2_000_003)
     ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
+    ev.add_argument(
+        "--policy", action="append", default=[], metavar="GROUP=KIND",
+        help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",
+    )
     ev.set_defaults(fn=_eval)
 
     pl = sub.add_parser("plot", help="learning curves of runs (mean and spread over seeds)")

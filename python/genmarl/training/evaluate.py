@@ -31,24 +31,40 @@ def evaluate(
     seed: int = 1_000_003,
     gif: str | Path | None = None,
     num_envs: int | None = None,
+    policies: dict[str, str] | None = None,
+    env_name: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Runs ``episodes`` full episodes of the algo's env (a fresh env, its own seed).
+    """Runs ``episodes`` full episodes on a fresh env with its own seed.
 
-    Returns ``return`` (mean return per agent over all agents), ``groups`` ({group: return per
-    agent of the group}), the scenario's success metrics (see :class:`EpisodeMetrics`) and
-    ``episodes``; each as ``{"mean", "std", "ci95_low", "ci95_high", "n"}``. With ``gif`` the first
-    env's first episode is written as an animated GIF.
+    ``policies`` maps a group to ``"trained"`` (the default: ``algo``'s policy), ``"random"`` or
+    ``"heuristic"`` (see :mod:`genmarl.training.baselines`); ``algo=None`` evaluates baselines
+    only (then ``env_name``/``env_kwargs`` name the env). Returns ``return`` (mean return per agent
+    over all agents), ``groups`` ({group: return per agent of the group}), the scenario's success
+    ``metrics`` (see :class:`EpisodeMetrics`) and ``episodes``; each statistic as ``{"mean", "std",
+    "ci95_low", "ci95_high", "n"}``. With ``gif`` the first env's first episode is written as an
+    animated GIF.
     """
-    cfg = algo.cfg
-    E = num_envs or min(episodes, 100)
-    env = genmarl.make(
-        cfg.env, num_envs=E, seed=seed, render_mode="rgb_array" if gif else None, **cfg.env_kwargs
-    )
-    from genmarl.algos.ppo import MAPPO
+    from genmarl.training.baselines import heuristic_actions, random_actions
 
-    runner = copy.copy(algo)  # the same networks, driving the evaluation env
-    runner.env, runner.num_envs = env, E
-    runner._hidden = runner._zero_hidden()
+    name = algo.cfg.env if algo is not None else env_name
+    kwargs = algo.cfg.env_kwargs if algo is not None else (env_kwargs or {})
+    if name is None:
+        raise ValueError("evaluate needs an algo or an env_name")
+    E = num_envs or min(episodes, 100)
+    env = genmarl.make(name, num_envs=E, seed=seed, render_mode="rgb_array" if gif else None, **kwargs)
+    policies = {g: (policies or {}).get(g, "trained") for g in env.groups}
+    unknown = set(policies) - set(env.groups)
+    if unknown or any(p not in ("trained", "random", "heuristic") for p in policies.values()):
+        raise ValueError(f"policies must map groups {env.groups} to 'trained', 'random' or 'heuristic', got {policies}")
+    if algo is None and "trained" in policies.values():
+        raise ValueError("evaluating a 'trained' policy needs an algo")
+    runner = None
+    if algo is not None:
+        runner = copy.copy(algo)  # the same networks, driving the evaluation env
+        runner.env, runner.num_envs = env, E
+        runner._hidden = runner._zero_hidden()
+    rng = np.random.default_rng(seed)
     obs, _ = env.reset_grouped(seed=seed)
     metrics = EpisodeMetrics(env)
     returns: list[np.ndarray] = []
@@ -60,8 +76,13 @@ def evaluate(
     reset = np.zeros(E, bool)
     n_agents = sum(len(env.group_agents[g]) for g in env.groups)
     while finished < episodes:
-        actions = runner.act(obs, deterministic=deterministic, reset=reset)
-        nxt, rew, term, trunc, infos = env.step_grouped(MAPPO.env_actions(actions))
+        actions = runner.act(obs, deterministic=deterministic, reset=reset) if runner is not None else {}
+        for g, p in policies.items():
+            if p == "random":
+                actions[g] = random_actions(env, g, rng)
+            elif p == "heuristic":
+                actions[g] = heuristic_actions(env, g, obs[g])
+        nxt, rew, term, trunc, infos = env.step_grouped({g: _env_action(a) for g, a in actions.items()})
         done = infos["done"]
         after = nxt
         if done.any():
@@ -90,12 +111,18 @@ def evaluate(
         "metrics": {k: summarize(np.concatenate(v)) for k, v in extra.items()},
         "episodes": finished,
         "deterministic": deterministic,
+        "policies": policies,
     }
     if gif:
         write_gif(frames, gif)
         out["gif"] = str(gif)
     env.close()
     return out
+
+
+def _env_action(a: np.ndarray) -> np.ndarray:
+    """Continuous actions are clipped to the env's [0, 1] box."""
+    return np.clip(a, 0.0, 1.0) if a.dtype == np.float32 else a
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> None:
