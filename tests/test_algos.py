@@ -249,3 +249,15 @@ def test_cli_rejects_bad_configs(tmp_path, capsys) -> None:
     assert "not a run directory" in capsys.readouterr().err
     assert cli(["train", "--env", "simple_spread", "--out", str(tmp_path / "y"), *RUN[:-2], "progress=false", "tensorboard=false", "env_kwargs.bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_two_group_run_logs_each_group(tmp_path) -> None:
+    cfg = load_config({"env": "simple_tag", "algo": "ippo"}, overrides=RUN)
+    result = genmarl.train(cfg, out=tmp_path / "tag")
+    with open(result.run_dir / "metrics.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+    assert "charts/adversary/episode_return" in header and "charts/agent/episode_return" in header
+    assert set(result.evaluation["groups"]) == {"adversary", "agent"}
+    assert "tags" in result.evaluation["metrics"]
+    assert result.summary["eval/adversary/return_mean"] == result.evaluation["groups"]["adversary"]["mean"]
+    assert cli(["plot", str(result.run_dir), "-o", str(tmp_path / "tag.png")]) == 0

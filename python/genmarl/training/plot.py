@@ -47,7 +47,8 @@ def _band(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.nd
 def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str = "charts/episode_return") -> Path:
     """Plots ``metric`` (and the evaluation returns as markers) against env steps and wall time.
 
-    Runs with the same algorithm and env are seeds of one curve (mean line, min-max band).
+    Runs with the same algorithm and env are seeds of one curve (mean line, min-max band). Runs
+    with several agent groups (e.g. simple_tag) get one training-return curve per group.
     """
     import matplotlib
 
@@ -58,21 +59,30 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str = "charts
     for d in run_dirs:
         groups[_label(Path(d))].append(read_metrics(d))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    curves = []  # (label, runs, column): per agent group where runs have several groups
     for label, runs in groups.items():
+        per_group = sorted(k for k in runs[0] if k.startswith("charts/") and k.endswith("/episode_return") and k.count("/") == 2)
+        if metric == "charts/episode_return" and per_group:
+            curves += [(f"{label} [{k.split('/')[1]}]", runs, k) for k in per_group]
+        else:
+            curves.append((label, runs, metric))
+    for label, runs, column in curves:
         for ax, xkey in zip(axes, ("env_steps", "wall_time_s")):
             xs, ys = [], []
             for m in runs:
-                ok = ~np.isnan(m[metric])
+                if column not in m:
+                    continue
+                ok = ~np.isnan(m[column])
                 if ok.sum() >= 1:
                     xs.append(m[xkey][ok])
-                    ys.append(m[metric][ok])
+                    ys.append(m[column][ok])
             if not xs:
                 continue
             grid, mean, lo, hi = _band(xs, ys)
             line = ax.plot(grid, mean, label=f"{label} (n={len(xs)})")[0]
             if len(xs) > 1:
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
-            for m in runs:
+            for m in runs if column == metric else []:
                 ev = ~np.isnan(m.get("eval/return_mean", np.full(len(m[xkey]), np.nan)))
                 if ev.any():
                     ax.plot(m[xkey][ev], m["eval/return_mean"][ev], "o", color=line.get_color(), ms=4)

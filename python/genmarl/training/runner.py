@@ -159,14 +159,19 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     else:
         algo.reset(seed=config.seed)
 
+    # One training-return column per agent group when there are several (e.g. simple_tag).
+    columns = list(CSV_COLUMNS)
+    if len(env.groups) > 1:
+        at = columns.index("charts/episode_return") + 1
+        columns[at:at] = [f"charts/{g}/episode_return" for g in env.groups]
     # metrics.csv is rewritten from the history kept in checkpoints, so a resumed run never
     # duplicates rows written after its last checkpoint.
     with open(run_dir / "metrics.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(history)
     csv_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 - closed below
-    writer = csv.DictWriter(csv_file, CSV_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(csv_file, columns, extrasaction="ignore")
     tb = _tensorboard(run_dir, config.tensorboard)
     progress = _Progress(config.num_updates * config.batch_size, config.progress)
     start = time.perf_counter()
@@ -200,6 +205,10 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
                 "wall_time_s": round(wall, 3),
                 "perf/sps": round(algo.env_steps / max(wall, 1e-9), 1),
                 "charts/episode_return": float(rets.mean()) if len(rets) else "",
+                **{
+                    f"charts/{g}/episode_return": float(v.mean()) if len(v) else ""
+                    for g, v in stats["group_returns"].items()
+                },
                 "charts/episode_length": float(stats["episode_lengths"].mean()) if len(rets) else "",
                 "charts/episodes": len(rets),
                 **losses,
@@ -234,7 +243,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     evals.append({"env_steps": algo.env_steps, **final})
     history[-1]["eval/return_mean"], history[-1]["eval/return_std"] = final["return"]["mean"], final["return"]["std"]
     with open(run_dir / "metrics.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(fh, columns, extrasaction="ignore")
         w.writeheader()
         w.writerows(history)
     save_checkpoint()
