@@ -261,3 +261,17 @@ def test_two_group_run_logs_each_group(tmp_path) -> None:
     assert "tags" in result.evaluation["metrics"]
     assert result.summary["eval/adversary/return_mean"] == result.evaluation["groups"]["adversary"]["mean"]
     assert cli(["plot", str(result.run_dir), "-o", str(tmp_path / "tag.png")]) == 0
+
+
+def test_buffers_and_configs_work_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import genmarl, genmarl.buffers\n"
+        "from genmarl.algos import PPOConfig, load_config\n"
+        "assert load_config(overrides=['total_steps=1e6']).total_steps == 10**6\n"
+        "try:\n    genmarl.algos.MAPPO\nexcept ImportError as e:\n    assert 'needs torch' in str(e), e\nelse:\n    raise SystemExit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

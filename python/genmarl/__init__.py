@@ -16,6 +16,8 @@ __all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "trai
 def train(config, out=None, resume=False):  # type: ignore[no-untyped-def]
     """Trains MAPPO / IPPO (``genmarl.algos.PPOConfig``) into a run directory; returns a
     ``RunResult`` (needs torch: ``pip install genmarl[train]``). See ``genmarl.training.runner``."""
-    from genmarl.training.runner import train as _train
-
+    try:
+        from genmarl.training.runner import train as _train
+    except ImportError as exc:
+        raise ImportError(f"genmarl.train needs torch: pip install 'genmarl[train]' ({exc})") from exc
     return _train(config, out=out, resume=resume)

@@ -14,7 +14,9 @@ __all__ = ["IPPO", "MAPPO", "PPOConfig", "load_config"]
 
 def __getattr__(name: str) -> Any:
     if name in ("MAPPO", "IPPO"):
-        from genmarl.algos import ppo
-
+        try:
+            from genmarl.algos import ppo
+        except ImportError as exc:
+            raise ImportError(f"genmarl.algos.{name} needs torch: pip install 'genmarl[train]' ({exc})") from exc
         return getattr(ppo, name)
     raise AttributeError(f"module 'genmarl.algos' has no attribute {name!r}")
