@@ -36,7 +36,7 @@ class PPOConfig:
     # optimisation
     lr: float = 7e-4
     critic_lr: float = 7e-4
-    lr_decay: bool = True  # linear decay to 0 over total_steps
+    lr_decay: bool = False  # linear decay to 0 over total_steps (off, as in the MAPPO code)
     update_epochs: int = 10
     num_minibatches: int = 1
     gamma: float = 0.99
