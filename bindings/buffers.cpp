@@ -23,19 +23,8 @@ using gb::InvalidArgument;
 
 namespace {
 
-const char* numpy_char(DType t) {
-  switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat16: return "float16";
-    case DType::kInt64: return "int64";
-    case DType::kInt32: return "int32";
-    case DType::kUInt8: return "uint8";
-    case DType::kBool: return "bool";
-  }
-  return "?";
-}
-
-py::dtype numpy_dtype(DType t) { return py::dtype(numpy_char(t)); }
+// genmarl's dtype names are numpy's.
+py::dtype numpy_dtype(DType t) { return py::dtype(gb::dtype_name(t)); }
 
 // True when array dtype d is exactly t in native byte order (no allocation).
 bool dtype_is(const py::dtype& d, DType t) {
@@ -57,7 +46,7 @@ DType parse_dtype(const py::handle& d, const std::string& field) {
   const py::dtype dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(d));
   const std::string name = py::str(dt.attr("name"));
   for (int i = 0; i < gb::kNumDTypes; ++i) {
-    if (name == numpy_char(static_cast<DType>(i))) return static_cast<DType>(i);
+    if (name == gb::dtype_name(static_cast<DType>(i))) return static_cast<DType>(i);
   }
   throw py::type_error("field '" + field + "': dtype " + name +
                        " is not supported; use float32, float16, int64, int32, uint8 or bool");
@@ -79,7 +68,7 @@ gb::Schema parse_schema(const py::list& spec) {
 
 py::list schema_to_list(const gb::Schema& s) {
   py::list out;
-  for (const auto& f : s.fields()) out.append(py::make_tuple(f.name, py::tuple(py::cast(f.shape)), numpy_char(f.dtype)));
+  for (const auto& f : s.fields()) out.append(py::make_tuple(f.name, py::tuple(py::cast(f.shape)), gb::dtype_name(f.dtype)));
   return out;
 }
 
@@ -129,7 +118,7 @@ InBatch parse_batch(const gb::Schema& schema, const py::handle& batch, int lead_
       std::string got = py::str(a.dtype());
       if (a.dtype().byteorder() == '>') got += " (big-endian)";
       throw py::type_error(std::string(what) + " field '" + f.name + "' has dtype " + got + "; expected " +
-                           numpy_char(want) + " in native byte order");
+                           gb::dtype_name(want) + " in native byte order");
     }
     bool ok = a.ndim() == lead_dims + static_cast<py::ssize_t>(f.shape.size());
     for (std::size_t i = 0; ok && i < f.shape.size(); ++i) ok = a.shape(lead_dims + i) == f.shape[i];

@@ -116,7 +116,7 @@ class ReplayBuffer {
       // Reward sums in double, written as float32 at the end.
       for (int f : roles.reward) {
         const auto* src = reinterpret_cast<const float*>(store_.row(f, r0));
-        auto* dst = reinterpret_cast<float*>(static_cast<std::byte*>(out[slot_of(f)]) + store_.row_bytes(f) * k);
+        auto* dst = reinterpret_cast<float*>(static_cast<std::byte*>(out[f]) + store_.row_bytes(f) * k);
         std::memcpy(dst, src, store_.row_bytes(f));
       }
       for (std::int64_t m = 1;; ++m) {
@@ -135,7 +135,7 @@ class ReplayBuffer {
         scale *= gamma;
         for (int f : roles.reward) {
           const auto* src = reinterpret_cast<const float*>(store_.row(f, r));
-          auto* dst = reinterpret_cast<float*>(static_cast<std::byte*>(out[slot_of(f)]) + store_.row_bytes(f) * k);
+          auto* dst = reinterpret_cast<float*>(static_cast<std::byte*>(out[f]) + store_.row_bytes(f) * k);
           const auto e = schema_[f].elements();
           for (std::int64_t j = 0; j < e; ++j) dst[j] = static_cast<float>(dst[j] + scale * src[j]);
         }
@@ -144,7 +144,7 @@ class ReplayBuffer {
     for (std::size_t f = 0; f < schema_.size(); ++f) {
       if (is_reward_field(schema_[f].name)) continue;
       const bool from_last = is_next_field(schema_[f].name) || is_boundary_field(schema_[f].name);
-      gather_field(f, from_last ? last.data() : first.data(), batch, out[f]);
+      store_.gather_field(f, from_last ? last.data() : first.data(), batch, out[f]);
     }
     if (indices_out) std::memcpy(indices_out, first.data(), first.size() * sizeof(std::int64_t));
   }
@@ -193,12 +193,6 @@ class ReplayBuffer {
     size_ = std::min(capacity_, size_ + n);
     return at;
   }
-  void gather_field(std::size_t f, const std::int64_t* rows, std::int64_t n, void* out) const {
-    const std::size_t rb = store_.row_bytes(f);
-    auto* dst = static_cast<std::byte*>(out);
-    for (std::int64_t k = 0; k < n; ++k) std::memcpy(dst + rb * k, store_.row(f, rows[k]), rb);
-  }
-  static std::size_t slot_of(int f) { return static_cast<std::size_t>(f); }
 
   void write_state(FileWriter& w) const {
     w.value(capacity_);

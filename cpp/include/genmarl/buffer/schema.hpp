@@ -215,15 +215,18 @@ class ColumnStore {
 
   // out[f][k] = column f, row rows[k], for k in [0, n).
   void gather(const std::int64_t* rows, std::int64_t n, void* const* out) const noexcept {
+    for (std::size_t f = 0; f < columns_.size(); ++f) gather_field(f, rows, n, out[f]);
+  }
+
+  // out[k] = column f, row rows[k], for k in [0, n).
+  void gather_field(std::size_t f, const std::int64_t* rows, std::int64_t n, void* out) const noexcept {
     constexpr std::int64_t kAhead = 8;
-    for (std::size_t f = 0; f < columns_.size(); ++f) {
-      const std::size_t rb = row_bytes_[f];
-      const std::byte* col = columns_[f].data();
-      auto* dst = static_cast<std::byte*>(out[f]);
-      for (std::int64_t k = 0; k < n; ++k) {
-        if (k + kAhead < n) __builtin_prefetch(col + rb * rows[k + kAhead]);
-        std::memcpy(dst + rb * k, col + rb * rows[k], rb);
-      }
+    const std::size_t rb = row_bytes_[f];
+    const std::byte* col = columns_[f].data();
+    auto* dst = static_cast<std::byte*>(out);
+    for (std::int64_t k = 0; k < n; ++k) {
+      if (k + kAhead < n) __builtin_prefetch(col + rb * rows[k + kAhead]);
+      std::memcpy(dst + rb * k, col + rb * rows[k], rb);
     }
   }
 
