@@ -23,7 +23,7 @@ released while C++ samples, so sampling overlaps with Python work in other threa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -203,6 +203,11 @@ def to_torch(batch: Mapping[str, np.ndarray], device: Any = None) -> dict[str, A
     return out
 
 
+def _core_property(name: str, convert: Callable[[Any], Any], doc: str | None = None) -> property:
+    """A read-only property that forwards to the C++ buffer's attribute ``name``."""
+    return property(lambda self: convert(getattr(self._b, name)), doc=doc)
+
+
 def _path(path: Any) -> str:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -233,10 +238,7 @@ class _Buffer:
         """Field name -> (shape, dtype)."""
         return _spec_dict(self._b.spec)
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of storage the buffer holds (fields, plus trees / metadata)."""
-        return int(self._b.nbytes)
+    nbytes = _core_property("nbytes", int, "Bytes of storage the buffer holds (fields, plus trees / metadata).")
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the whole buffer (data, positions, RNG state) atomically (temp file + rename)."""
@@ -273,13 +275,9 @@ class ReplayBuffer(_Buffer):
         capacity -= capacity % env.num_envs
         return cls(capacity, env_spec(env, next_obs=True), seed, num_envs=env.num_envs)
 
-    @property
-    def capacity(self) -> int:
-        return int(self._b.capacity)
+    capacity = _core_property("capacity", int)
 
-    @property
-    def num_envs(self) -> int:
-        return int(self._b.num_envs)
+    num_envs = _core_property("num_envs", int)
 
     def __len__(self) -> int:
         return int(len(self._b))
@@ -328,25 +326,17 @@ class PrioritizedReplayBuffer(_Buffer):
             _seed(seed),
         )
 
-    @property
-    def capacity(self) -> int:
-        return int(self._b.capacity)
+    capacity = _core_property("capacity", int)
 
-    @property
-    def alpha(self) -> float:
-        return float(self._b.alpha)
+    alpha = _core_property("alpha", float)
 
-    @property
-    def beta(self) -> float:
-        return float(self._b.beta)
+    beta = _core_property("beta", float)
 
     @beta.setter
     def beta(self, value: float) -> None:
         self._b.beta = _nonneg(value, "beta")
 
-    @property
-    def max_priority(self) -> float:
-        return float(self._b.max_priority)
+    max_priority = _core_property("max_priority", float)
 
     def __len__(self) -> int:
         return int(len(self._b))
@@ -392,22 +382,13 @@ class EpisodeBuffer(_Buffer):
         """A buffer for ``env``'s steps (:func:`env_spec`; no next_obs: the next step has it)."""
         return cls(capacity_steps, env_spec(env, **spec_options), seed, num_envs=env.num_envs)
 
-    @property
-    def capacity(self) -> int:
-        return int(self._b.capacity)
+    capacity = _core_property("capacity", int)
 
-    @property
-    def num_envs(self) -> int:
-        return int(self._b.num_envs)
+    num_envs = _core_property("num_envs", int)
 
-    @property
-    def steps_per_env(self) -> int:
-        return int(self._b.steps_per_env)
+    steps_per_env = _core_property("steps_per_env", int)
 
-    @property
-    def num_episodes(self) -> int:
-        """Episodes finished so far (including ones since overwritten)."""
-        return int(self._b.num_episodes)
+    num_episodes = _core_property("num_episodes", int, "Episodes finished so far (including ones since overwritten).")
 
     def __len__(self) -> int:
         return int(len(self._b))
@@ -463,26 +444,15 @@ class RolloutBuffer(_Buffer):
             spec[k] = v
         return cls(num_steps, env.num_envs, spec)
 
-    @property
-    def num_steps(self) -> int:
-        return int(self._b.num_steps)
+    num_steps = _core_property("num_steps", int)
 
-    @property
-    def num_envs(self) -> int:
-        return int(self._b.num_envs)
+    num_envs = _core_property("num_envs", int)
 
-    @property
-    def step(self) -> int:
-        """Steps added since the last :meth:`reset`."""
-        return int(self._b.step)
+    step = _core_property("step", int, "Steps added since the last :meth:`reset`.")
 
-    @property
-    def full(self) -> bool:
-        return bool(self._b.full)
+    full = _core_property("full", bool)
 
-    @property
-    def gae_prefixes(self) -> list[str]:
-        return list(self._b.gae_prefixes)
+    gae_prefixes = _core_property("gae_prefixes", list)
 
     def __len__(self) -> int:
         return self.step * self.num_envs
