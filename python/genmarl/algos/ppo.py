@@ -63,6 +63,15 @@ def value_loss(
     return loss.mean()
 
 
+def finished_returns(infos: dict[str, Any], done: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns of the episodes that ended in a step (rows where ``done``): the mean return per
+    agent over all agents, and per group the mean over the group's agents."""
+    per_group = {g: r[done] for g, r in infos["episode_return"].items()}
+    total = sum((r.sum(-1) for r in per_group.values()), np.zeros(int(done.sum())))  # summed in float64
+    total /= sum(r.shape[-1] for r in per_group.values())
+    return total, {g: r.mean(-1) for g, r in per_group.items()}
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -262,12 +271,10 @@ class MAPPO:
                 fv = self.values(infos["final_observation"])
                 for g in self.groups:
                     final_values[g.name] = np.where(done[:, None], fv[g.name], 0.0).astype(np.float32)
-                total = np.zeros(int(done.sum()))
-                for g in self.groups:
-                    r = infos["episode_return"][g.name][done]
-                    group_returns[g.name].append(r.mean(-1))
-                    total = total + r.sum(-1)
-                ep_returns.append(total / sum(g.num_agents for g in self.groups))
+                total, per_group = finished_returns(infos, done)
+                ep_returns.append(total)
+                for g, r in per_group.items():
+                    group_returns[g].append(r)
                 lengths.append(infos["episode_length"][done])
             step: dict[str, np.ndarray] = {}
             for g in self.groups:

@@ -45,6 +45,7 @@ def evaluate(
     "ci95_low", "ci95_high", "n"}``. With ``gif`` the first env's first episode is written as an
     animated GIF.
     """
+    from genmarl.algos.ppo import MAPPO, finished_returns
     from genmarl.training.baselines import heuristic_actions, random_actions
 
     name = algo.cfg.env if algo is not None else env_name
@@ -74,7 +75,6 @@ def evaluate(
     gif_done = not gif
     finished = 0
     reset = np.zeros(E, bool)
-    n_agents = sum(len(env.group_agents[g]) for g in env.groups)
     while finished < episodes:
         actions = runner.act(obs, deterministic=deterministic, reset=reset) if runner is not None else {}
         for g, p in policies.items():
@@ -82,7 +82,7 @@ def evaluate(
                 actions[g] = random_actions(env, g, rng)
             elif p == "heuristic":
                 actions[g] = heuristic_actions(env, g, obs[g])
-        nxt, rew, term, trunc, infos = env.step_grouped({g: _env_action(a) for g, a in actions.items()})
+        nxt, rew, term, trunc, infos = env.step_grouped(MAPPO.env_actions(actions))
         done = infos["done"]
         after = nxt
         if done.any():
@@ -90,12 +90,10 @@ def evaluate(
         m = metrics.step(after, done, infos.get("episode_return"))
         if done.any():
             take = min(int(done.sum()), episodes - finished)
-            total = np.zeros(int(done.sum()))
-            for g in env.groups:
-                r = infos["episode_return"][g][done]
-                group_returns[g].append(r.mean(-1)[:take])
-                total = total + r.sum(-1)
-            returns.append((total / n_agents)[:take])
+            total, per_group = finished_returns(infos, done)
+            returns.append(total[:take])
+            for g, r in per_group.items():
+                group_returns[g].append(r[:take])
             for k, v in m.items():
                 extra[k].append(v[:take])
             finished += take
@@ -118,11 +116,6 @@ def evaluate(
         out["gif"] = str(gif)
     env.close()
     return out
-
-
-def _env_action(a: np.ndarray) -> np.ndarray:
-    """Continuous actions are clipped to the env's [0, 1] box."""
-    return np.clip(a, 0.0, 1.0) if a.dtype == np.float32 else a
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> None:

@@ -166,10 +166,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
         columns[at:at] = [f"charts/{g}/episode_return" for g in env.groups]
     # metrics.csv is rewritten from the history kept in checkpoints, so a resumed run never
     # duplicates rows written after its last checkpoint.
-    with open(run_dir / "metrics.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
+    write_metrics(run_dir / "metrics.csv", columns, history)
     csv_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 - closed below
     writer = csv.DictWriter(csv_file, columns, extrasaction="ignore")
     tb = _tensorboard(run_dir, config.tensorboard)
@@ -242,10 +239,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     final = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
     evals.append({"env_steps": algo.env_steps, **final})
     history[-1]["eval/return_mean"], history[-1]["eval/return_std"] = final["return"]["mean"], final["return"]["std"]
-    with open(run_dir / "metrics.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(history)
+    write_metrics(run_dir / "metrics.csv", columns, history)
     save_checkpoint()
     algo.save(str(run_dir / "model.pt"))
     (run_dir / "eval.json").write_text(json.dumps(final, indent=2))
@@ -273,6 +267,14 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     if config.progress:
         print(report(summary, final), flush=True)
     return RunResult(run_dir, summary, final)
+
+
+def write_metrics(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Writes metrics.csv from scratch: the header and every row so far."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def marl_eval_json(cfg: PPOConfig, evals: list[dict[str, Any]]) -> dict[str, Any]:
