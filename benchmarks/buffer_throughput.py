@@ -580,7 +580,10 @@ class FlashbaxLib(Lib):
         return run
 
     def sample(self, h, n):
-        buf = self._item(h["cap"], n)
+        return self._sampler(self._item(h["cap"], n), h)
+
+    def _sampler(self, buf, h):
+        """A call that draws one jitted sample from buffer ``buf``'s state ``h["state"]``."""
         jax = self.jax
 
         @jax.jit
@@ -723,21 +726,7 @@ class FlashbaxFlatLib(FlashbaxLib):
         return run
 
     def sample(self, h, n):
-        buf = self._flat(h["cap"], h["add_b"], n)
-        jax = self.jax
-
-        @jax.jit
-        def sample(state, key):
-            key, sub = jax.random.split(key)
-            return key, buf.sample(state, sub).experience
-
-        key = [jax.random.PRNGKey(0)]
-
-        def run():
-            key[0], out = sample(h["state"], key[0])
-            self.ready(out)
-
-        return run
+        return self._sampler(self._flat(h["cap"], h["add_b"], n), h)
 
     def build_per(self, cap, chunk):
         buf = self.fbx.make_prioritised_flat_buffer(
