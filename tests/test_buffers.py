@@ -238,6 +238,20 @@ def test_prioritized_new_items_get_max_priority() -> None:
     np.testing.assert_array_equal(pb.priorities(np.array([6, 7])), [0.5, 2.0])
 
 
+def assert_weights_match(ref_w: dict[int, float], prio: np.ndarray, alpha: float, beta: float, eps: float) -> None:
+    """genmarl's importance weights for the same priorities equal a peer's, slot by slot."""
+    n = len(prio)
+    pb = PrioritizedReplayBuffer(n, {"x": ((), np.float32)}, alpha=alpha, beta=beta, eps=eps)
+    pb.add({"x": np.arange(n, dtype=np.float32)})
+    pb.update_priorities(np.arange(n), prio)
+    b = pb.sample(4096)
+    ours = dict(zip(b["indices"].tolist(), b["weights"].tolist()))
+    common = set(ours) & set(ref_w)
+    assert len(common) > 5
+    for i in common:
+        assert ours[i] == pytest.approx(ref_w[i], rel=1e-4)
+
+
 def test_prioritized_matches_cpprb_weights() -> None:
     """cpprb's PrioritizedReplayBuffer gives the same importance weights for the same priorities."""
     cpprb = pytest.importorskip("cpprb")
@@ -248,15 +262,7 @@ def test_prioritized_matches_cpprb_weights() -> None:
     ref.update_priorities(np.arange(n), prio)
     s = ref.sample(256, beta=beta)
     ref_w = dict(zip(s["indexes"].astype(np.int64).tolist(), s["weights"].tolist()))
-    pb = PrioritizedReplayBuffer(n, {"x": ((), np.float32)}, alpha=alpha, beta=beta, eps=eps)
-    pb.add({"x": np.arange(n, dtype=np.float32)})
-    pb.update_priorities(np.arange(n), prio)
-    b = pb.sample(4096)
-    ours = dict(zip(b["indices"].tolist(), b["weights"].tolist()))
-    common = set(ours) & set(ref_w)
-    assert len(common) > 5
-    for i in common:
-        assert ours[i] == pytest.approx(ref_w[i], rel=1e-4)
+    assert_weights_match(ref_w, prio, alpha, beta, eps)
 
 
 def test_prioritized_matches_torchrl_weights() -> None:
@@ -275,15 +281,7 @@ def test_prioritized_matches_torchrl_weights() -> None:
     ref.update_priority(torch.arange(n), torch.as_tensor(prio, dtype=torch.float32))
     _, info = ref.sample(return_info=True)
     ref_w = dict(zip(np.asarray(info["index"]).tolist(), np.asarray(info["priority_weight"]).tolist()))
-    pb = PrioritizedReplayBuffer(n, {"x": ((), np.float32)}, alpha=alpha, beta=beta, eps=eps)
-    pb.add({"x": np.arange(n, dtype=np.float32)})
-    pb.update_priorities(np.arange(n), prio.astype(np.float32))
-    b = pb.sample(4096)
-    ours = dict(zip(b["indices"].tolist(), b["weights"].tolist()))
-    common = set(ours) & set(ref_w)
-    assert len(common) > 5
-    for i in common:
-        assert ours[i] == pytest.approx(ref_w[i], rel=1e-4)
+    assert_weights_match(ref_w, prio.astype(np.float32), alpha, beta, eps)
 
 
 # ---- episode sequences -------------------------------------------------------------
