@@ -2,7 +2,7 @@
 
 ``genmarl demo``   steps a large batch of envs with a random policy and prints throughput and returns.
 ``genmarl envs``   lists the environments and their arguments.
-``genmarl train``  trains MAPPO / IPPO into a run directory (needs ``genmarl[train]``).
+``genmarl train``  trains MAPPO / IPPO / the generative agent (genrl) into a run directory (needs ``genmarl[train]``).
 ``genmarl eval``   evaluates a trained run: returns per group with CIs, success metrics, GIF.
 ``genmarl plot``   learning curves of one or more runs.
 """
@@ -66,8 +66,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         result = train(load_config(), out=args.resume, resume=True)
     else:
-        base = {"algo": args.algo, "env": args.env}
-        for key in ("total_steps", "num_envs", "seed"):
+        base = {"env": args.env}
+        if args.algo is not None:
+            base["algo"] = args.algo
+        for key in ("total_steps", "num_envs", "seed", "plan"):
             value = getattr(args, key)
             if value is not None:
                 base[key] = value
@@ -84,18 +86,23 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     import genmarl
-    from genmarl.algos.config import PPOConfig
-    from genmarl.algos.ppo import MAPPO
+    import dataclasses
+
+    from genmarl.algos.config import GenRLConfig, config_from_dict
     from genmarl.training.evaluate import evaluate
-    from genmarl.training.runner import report
+    from genmarl.training.runner import make_learner, report
 
     run = Path(args.run)
     if not (run / "model.pt").exists():
         raise FileNotFoundError(f"{run} holds no trained model (model.pt); train it first")
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
-    cfg = PPOConfig(**state["config"]).validate()
+    cfg = config_from_dict(state["config"])
+    if args.plan is not None:
+        if not isinstance(cfg, GenRLConfig):
+            raise ValueError(f"--plan needs a genrl run; {run} trained {cfg.algo}")
+        cfg = dataclasses.replace(cfg, plan=args.plan).validate()
     env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
-    algo = MAPPO(env, cfg)
+    algo = make_learner(env, cfg)
     algo.load_state_dict(state)
     policies = {}
     for item in args.policy:
@@ -142,14 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     envs = sub.add_parser("envs", help="list environments and their arguments")
     envs.set_defaults(fn=_envs)
 
-    tr = sub.add_parser("train", help="train MAPPO / IPPO into a run directory")
-    tr.add_argument("--algo", default="mappo", choices=["mappo", "ippo"])
+    tr = sub.add_parser("train", help="train MAPPO / IPPO / the generative agent into a run directory")
+    tr.add_argument("--algo", default=None, choices=["mappo", "ippo", "genrl"], help="default: mappo (or the --config file's algo)")
     tr.add_argument("--env", default="simple_spread")
     tr.add_argument("--total-steps", type=_steps, default=None, help="env steps (e.g. 2e6)")
     tr.add_argument("--num-envs", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--out", default=None, help="run directory (default runs/ALGO_ENV_seedN)")
-    tr.add_argument("--config", default=None, help="a TOML file of PPOConfig keys")
+    tr.add_argument("--plan", type=int, default=None, metavar="K", help="genrl: plan over K imagined joint action sequences at act time")
+    tr.add_argument("--config", default=None, help="a TOML file of config keys (PPOConfig or GenRLConfig)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
     tr.set_defaults(fn=_train)
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions instead of sampling")
     ev.add_argument("--seed", type=int, default=2_000_003)
     ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
+    ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
     ev.add_argument(
         "--policy", action="append", default=[], metavar="GROUP=KIND",
         help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",

@@ -1,7 +1,9 @@
-"""Typed configuration of the PPO family (MAPPO / IPPO); torch-free.
+"""Typed run configurations, torch-free: :class:`PPOConfig` (MAPPO / IPPO) and
+:class:`GenRLConfig` (the generative agent, ``algo="genrl"``).
 
-Every field has a type; :func:`load_config` merges a TOML file and ``key=value`` overrides and
-rejects unknown keys, wrong types and impossible sizes with messages naming the key.
+Every field has a type; :func:`load_config` picks the class from ``algo``, merges a TOML file and
+``key=value`` overrides and rejects unknown keys, wrong types and impossible sizes with messages
+naming the key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ALGOS = ("mappo", "ippo")
+PPO_ALGOS = ("mappo", "ippo")
+ALGOS = (*PPO_ALGOS, "genrl")
 
 
 @dataclass
@@ -65,11 +68,9 @@ class PPOConfig:
 
     def validate(self) -> PPOConfig:
         """Checks types and values; returns self. Raises TypeError / ValueError naming the key."""
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        _check_fields(self)
+        if self.algo not in PPO_ALGOS:
+            raise ValueError(f"algo must be one of {PPO_ALGOS} for PPOConfig ('genrl' uses GenRLConfig), got {self.algo!r}")
         for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size", "num_layers", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -97,8 +98,7 @@ class PPOConfig:
             raise ValueError(
                 f"total_steps ({self.total_steps}) is less than one rollout (num_steps * num_envs = {batch})"
             )
-        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps"):
-            raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:N]' or 'mps', got {self.device!r}")
+        _check_device(self.device)
         return self
 
     @property
@@ -107,11 +107,153 @@ class PPOConfig:
         return self.num_steps * self.num_envs
 
     @property
+    def batch_steps(self) -> int:
+        """Env steps per update (num_steps * num_envs)."""
+        return self.batch_size
+
+    @property
     def num_updates(self) -> int:
         return self.total_steps // self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class GenRLConfig:
+    """The generative agent (``algo="genrl"``): a multi-agent world model trained on replayed
+    sequences, an actor-critic trained on imagined trajectories, optional planning at act time.
+    Defaults are sized for a 2-core CPU (see docs/generative.md)."""
+
+    # what to train
+    algo: str = "genrl"
+    env: str = "simple_spread"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    # data collection
+    total_steps: int = 400_000  # env steps
+    num_envs: int = 16
+    num_steps: int = 25  # env steps per env between training phases
+    num_threads: int = 0
+    torch_threads: int = 1
+    prefill_steps: int = 5_000  # env steps of uniformly random actions before training starts
+    buffer_capacity: int = 400_000  # env steps kept for replay
+    replay_ratio: float = 0.03  # gradient updates (world model + actor-critic) per env step
+    # world model
+    batch_size: int = 32  # replayed sequences per update
+    seq_len: int = 16
+    deter_size: int = 128  # recurrent (deterministic) state per agent
+    stoch_size: int = 8  # categorical latents per agent ...
+    classes: int = 8  # ... of this many classes each
+    hidden_size: int = 128
+    attention_heads: int = 4
+    unimix: float = 0.01  # uniform mixture in every categorical (latents and actions)
+    free_nats: float = 1.0
+    kl_dyn: float = 0.5
+    kl_rep: float = 0.1
+    behaviour_coef: float = 1.0
+    model_lr: float = 6e-4
+    # actor-critic in imagination
+    horizon: int = 15
+    imagine_starts: int = 256  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
+    ac_hidden_size: int = 64  # actor and critic MLP width
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    entropy_coef: float = 3e-3
+    critic_ema: float = 0.02  # target critic: Polyak rate per update
+    return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
+    max_grad_norm: float = 100.0
+    sampler: str = "auto"  # categorical sampling in imagination: "auto", "torch" or "genmarl" (C++)
+    # planning at act time
+    plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
+    plan_horizon: int = 0  # 0 = horizon
+    # runs
+    eval_every: int = 50_000
+    eval_episodes: int = 100
+    checkpoint_every: int = 100_000
+    tensorboard: bool = True
+    progress: bool = True
+
+    def validate(self) -> GenRLConfig:
+        """Checks types and values; returns self. Raises TypeError / ValueError naming the key."""
+        _check_fields(self)
+        if self.algo != "genrl":
+            raise ValueError(f"algo must be 'genrl' for GenRLConfig (MAPPO/IPPO use PPOConfig), got {self.algo!r}")
+        for name in ("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size",
+                     "stoch_size", "classes", "hidden_size", "ac_hidden_size", "attention_heads", "horizon", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "checkpoint_every", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("gamma", "gae_lambda", "critic_ema", "return_norm_decay"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.unimix < 1.0:
+            raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
+        for name in ("model_lr", "actor_lr", "critic_lr"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
+        for name in ("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.hidden_size % self.attention_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
+        if self.sampler not in ("auto", "torch", "genmarl"):
+            raise ValueError(f"sampler must be 'auto', 'torch' or 'genmarl', got {self.sampler!r}")
+        if self.buffer_capacity < self.num_envs * (self.seq_len + 1):
+            raise ValueError(
+                f"buffer_capacity ({self.buffer_capacity}) must hold seq_len + 1 = {self.seq_len + 1} steps of each of "
+                f"num_envs={self.num_envs} envs"
+            )
+        if self.total_steps < self.batch_steps:
+            raise ValueError(f"total_steps ({self.total_steps}) is less than one collection (num_steps * num_envs = {self.batch_steps})")
+        _check_device(self.device)
+        return self
+
+    @property
+    def batch_steps(self) -> int:
+        """Env steps collected between training phases (num_steps * num_envs)."""
+        return self.num_steps * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        """Collect/train iterations of a run."""
+        return self.total_steps // self.batch_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+RunConfig = PPOConfig | GenRLConfig
+
+
+def config_class(algo: str) -> type[PPOConfig] | type[GenRLConfig]:
+    """The configuration class of an algorithm name."""
+    if algo == "genrl":
+        return GenRLConfig
+    if algo in PPO_ALGOS:
+        return PPOConfig
+    raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
+
+
+def config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """A validated config from a saved ``to_dict()`` (the class is chosen by ``algo``)."""
+    return config_class(str(values.get("algo", "mappo")))(**values).validate()
+
+
+def _check_fields(cfg: Any) -> None:
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        _check_type(f.name, getattr(cfg, f.name), hints[f.name])
+
+
+def _check_device(device: str) -> None:
+    if not (device == "auto" or device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:N]' or 'mps', got {device!r}")
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
@@ -174,13 +316,25 @@ def _env_kwarg(text: str) -> Any:
 
 def load_config(
     base: dict[str, Any] | None = None, toml_path: str | Path | None = None, overrides: list[str] | None = None
-) -> PPOConfig:
+) -> RunConfig:
     """Defaults <- TOML file <- ``base`` (e.g. CLI flags) <- ``key=value`` overrides.
 
-    ``env_kwargs.N=3`` sets one env argument. Unknown keys raise a KeyError naming the accepted ones.
+    The class follows the last ``algo`` given (``"genrl"``: :class:`GenRLConfig`, else
+    :class:`PPOConfig`). ``env_kwargs.N=3`` sets one env argument. Unknown keys raise a KeyError
+    naming the accepted ones.
     """
-    hints = typing.get_type_hints(PPOConfig)
-    fields = [f.name for f in dataclasses.fields(PPOConfig)]
+    data: dict[str, Any] = {}
+    if toml_path is not None:
+        with open(toml_path, "rb") as fh:
+            data = tomllib.load(fh)
+    algo = str(data.get("algo", "mappo"))
+    algo = str((base or {}).get("algo", algo))
+    for item in overrides or []:
+        if item.split("=", 1)[0].strip() == "algo" and "=" in item:
+            algo = item.split("=", 1)[1].strip()
+    cls = config_class(algo)
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
     values: dict[str, Any] = {}
 
     def put(key: str, value: Any, source: str) -> None:
@@ -194,11 +348,8 @@ def load_config(
         else:
             values[key] = value
 
-    if toml_path is not None:
-        with open(toml_path, "rb") as fh:
-            data = tomllib.load(fh)
-        for k, v in data.items():
-            put(k, v, f"in {toml_path}")
+    for k, v in data.items():
+        put(k, v, f"in {toml_path}")
     for k, v in (base or {}).items():
         put(k, v, "argument")
     for item in overrides or []:
@@ -212,4 +363,4 @@ def load_config(
             raise KeyError(f"unknown config key {k!r} (override); accepted keys: {', '.join(fields)}")
         else:
             put(k, _parse_value(k, text.strip(), hints[k]), "override")
-    return PPOConfig(**values).validate()
+    return cls(**values).validate()

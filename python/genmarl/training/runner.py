@@ -8,6 +8,8 @@ RUN_DIR/
   model.pt                   final policy/critic weights
   eval.json                  final evaluation (returns per group, CIs, success metrics)
   summary.json               env_steps, wall_time_s, eval/return_mean, eval/return_std, ...
+                             (genrl: also the world-model diagnostics wm/...)
+  wm_diagnostics.json        genrl: every evaluation's world-model diagnostics (k-step errors, ...)
   marl_eval.json             the same evaluations in marl-eval's JSON layout
   curves.png                 learning curves
 """
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import genmarl
-from genmarl.algos.config import PPOConfig
+from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict
 
 CSV_COLUMNS = [
     "update",
@@ -37,15 +39,63 @@ CSV_COLUMNS = [
     "charts/episode_return",
     "charts/episode_length",
     "charts/episodes",
-    "losses/policy",
-    "losses/value",
-    "losses/entropy",
-    "losses/approx_kl",
-    "losses/clipfrac",
-    "losses/lr",
     "eval/return_mean",
     "eval/return_std",
 ]
+PPO_COLUMNS = ["losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/lr"]
+GENRL_COLUMNS = [
+    "perf/grad_steps",
+    "losses/policy",
+    "losses/value",
+    "losses/entropy",
+    "wm/loss",
+    "wm/recon",
+    "wm/reward_loss",
+    "wm/cont_loss",
+    "wm/kl",
+    "wm/behaviour_loss",
+    "imagination/return",
+    "imagination/return_scale",
+]
+# World-model diagnostics, measured at every evaluation of a genrl run (GenerativeAgent.diagnostics).
+WM_DIAGNOSTICS = [
+    "wm/obs_error_k1",
+    "wm/obs_error_trivial",
+    "wm/recon_error",
+    "wm/reward_error",
+    "wm/behaviour_acc",
+    "wm/behaviour_acc_baseline",
+    "wm/behaviour_acc_chance",
+    "wm/imagined_return",
+    "wm/real_return",
+]
+
+
+def make_learner(env: Any, config: RunConfig) -> Any:
+    """The learner of ``config.algo``: :class:`~genmarl.algos.ppo.MAPPO` (mappo/ippo) or
+    :class:`~genmarl.generative.GenerativeAgent` (genrl)."""
+    if isinstance(config, GenRLConfig):
+        from genmarl.generative.agent import GenerativeAgent
+
+        return GenerativeAgent(env, config)
+    from genmarl.algos.ppo import MAPPO
+
+    return MAPPO(env, config)
+
+
+def metric_columns(config: RunConfig, groups: list[str]) -> list[str]:
+    """metrics.csv's columns for a run of ``config`` on an env with agent ``groups``."""
+    columns = list(CSV_COLUMNS)
+    if len(groups) > 1:  # one training-return column per agent group (e.g. simple_tag)
+        at = columns.index("charts/episode_return") + 1
+        columns[at:at] = [f"charts/{g}/episode_return" for g in groups]
+    at = columns.index("eval/return_mean")
+    if isinstance(config, GenRLConfig):
+        columns[at:at] = GENRL_COLUMNS
+        columns += WM_DIAGNOSTICS + [f"wm/obs_error_k{config.horizon}", f"wm/obs_error_trivial_k{config.horizon}"]
+    else:
+        columns[at:at] = PPO_COLUMNS
+    return columns
 
 
 @dataclasses.dataclass
@@ -61,7 +111,7 @@ class RunResult:
         return float(self.summary["eval/return_mean"])
 
 
-def _toml(cfg: PPOConfig) -> str:
+def _toml(cfg: RunConfig) -> str:
     lines = []
     kwargs = {}
     for k, v in cfg.to_dict().items():
@@ -111,7 +161,7 @@ def _tensorboard(run_dir: Path, enabled: bool) -> Any:
     return SummaryWriter(str(run_dir))
 
 
-def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool = False) -> RunResult:
+def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool = False) -> RunResult:
     """Trains ``config.algo`` on ``config.env`` and writes the run directory ``out``.
 
     ``resume=True`` continues the run in ``out`` from ``checkpoints/latest.pt`` (the config is
@@ -119,7 +169,6 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     """
     import torch
 
-    from genmarl.algos.ppo import MAPPO
     from genmarl.training.evaluate import evaluate
     from genmarl.training.plot import plot_runs
 
@@ -130,7 +179,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
         if not latest.exists():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {latest}")
         state = torch.load(latest, map_location="cpu", weights_only=False)
-        config = PPOConfig(**state["algo"]["config"]).validate()
+        config = config_from_dict(state["algo"]["config"])
     else:
         config = config.validate()
         if (run_dir / "metrics.csv").exists():
@@ -144,10 +193,11 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     env = genmarl.make(
         config.env, num_envs=config.num_envs, num_threads=config.num_threads or None, seed=config.seed, **config.env_kwargs
     )
-    algo = MAPPO(env, config)
+    algo = make_learner(env, config)
     wall_before = 0.0
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
+    diagnostics: list[dict[str, Any]] = []
     next_eval = config.eval_every or math.inf
     next_ckpt = config.checkpoint_every or math.inf
     if resume:
@@ -155,22 +205,19 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
         wall_before = float(state["wall_time_s"])
         history = state["history"]
         evals = state["evals"]
+        diagnostics = state.get("diagnostics", [])
         next_eval, next_ckpt = state["next_eval"], state["next_ckpt"]
     else:
         algo.reset(seed=config.seed)
 
-    # One training-return column per agent group when there are several (e.g. simple_tag).
-    columns = list(CSV_COLUMNS)
-    if len(env.groups) > 1:
-        at = columns.index("charts/episode_return") + 1
-        columns[at:at] = [f"charts/{g}/episode_return" for g in env.groups]
+    columns = metric_columns(config, list(env.groups))
     # metrics.csv is rewritten from the history kept in checkpoints, so a resumed run never
     # duplicates rows written after its last checkpoint.
     write_metrics(run_dir / "metrics.csv", columns, history)
     csv_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 - closed below
     writer = csv.DictWriter(csv_file, columns, extrasaction="ignore")
     tb = _tensorboard(run_dir, config.tensorboard)
-    progress = _Progress(config.num_updates * config.batch_size, config.progress)
+    progress = _Progress(config.num_updates * config.batch_steps, config.progress)
     start = time.perf_counter()
     last_return = float("nan")
 
@@ -180,6 +227,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
             "wall_time_s": wall_before + time.perf_counter() - start,
             "history": history,
             "evals": evals,
+            "diagnostics": diagnostics,
             "next_eval": next_eval,
             "next_ckpt": next_ckpt,
         }
@@ -214,6 +262,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
                 ev = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
                 row["eval/return_mean"], row["eval/return_std"] = ev["return"]["mean"], ev["return"]["std"]
                 evals.append({"env_steps": algo.env_steps, **ev})
+                row.update(_diagnose(algo, diagnostics, run_dir))
                 while next_eval <= algo.env_steps:
                     next_eval += config.eval_every
             history.append(row)
@@ -239,6 +288,8 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     final = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
     evals.append({"env_steps": algo.env_steps, **final})
     history[-1]["eval/return_mean"], history[-1]["eval/return_std"] = final["return"]["mean"], final["return"]["std"]
+    wm = _diagnose(algo, diagnostics, run_dir)
+    history[-1].update(wm)
     write_metrics(run_dir / "metrics.csv", columns, history)
     save_checkpoint()
     algo.save(str(run_dir / "model.pt"))
@@ -257,6 +308,7 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
         "eval/episodes": final["episodes"],
         **{f"eval/{g}/return_mean": v["mean"] for g, v in final["groups"].items()},
         **{f"eval/{k}_mean": v["mean"] for k, v in final["metrics"].items()},
+        **wm,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     (run_dir / "marl_eval.json").write_text(json.dumps(marl_eval_json(config, evals), indent=2))
@@ -269,6 +321,17 @@ def train(config: PPOConfig, out: str | os.PathLike | None = None, resume: bool 
     return RunResult(run_dir, summary, final)
 
 
+def _diagnose(algo: Any, diagnostics: list[dict[str, Any]], run_dir: Path) -> dict[str, float]:
+    """World-model diagnostics of a genrl learner (nothing for PPO or before the first update):
+    appended to ``wm_diagnostics.json``; returns the scalar ones."""
+    if not hasattr(algo, "diagnostics") or algo.grad_steps == 0:
+        return {}
+    d = algo.diagnostics()
+    diagnostics.append({"env_steps": algo.env_steps, **d})
+    (run_dir / "wm_diagnostics.json").write_text(json.dumps(diagnostics, indent=2))
+    return {k: v for k, v in d.items() if not isinstance(v, list)}
+
+
 def write_metrics(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Writes metrics.csv from scratch: the header and every row so far."""
     with open(path, "w", newline="") as fh:
@@ -277,7 +340,7 @@ def write_metrics(path: Path, columns: list[str], rows: list[dict[str, Any]]) ->
         writer.writerows(rows)
 
 
-def marl_eval_json(cfg: PPOConfig, evals: list[dict[str, Any]]) -> dict[str, Any]:
+def marl_eval_json(cfg: RunConfig, evals: list[dict[str, Any]]) -> dict[str, Any]:
     """marl-eval's layout: env -> task -> algo -> seed -> step_i / absolute_metrics."""
     seed: dict[str, Any] = {}
     for i, ev in enumerate(evals):
@@ -299,4 +362,14 @@ def report(summary: dict[str, Any], ev: dict[str, Any]) -> str:
         lines.append(f"    {g}: {v['mean']:.3f} ± {v['std']:.3f}")
     for k, v in ev["metrics"].items():
         lines.append(f"  {k}: {v['mean']:.3f} ± {v['std']:.3f}")
+    if "wm/obs_error_k1" in summary:
+        lines.append(
+            f"  world model: 1-step obs error {summary['wm/obs_error_k1']:.4f} (next = current: "
+            f"{summary['wm/obs_error_trivial']:.4f}), reward error {summary['wm/reward_error']:.4f}"
+        )
+    if "wm/behaviour_acc" in summary:
+        lines.append(
+            f"  behaviour prediction accuracy {summary['wm/behaviour_acc']:.3f} (most frequent action: "
+            f"{summary['wm/behaviour_acc_baseline']:.3f}, chance {summary['wm/behaviour_acc_chance']:.3f})"
+        )
     return "\n".join(lines)

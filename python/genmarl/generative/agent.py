@@ -1,0 +1,480 @@
+"""``GenerativeAgent`` (``algo="genrl"``): act on a multi-agent world model's predicted futures.
+
+Loop (one ``collect()`` + ``update()`` per iteration, as the PPO learners):
+
+1. act in ``num_envs`` real envs: filter each env's observation through the world model
+   (posterior latent on top of the recurrent state), feed the actor the agent's features *and
+   the predicted actions of the other agents*, or (``plan=K``) pick the first joint action of
+   the best of K imagined futures; store the steps in a C++ :class:`~genmarl.buffers.EpisodeBuffer`;
+2. ``replay_ratio`` gradient updates per env step, each: world-model loss on replayed sequences
+   (``EpisodeBuffer.sample_sequences(mode="stitch")``), then an ``H``-step imagined rollout from
+   every replayed state and an actor-critic update on it: lambda-returns from a slow target
+   critic, REINFORCE advantages scaled by the 5-95th percentile range of the returns
+   (DreamerV3), entropy bonus, critic regression in symlog space.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from genmarl.algos.config import GenRLConfig
+from genmarl.algos.ppo import finished_returns, group_infos, resolve_device
+from genmarl.buffers import EpisodeBuffer
+from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
+from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
+
+_MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
+
+
+class GenerativeAgent:
+    """The generative-RL agent for an env with genmarl's grouped API (discrete actions)."""
+
+    def __init__(self, env: Any, config: GenRLConfig | None = None) -> None:
+        self.cfg = (config or GenRLConfig()).validate()
+        cfg = self.cfg
+        self.env = env
+        self.device = resolve_device(cfg.device)
+        self.groups = group_infos(env)
+        self.num_envs = int(env.num_envs)
+        torch.manual_seed(cfg.seed)
+        self.np_rng = np.random.default_rng(cfg.seed)
+        self.wm = WorldModel(
+            self.groups,
+            deter_size=cfg.deter_size,
+            stoch_size=cfg.stoch_size,
+            classes=cfg.classes,
+            hidden_size=cfg.hidden_size,
+            attention_heads=cfg.attention_heads,
+            unimix=cfg.unimix,
+        ).to(self.device)
+        N, A, Fd = self.wm.num_agents, self.wm.num_actions, self.wm.feat_size
+        self.num_agents, self.num_actions = N, A
+        self.actors = nn.ModuleDict(
+            {g.name: mlp(Fd + (N - 1) * A + g.num_agents, cfg.ac_hidden_size, g.act_n, layers=2) for g in self.groups}
+        ).to(self.device)
+        self.critics = nn.ModuleDict({g.name: mlp(Fd + g.num_agents, cfg.ac_hidden_size, 1, layers=2) for g in self.groups}).to(self.device)
+        for g in self.groups:  # start near-uniform policies and zero values
+            nn.init.zeros_(self.actors[g.name][-1].weight)
+            nn.init.zeros_(self.actors[g.name][-1].bias)
+            nn.init.zeros_(self.critics[g.name][-1].weight)
+        self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
+        self.model_opt = torch.optim.Adam(self.wm.parameters(), lr=cfg.model_lr, eps=1e-6)
+        self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=1e-6)
+        self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, eps=1e-6)
+        self.buffer = EpisodeBuffer.for_env(env, cfg.buffer_capacity, seed=cfg.seed)
+        self.imagine = ImaginationRollout(self.wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed)
+        self.return_scale = torch.zeros((), device=self.device)  # EMA of the 5-95% range of returns
+        self.updates = 0  # collect/train iterations
+        self.grad_steps = 0
+        self.env_steps = 0
+        self._credit = 0.0  # fractional gradient updates owed by replay_ratio
+        self._trained_steps = 0  # env steps already paid for in gradient updates
+        self._hidden = self._zero_hidden()
+        self.obs: dict[str, np.ndarray] | None = None
+        self._last_done = np.zeros(self.num_envs, bool)
+        self._acting = False  # False while prefilling with random actions
+
+    # ---- layout helpers ------------------------------------------------------------------
+
+    def _ids(self, g: str, like: torch.Tensor) -> torch.Tensor:
+        n = self.wm.slices[g].stop - self.wm.slices[g].start
+        return torch.eye(n, device=like.device, dtype=like.dtype).expand(*like.shape[:-1], n)
+
+    def _cat_groups(self, values: dict[str, Any], dtype: torch.dtype | None = None) -> torch.Tensor:
+        """{g: [..., n_g]} -> [..., N] on the device."""
+        return torch.cat([torch.as_tensor(values[g.name], device=self.device) for g in self.groups], -1).to(dtype or torch.float32)
+
+    def _split_groups(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """[E, N] -> {g: [E, n_g]} numpy."""
+        x = x.cpu().numpy()
+        return {g.name: np.ascontiguousarray(x[:, self.wm.slices[g.name]]) for g in self.groups}
+
+    # ---- policy and values on world-model features ---------------------------------------
+
+    def logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        """Policy logits [..., N, A] from features [..., N, F] and the predicted actions of the
+        other agents [..., N, (N-1)A]; actions a group lacks get a large negative logit."""
+        out = []
+        for g in self.groups:
+            sl = self.wm.slices[g.name]
+            f = feat[..., sl, :]
+            x = torch.cat([f, others[..., sl, :], self._ids(g.name, f)], -1)
+            lg = self.actors[g.name](x)
+            if g.act_n < self.num_actions:
+                lg = F.pad(lg, (0, self.num_actions - g.act_n), value=_MASKED)
+            out.append(lg)
+        return torch.cat(out, -2)
+
+    def values(self, feat: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """Values [..., N] of features [..., N, F] (the slow target critic with ``target``)."""
+        return symexp(self._critic_raw(feat, target))
+
+    def _critic_raw(self, feat: torch.Tensor, target: bool = False) -> torch.Tensor:
+        critics = self.target_critics if target else self.critics
+        out = []
+        for g in self.groups:
+            f = feat[..., self.wm.slices[g.name], :]
+            out.append(critics[g.name](torch.cat([f, self._ids(g.name, f)], -1)).squeeze(-1))
+        return torch.cat(out, -1)
+
+    # ---- acting ------------------------------------------------------------------------------
+
+    def _zero_hidden(self) -> dict[str, torch.Tensor]:
+        return {
+            "h": torch.zeros(self.num_envs, self.num_agents, self.cfg.deter_size, device=self.device),
+            "fresh": torch.ones(self.num_envs, dtype=torch.bool, device=self.device),
+        }
+
+    @torch.no_grad()
+    def act(
+        self, obs: dict[str, np.ndarray], deterministic: bool = False, reset: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Joint actions {g: [num_envs, n_g] int64} for grouped observations ``obs[g]: [num_envs, n_g, d_g]``.
+
+        ``reset [num_envs] bool``: envs whose episode just restarted (the previous step's
+        ``infos["done"]``); their recurrent state restarts from ``h_init``.
+        """
+        wm = self.wm
+        obs_t = {g.name: torch.as_tensor(obs[g.name], device=self.device) for g in self.groups}
+        E = next(iter(obs_t.values())).shape[0]
+        fresh = self._hidden["fresh"]
+        if reset is not None:
+            fresh = fresh | torch.as_tensor(np.asarray(reset, bool), device=self.device)
+        h = torch.where(fresh[:, None, None], wm.initial_state(E), self._hidden["h"])
+        z = wm.sample_z(wm.posterior_logits(h, wm.embed(obs_t)), deterministic)
+        if self.cfg.plan > 0:
+            a = self.plan(h, z)
+        else:
+            feat = torch.cat([h, z], -1)
+            logp = self.logits(feat, wm.others_probs(feat)).log_softmax(-1)
+            a = logp.argmax(-1) if deterministic else self.imagine.sample(logp)[0].to(self.device)
+        self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(fresh)}
+        return self._split_groups(a)
+
+    @torch.no_grad()
+    def plan(self, h: torch.Tensor, z: torch.Tensor, k: int | None = None, horizon: int | None = None) -> torch.Tensor:
+        """Proactive planning: K joint action sequences per env sampled from the policy and rolled
+        through the world model; returns the first joint action [E, N] of the candidate with the
+        best predicted return (discounted predicted rewards, weighted by the predicted continuation,
+        plus the discounted value of the last state), averaged over agents."""
+        cfg = self.cfg
+        K = k or cfg.plan or 1
+        H = horizon or cfg.plan_horizon or cfg.horizon
+        E, N = h.shape[:2]
+        traj = self.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), self, horizon=H)
+        score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
+        best = score.argmax(-1)
+        return traj.actions[0].view(E, K, N)[torch.arange(E, device=h.device), best]
+
+    def _imagined_return(self, traj: Imagined) -> torch.Tensor:
+        """Discounted predicted return [H, S, N] of an imagined trajectory (bootstrapped by the target critic)."""
+        disc = self.cfg.gamma * traj.cont
+        return lambda_returns(traj.rewards, self.values(traj.feat, target=True), disc, self.cfg.gae_lambda)
+
+    # ---- collection --------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> None:
+        self.obs, _ = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
+        self._hidden = self._zero_hidden()
+        self._last_done = np.zeros(self.num_envs, bool)
+
+    @torch.no_grad()
+    def collect(self) -> dict[str, Any]:
+        """Steps the envs ``num_steps`` times into the replay buffer (uniformly random actions
+        during the first ``prefill_steps`` env steps). Returns finished-episode statistics as
+        :meth:`genmarl.algos.MAPPO.collect`."""
+        if self.obs is None:
+            self.reset()
+        ep_returns: list[np.ndarray] = []
+        group_returns: dict[str, list[np.ndarray]] = {g.name: [] for g in self.groups}
+        lengths: list[np.ndarray] = []
+        for _ in range(self.cfg.num_steps):
+            obs = self.obs
+            if self.env_steps < self.cfg.prefill_steps:
+                actions = self.env.sample_actions(self.np_rng, grouped=True)
+            else:
+                if not self._acting:  # the filter starts from h_init mid-episode, as replayed windows do
+                    self._hidden = self._zero_hidden()
+                    self._acting = True
+                actions = self.act(obs, reset=self._last_done)
+            nxt, rew, term, trunc, infos = self.env.step_grouped(actions)
+            done = infos["done"]
+            step: dict[str, np.ndarray] = {}
+            for g in self.groups:
+                k = g.name
+                step[f"{k}/obs"] = obs[k]
+                step[f"{k}/action"] = np.asarray(actions[k], np.int64)
+                step[f"{k}/reward"] = rew[k]
+                step[f"{k}/terminated"] = term[k]
+                step[f"{k}/truncated"] = trunc[k]
+            self.buffer.add_step(step)
+            if done.any():
+                total, per_group = finished_returns(infos, done)
+                ep_returns.append(total)
+                for g, r in per_group.items():
+                    group_returns[g].append(r)
+                lengths.append(infos["episode_length"][done])
+            self.obs = nxt
+            self._last_done = done
+            self.env_steps += self.num_envs
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+        self._last_returns = cat(ep_returns)
+        return {
+            "episode_returns": self._last_returns,
+            "group_returns": {g: cat(v) for g, v in group_returns.items()},
+            "episode_lengths": cat(lengths),
+        }
+
+    # ---- training ------------------------------------------------------------------------------
+
+    def set_progress(self, fraction_done: float) -> None:
+        """Learning rates stay constant (kept for the runner's interface)."""
+
+    def update(self) -> dict[str, float]:
+        """``replay_ratio`` gradient updates per env step collected since the last call (none
+        before ``prefill_steps``). Returns the mean losses/statistics."""
+        self.updates += 1
+        if self.env_steps < self.cfg.prefill_steps:
+            return {}
+        self._credit += self.cfg.replay_ratio * (self.env_steps - self._trained_steps)
+        self._trained_steps = self.env_steps
+        n = int(self._credit)
+        self._credit -= n
+        sums: dict[str, float] = {}
+        for _ in range(n):
+            for k, v in self.train_step().items():
+                sums[k] = sums.get(k, 0.0) + v
+        out = {k: v / n for k, v in sums.items()} if n else {}
+        out["perf/grad_steps"] = float(self.grad_steps)
+        return out
+
+    def _batch_tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        dev = self.device
+        return {
+            "obs": {g.name: torch.as_tensor(batch[f"{g.name}/obs"], device=dev) for g in self.groups},
+            "actions": torch.cat([torch.as_tensor(batch[f"{g.name}/action"], device=dev) for g in self.groups], -1),
+            "rewards": self._cat_groups({g.name: batch[f"{g.name}/reward"] for g in self.groups}),
+            "terminated": self._cat_groups({g.name: batch[f"{g.name}/terminated"] for g in self.groups}),
+            "is_first": torch.as_tensor(batch["is_first"], device=dev),
+            "mask": torch.as_tensor(batch["mask"], device=dev),
+        }
+
+    def train_step(self) -> dict[str, float]:
+        """One world-model update on replayed sequences and one actor-critic update on the
+        trajectories imagined from every replayed state."""
+        cfg = self.cfg
+        b = self._batch_tensors(self.buffer.sample_sequences(cfg.batch_size, cfg.seq_len, mode="stitch"))
+        loss, stats, states = self.wm.loss(
+            b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"],
+            free_nats=cfg.free_nats, kl_dyn=cfg.kl_dyn, kl_rep=cfg.kl_rep, behaviour_coef=cfg.behaviour_coef,
+        )  # fmt: skip
+        self.model_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["wm/grad_norm"] = float(nn.utils.clip_grad_norm_(self.wm.parameters(), cfg.max_grad_norm))
+        self.model_opt.step()
+        N = self.num_agents
+        h0 = states.h.detach().reshape(-1, N, cfg.deter_size)
+        z0 = states.z.detach().reshape(-1, N, self.wm.stoch_dim)
+        if 0 < cfg.imagine_starts < h0.shape[0]:
+            pick = torch.randperm(h0.shape[0], device=h0.device)[: cfg.imagine_starts]
+            h0, z0 = h0[pick], z0[pick]
+        traj = self.imagine(h0, z0, self)
+        stats.update(self.actor_critic_step(traj))
+        self.grad_steps += 1
+        return stats
+
+    def actor_critic_step(self, traj: Imagined) -> dict[str, float]:
+        """REINFORCE actor and symlog critic on an imagined trajectory (world model frozen)."""
+        cfg = self.cfg
+        with torch.no_grad():
+            disc = cfg.gamma * traj.cont  # [H, S, N]
+            v_target = self.values(traj.feat, target=True)  # [H + 1, S, N]
+            returns = lambda_returns(traj.rewards, v_target, disc, cfg.gae_lambda)
+            weight = torch.cumprod(torch.cat([torch.ones_like(disc[:1]), disc[:-1]], 0), 0)
+            flat = returns.flatten()
+            if flat.numel() > 16_000_000:  # torch.quantile's input limit
+                flat = flat[torch.randperm(flat.numel(), device=flat.device)[:1_000_000]]
+            lo, hi = torch.quantile(flat, torch.tensor([0.05, 0.95], device=flat.device))
+            d = cfg.return_norm_decay
+            self.return_scale = d * self.return_scale + (1 - d) * (hi - lo)
+            adv = (returns - v_target[:-1]) / torch.clamp(self.return_scale, min=1.0)
+        logp_all = self.logits(traj.feat[:-1], traj.others[:-1]).log_softmax(-1)
+        logp = logp_all.gather(-1, traj.actions.unsqueeze(-1)).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        actor_loss = -(weight * (logp * adv + cfg.entropy_coef * entropy)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actors.parameters(), cfg.max_grad_norm)
+        self.actor_opt.step()
+        pred = self._critic_raw(traj.feat[:-1])
+        critic_loss = (weight * (pred - symlog(returns)) ** 2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critics.parameters(), cfg.max_grad_norm)
+        self.critic_opt.step()
+        with torch.no_grad():
+            for p, tp in zip(self.critics.parameters(), self.target_critics.parameters(), strict=True):
+                tp.lerp_(p, cfg.critic_ema)
+        return {
+            "losses/policy": actor_loss.item(),
+            "losses/value": critic_loss.item(),
+            "losses/entropy": entropy.mean().item(),
+            "imagination/return": returns[0].mean().item(),
+            "imagination/reward": traj.rewards.mean().item(),
+            "imagination/return_scale": float(self.return_scale),
+        }
+
+    # ---- diagnostics ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def diagnostics(self, num_windows: int = 256) -> dict[str, Any]:
+        """World-model diagnostics on replayed data (see docs/generative.md):
+
+        ``wm/obs_error_k`` (list, k = 1..H): mean squared error per observation element of the
+        open-loop prediction k steps ahead (posterior at t, then the prior's mode under the
+        actions actually taken), ``wm/obs_error_trivial_k`` the same for 'next = current',
+        ``wm/recon_error`` (posterior reconstruction), ``wm/reward_error`` (squared error of the
+        1-step reward prediction), ``wm/behaviour_acc`` (agents' predictions of the other agents'
+        actions) vs ``wm/behaviour_acc_baseline`` (each agent's most frequent action in the same
+        data) and ``wm/behaviour_acc_chance``; ``wm/imagined_return`` (an imagined episode of
+        the current policy from real episode starts, mean return per agent) vs
+        ``wm/real_return`` (the latest real episodes).
+        """
+        cfg, wm = self.cfg, self.wm
+        H = cfg.horizon
+        b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))
+        out = wm.observe(b["obs"], b["actions"], b["is_first"], deterministic=True)
+        mask = b["mask"]  # [B, H + 1]
+        valid = mask[:, 0]
+        d_total = sum(g.num_agents * g.obs_dim for g in self.groups)
+
+        def sq_err(pred: dict[str, torch.Tensor], target_t: int, keep: torch.Tensor) -> float:
+            err = sum(((pred[g.name] - b["obs"][g.name][:, target_t]) ** 2).sum((-1, -2)) for g in self.groups)
+            return float((err[keep] / d_total).mean()) if keep.any() else float("nan")
+
+        recon = wm.decode(out.feat[:, 0])
+        res: dict[str, Any] = {"wm/recon_error": sq_err(recon, 0, valid)}
+        errs, trivial = [], []
+        h, z = out.h[:, 0], out.z[:, 0]
+        start_obs = {g.name: b["obs"][g.name][:, 0] for g in self.groups}
+        for k in range(1, H + 1):
+            h = wm.transition(h, z, wm.one_hot_actions(b["actions"][:, k - 1]))
+            z = wm.sample_z(wm.prior_logits(h), deterministic=True)
+            keep = mask[:, k]
+            errs.append(sq_err(wm.decode(torch.cat([h, z], -1)), k, keep))
+            trivial.append(sq_err(start_obs, k, keep))
+        res["wm/obs_error_k"] = errs
+        res["wm/obs_error_trivial_k"] = trivial
+        res["wm/obs_error_k1"], res["wm/obs_error_trivial"] = errs[0], trivial[0]
+        res[f"wm/obs_error_k{H}"], res[f"wm/obs_error_trivial_k{H}"] = errs[-1], trivial[-1]
+        m = mask.reshape(-1)
+        rew_pred = wm.reward(out.h_next).reshape(-1, self.num_agents)[m]
+        res["wm/reward_error"] = float(((rew_pred - b["rewards"].reshape(-1, self.num_agents)[m]) ** 2).mean())
+        # behaviour prediction: agent i's argmax for agent j != i
+        N, A = self.num_agents, self.num_actions
+        if N > 1:
+            logits = wm.behaviour_logits(out.feat).reshape(-1, N, N, A)[m]  # [M, i, j, A]
+            acts = b["actions"].reshape(-1, N)[m]  # [M, j]
+            off = ~torch.eye(N, dtype=torch.bool, device=acts.device)
+            hit = logits.argmax(-1) == acts[:, None, :]
+            res["wm/behaviour_acc"] = float(hit[:, off].float().mean())
+            counts = F.one_hot(acts, A).sum(0)  # [N, A]
+            base_pred = counts.argmax(-1)  # each agent's most frequent action
+            base_hit = (acts == base_pred).float().mean(0)  # [N]
+            res["wm/behaviour_acc_baseline"] = float(base_hit.mean())
+            res["wm/behaviour_acc_chance"] = float(np.mean([1.0 / g.act_n for g in self.groups for _ in range(g.num_agents)]))
+        # imagined vs real return of the current policy, from real episode starts
+        starts = self._batch_tensors(self.buffer.sample_sequences(max(64, num_windows * 4), 1, mode="pad"))
+        first = starts["is_first"][:, 0]
+        if first.any() and len(getattr(self, "_last_returns", ())):
+            o = {g: v[first] for g, v in starts["obs"].items()}
+            s = wm.observe(o, starts["actions"][first], starts["is_first"][first])
+            length = int(self.env.max_cycles) if hasattr(self.env, "max_cycles") else H
+            traj = self.imagine(s.h[:, 0], s.z[:, 0], self, horizon=length)
+            alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[:-1]], 0), 0)
+            res["wm/imagined_return"] = float((alive * traj.rewards).sum(0).mean())
+            res["wm/real_return"] = float(np.mean(self._last_returns))
+        return res
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    def state_dict(self, include_env: bool = True) -> dict[str, Any]:
+        """Networks, optimisers, RNG states and counters; with ``include_env`` also the replay
+        buffer (bytes of its file), the env's simulator state and the filter state, so a resumed
+        run continues bitwise on CPU."""
+        state = {
+            "config": self.cfg.to_dict(),
+            "world_model": self.wm.state_dict(),
+            "actors": self.actors.state_dict(),
+            "critics": self.critics.state_dict(),
+            "target_critics": self.target_critics.state_dict(),
+            "model_opt": self.model_opt.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "return_scale": self.return_scale.cpu(),
+            "np_rng": self.np_rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_stream": self.imagine.stream,
+            "updates": self.updates,
+            "grad_steps": self.grad_steps,
+            "env_steps": self.env_steps,
+            "credit": self._credit,
+            "trained_steps": self._trained_steps,
+            "acting": self._acting,
+        }
+        if include_env and self.obs is not None:
+            state["env_state"] = self.env.get_state()
+            state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}
+            state["last_done"] = self._last_done.copy()
+            state["last_returns"] = getattr(self, "_last_returns", np.zeros(0))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "replay.gmb")
+                self.buffer.save(path)
+                with open(path, "rb") as fh:
+                    state["buffer"] = fh.read()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wm.load_state_dict(state["world_model"])
+        self.actors.load_state_dict(state["actors"])
+        self.critics.load_state_dict(state["critics"])
+        self.target_critics.load_state_dict(state["target_critics"])
+        self.model_opt.load_state_dict(state["model_opt"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.return_scale = torch.as_tensor(state["return_scale"], device=self.device)
+        self.np_rng.bit_generator.state = state["np_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.imagine.stream = int(state["sampler_stream"])
+        self.updates = int(state["updates"])
+        self.grad_steps = int(state["grad_steps"])
+        self.env_steps = int(state["env_steps"])
+        self._credit = float(state["credit"])
+        self._trained_steps = int(state["trained_steps"])
+        self._acting = bool(state["acting"])
+        if "env_state" in state:
+            self.env.set_state(state["env_state"])
+            self.obs = self.env.observe_grouped()
+            self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
+            self._last_done = np.asarray(state["last_done"], bool)
+            self._last_returns = np.asarray(state["last_returns"])
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "replay.gmb")
+                with open(path, "wb") as fh:
+                    fh.write(state["buffer"])
+                self.buffer = EpisodeBuffer.load(path)
+
+    def save(self, path: str) -> None:
+        """Writes the networks, optimisers and counters (not the env or replay buffer)."""
+        torch.save(self.state_dict(include_env=False), path)
+
+    def load(self, path: str) -> None:
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))

@@ -1,0 +1,159 @@
+"""Imagined rollouts through a :class:`WorldModel` and the lambda-returns computed on them.
+
+``ImaginationRollout`` rolls ``S`` start states x all ``N`` agents for ``H`` steps at once: fixed
+shapes, one batched call per network per step, no Python loop over agents, the same code on CPU
+and CUDA. Categorical draws (latents and joint actions) go through genmarl's C++ sampling kernels
+on CPU tensors when ``sampler`` is ``"genmarl"`` (``"auto"`` picks them on CPU when the extension
+has them), and through torch otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from genmarl.generative.world_model import WorldModel
+
+
+def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, discounts: torch.Tensor, lam: float) -> torch.Tensor:
+    """TD(lambda) returns along the first axis.
+
+    rewards, discounts: [H, ...] (discount of step t = gamma * P(continue after t));
+    values: [H + 1, ...]. ``R[H] = values[H]``,
+    ``R[t] = rewards[t] + discounts[t] * ((1 - lam) * values[t + 1] + lam * R[t + 1])``. Returns [H, ...].
+    """
+    H = rewards.shape[0]
+    if values.shape[0] != H + 1 or discounts.shape != rewards.shape:
+        raise ValueError(
+            f"lambda_returns needs rewards/discounts [H, ...] and values [H + 1, ...]; got {tuple(rewards.shape)}, "
+            f"{tuple(discounts.shape)}, {tuple(values.shape)}"
+        )
+    out = []
+    ret = values[H]
+    for t in reversed(range(H)):
+        ret = rewards[t] + discounts[t] * ((1.0 - lam) * values[t + 1] + lam * ret)
+        out.append(ret)
+    return torch.stack(out[::-1], 0)
+
+
+class Policy(Protocol):
+    def logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        """feat [..., N, F], others [..., N, (N-1)A] -> masked logits [..., N, A]."""
+        ...
+
+
+@dataclass
+class Imagined:
+    """An imagined trajectory: ``H`` steps from ``S`` starts, ``N`` agents."""
+
+    feat: torch.Tensor  # [H + 1, S, N, F]  world-model features (state of step t)
+    others: torch.Tensor  # [H + 1, S, N, (N-1)A] predicted action probabilities of the other agents
+    actions: torch.Tensor  # [H, S, N] int64 joint actions taken
+    log_probs: torch.Tensor  # [H, S, N] log-probability of each agent's action under the policy
+    rewards: torch.Tensor  # [H, S, N] predicted rewards
+    cont: torch.Tensor  # [H, S, N] predicted probability that the episode continues after the step
+    h: torch.Tensor  # [H + 1, S, N, deter]
+
+
+def sampler_available() -> bool:
+    try:
+        from genmarl import sampling  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ImaginationRollout:
+    """Rolls a world model forward under a policy, sampling latents and joint actions.
+
+    ``sampler``: ``"torch"``, ``"genmarl"`` (C++ kernels; CPU tensors only) or ``"auto"``
+    (genmarl's kernels for CPU tensors when available). ``seed`` keys the C++ kernels' counter-based
+    draws (each call advances ``stream``); the torch path draws from torch's global generator.
+    """
+
+    def __init__(self, model: WorldModel, horizon: int = 15, *, sampler: str = "auto", seed: int = 0) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if sampler not in ("auto", "torch", "genmarl"):
+            raise ValueError(f"sampler must be 'auto', 'torch' or 'genmarl', got {sampler!r}")
+        if sampler == "genmarl" and not sampler_available():
+            raise ImportError("sampler='genmarl' needs genmarl's C++ sampling kernels (genmarl.sampling)")
+        self.model, self.horizon, self.sampler = model, horizon, sampler
+        self.seed = int(seed)
+        self.stream = 0
+
+    def _use_kernels(self, t: torch.Tensor) -> bool:
+        if self.sampler == "torch" or t.device.type != "cpu":
+            if self.sampler == "genmarl" and t.device.type != "cpu":
+                raise ValueError("sampler='genmarl' runs on CPU tensors; use 'auto' or 'torch' on CUDA")
+            return False
+        return self.sampler == "genmarl" or sampler_available()
+
+    def sample(self, log_probs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draws from normalised log-probabilities ``[..., k]`` (masked entries -inf):
+        (index [...] int64, log-prob of the index [...])."""
+        if deterministic:
+            idx = log_probs.argmax(-1)
+            return idx, log_probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+        if self._use_kernels(log_probs):
+            from genmarl import sampling
+
+            arr = log_probs.detach().contiguous().numpy()
+            idx, lp = sampling.categorical_sample(arr, self.seed, self.stream)
+            self.stream += 1
+            return torch.from_numpy(idx), torch.from_numpy(lp)
+        flat = log_probs.reshape(-1, log_probs.shape[-1]).exp()
+        idx = torch.multinomial(flat, 1).reshape(log_probs.shape[:-1])
+        return idx, log_probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        policy: Policy,
+        *,
+        horizon: int | None = None,
+        first_actions: torch.Tensor | None = None,
+    ) -> Imagined:
+        """Starts h [S, N, deter], z [S, N, stoch_dim] (e.g. posterior states of replayed steps).
+
+        ``first_actions [S, N]`` fixes the joint action of step 0 (else it is sampled).
+        """
+        m = self.model
+        H = self.horizon if horizon is None else horizon
+        feats, others, acts, lps, rews, conts, hs = [], [], [], [], [], [], []
+        for t in range(H + 1):
+            feat = torch.cat([h, z], -1)
+            oth = m.others_probs(feat)
+            feats.append(feat)
+            others.append(oth)
+            hs.append(h)
+            if t == H:
+                break
+            logp = policy.logits(feat, oth).log_softmax(-1)
+            if t == 0 and first_actions is not None:
+                a = first_actions.long()
+                lp = logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+            else:
+                a, lp = self.sample(logp)
+            h = m.transition(h, z, F.one_hot(a, m.num_actions).float())
+            rews.append(m.reward(h))
+            conts.append(torch.sigmoid(m.cont_logit(h)))
+            idx, _ = self.sample(m.prior_logits(h))
+            z = F.one_hot(idx, m.classes).float().flatten(-2)
+            acts.append(a)
+            lps.append(lp)
+        return Imagined(
+            feat=torch.stack(feats),
+            others=torch.stack(others),
+            actions=torch.stack(acts),
+            log_probs=torch.stack(lps),
+            rewards=torch.stack(rews),
+            cont=torch.stack(conts),
+            h=torch.stack(hs),
+        )
+

@@ -1,0 +1,328 @@
+"""A multi-agent world model (after DreamerV3 and MAMBA), torch, device-agnostic.
+
+Per agent ``i`` and step ``t`` the model keeps a deterministic recurrent state ``h[t, i]`` and a
+stochastic latent ``z[t, i]`` (``stoch_size`` categoricals of ``classes`` classes, one-hot,
+straight-through gradients). The feature of an agent is ``feat = [h, z]``.
+
+    embed[t, i]   = encoder_g([obs[t, i], id_i])                    (weights shared within group g)
+    z[t, i]       ~ posterior(h[t, i], embed[t, i])                  (from the observation)
+    z'[t, i]      ~ prior(h[t, i])                                   (imagined, no observation)
+    h[t+1]        = transition(h[t], z[t], a[t])                     (agents attend to each other)
+    obs[t, i]     ~ decoder_g(feat[t, i])
+    reward[t, i]  ~ reward(h[t+1, i]),  continue[t, i] ~ cont(h[t+1, i])  (1 - terminated)
+    a[t, j]       ~ behaviour(feat[t, i])[j]   for every other agent j   (behaviour prediction)
+
+The transition mixes agents with one multi-head self-attention layer over the agent axis, so each
+agent's next state depends on what the others did (learned communication, as in MAMBA). A state
+whose step starts an episode (``is_first``) is replaced by ``h_init = transition(0, 0, 0)``,
+which is also what acting uses after a reset. Reward and continuation are read from ``h[t+1]``
+computed before the next observation, so the last step of an episode (whose successor
+observation belongs to the final_observation, not to the buffer) still gets its targets.
+Truncation is not a termination: it only ends the stored episode (``is_first`` of the next step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from genmarl.algos.ppo import GroupInfo
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequential:
+    """``layers`` hidden layers of Linear -> LayerNorm -> SiLU, then a linear output."""
+    mods: list[nn.Module] = []
+    d = in_dim
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+        d = hidden
+    mods.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*mods)
+
+
+def mix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """Logits of ``(1 - unimix) * softmax(logits) + unimix / k`` over the last axis."""
+    if unimix <= 0:
+        return logits.log_softmax(-1)
+    probs = (1.0 - unimix) * logits.softmax(-1) + unimix / logits.shape[-1]
+    return probs.log()
+
+
+def straight_through_sample(logits: torch.Tensor, unimix: float, deterministic: bool = False) -> torch.Tensor:
+    """One-hot samples ``[..., k]`` of ``Categorical(mix(logits))`` with straight-through gradients."""
+    logp = mix_logits(logits, unimix)
+    probs = logp.exp()
+    if deterministic:
+        idx = probs.argmax(-1)
+    else:
+        idx = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+    one_hot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype)
+    return one_hot + probs - probs.detach()
+
+
+def categorical_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) summed over the last axis; inputs are normalised log-probabilities."""
+    return (p_logits.exp() * (p_logits - q_logits)).sum(-1)
+
+
+@dataclass
+class ObserveResult:
+    """World-model states along replayed sequences (``B`` sequences, ``T`` steps, ``N`` agents)."""
+
+    h: torch.Tensor  # [B, T, N, deter]
+    z: torch.Tensor  # [B, T, N, stoch * classes] one-hot (straight-through)
+    h_next: torch.Tensor  # [B, T, N, deter]: transition(h[t], z[t], a[t])
+    post_logits: torch.Tensor  # [B, T, N, stoch, classes] (mixed, normalised)
+    embed: torch.Tensor  # [B, T, N, hidden]
+
+    @property
+    def feat(self) -> torch.Tensor:
+        return torch.cat([self.h, self.z], -1)
+
+
+class WorldModel(nn.Module):
+    """Multi-agent world model for agent groups ``groups`` (discrete actions).
+
+    Agents are ordered group by group (``N`` in all); actions are one-hot over ``A`` = the
+    largest action count of any group (a group's invalid actions are masked out).
+    """
+
+    def __init__(
+        self,
+        groups: list[GroupInfo],
+        *,
+        deter_size: int = 128,
+        stoch_size: int = 8,
+        classes: int = 8,
+        hidden_size: int = 128,
+        attention_heads: int = 4,
+        unimix: float = 0.01,
+    ) -> None:
+        super().__init__()
+        for g in groups:
+            if g.continuous:
+                raise ValueError(
+                    f"the generative agent needs discrete actions; group {g.name!r} has a continuous action space "
+                    "(make the env with continuous_actions=False, the MPE default)"
+                )
+        self.groups = list(groups)
+        self.num_agents = sum(g.num_agents for g in groups)
+        self.num_actions = max(g.act_n for g in groups)
+        self.deter_size, self.stoch_size, self.classes = deter_size, stoch_size, classes
+        self.stoch_dim = stoch_size * classes
+        self.feat_size = deter_size + self.stoch_dim
+        self.hidden_size = hidden_size
+        self.unimix = unimix
+        N, A = self.num_agents, self.num_actions
+        self.register_buffer("agent_ids", torch.eye(N), persistent=False)
+        mask = torch.zeros(N, A, dtype=torch.bool)
+        slices, start = {}, 0
+        for g in groups:
+            mask[start : start + g.num_agents, : g.act_n] = True
+            slices[g.name] = slice(start, start + g.num_agents)
+            start += g.num_agents
+        self.register_buffer("action_mask", mask, persistent=False)  # [N, A] valid actions of each agent
+        self.slices = slices
+        self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size) for g in groups})
+        self.decoders = nn.ModuleDict({g.name: mlp(self.feat_size, hidden_size, g.obs_dim) for g in groups})
+        self.trans_in = mlp(self.stoch_dim + A + N, hidden_size, hidden_size)
+        self.attn_norm = nn.LayerNorm(hidden_size)
+        self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True)
+        self.gru = nn.GRUCell(hidden_size, deter_size)
+        self.prior_net = mlp(deter_size, hidden_size, self.stoch_dim)
+        self.post_net = mlp(deter_size + hidden_size, hidden_size, self.stoch_dim)
+        self.reward_head = mlp(deter_size, hidden_size, 1)
+        self.cont_head = mlp(deter_size, hidden_size, 1)
+        self.behaviour_head = mlp(self.feat_size, hidden_size, N * A)
+
+    # ---- pieces ------------------------------------------------------------------------
+
+    def embed(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """obs[g]: [..., n_g, obs_dim_g] -> [..., N, hidden] (groups concatenated)."""
+        out = []
+        for g in self.groups:
+            o = obs[g.name]
+            ids = torch.eye(g.num_agents, device=o.device, dtype=o.dtype).expand(*o.shape[:-1], g.num_agents)
+            out.append(self.encoders[g.name](torch.cat([o, ids], -1)))
+        return torch.cat(out, -2)
+
+    def decode(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """feat: [..., N, feat] -> predicted obs[g]: [..., n_g, obs_dim_g]."""
+        return {g.name: self.decoders[g.name](feat[..., self.slices[g.name], :]) for g in self.groups}
+
+    def one_hot_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """actions: [..., N] int -> [..., N, A] float."""
+        return F.one_hot(actions.long(), self.num_actions).float()
+
+    def transition(self, h: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """h: [..., N, deter], z: [..., N, stoch_dim], a: [..., N, A] one-hot -> next h [..., N, deter]."""
+        lead = h.shape[:-2]
+        N = self.num_agents
+        x = self.trans_in(torch.cat([z, a, self.agent_ids.expand(*lead, N, N)], -1)).reshape(-1, N, self.hidden_size)
+        y = self.attn_norm(x)
+        x = x + self.attn(y, y, y, need_weights=False)[0]
+        h_new = self.gru(x.reshape(-1, self.hidden_size), h.reshape(-1, self.deter_size))
+        return h_new.reshape(*lead, N, self.deter_size)
+
+    def initial_state(self, *lead: int) -> torch.Tensor:
+        """h_init = transition(0, 0, 0), expanded to [*lead, N, deter]."""
+        dev = self.agent_ids.device
+        N = self.num_agents
+        h0 = self.transition(
+            torch.zeros(1, N, self.deter_size, device=dev),
+            torch.zeros(1, N, self.stoch_dim, device=dev),
+            torch.zeros(1, N, self.num_actions, device=dev),
+        )[0]
+        return h0.expand(*lead, N, self.deter_size)
+
+    def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """[..., N, deter] -> mixed log-probabilities [..., N, stoch, classes]."""
+        return mix_logits(self.prior_net(h).unflatten(-1, (self.stoch_size, self.classes)), self.unimix)
+
+    def posterior_logits(self, h: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        return mix_logits(self.post_net(torch.cat([h, embed], -1)).unflatten(-1, (self.stoch_size, self.classes)), self.unimix)
+
+    def sample_z(self, logits: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """[..., stoch, classes] mixed log-probs -> one-hot [..., stoch * classes] (straight-through)."""
+        return straight_through_sample(logits, 0.0, deterministic).flatten(-2)
+
+    def reward(self, h_next: torch.Tensor) -> torch.Tensor:
+        """Predicted reward [..., N] of the step that led to ``h_next``."""
+        return symexp(self.reward_head(h_next).squeeze(-1))
+
+    def cont_logit(self, h_next: torch.Tensor) -> torch.Tensor:
+        """Logit [..., N] of 'the episode continues' (not terminated) after the step."""
+        return self.cont_head(h_next).squeeze(-1)
+
+    def behaviour_logits(self, feat: torch.Tensor) -> torch.Tensor:
+        """Each agent's prediction of every agent's action: [..., N(predictor), N(actor), A];
+        actions invalid for the predicted agent's group are -inf."""
+        logits = self.behaviour_head(feat).unflatten(-1, (self.num_agents, self.num_actions))
+        return logits.masked_fill(~self.action_mask, float("-inf"))
+
+    def others_probs(self, feat: torch.Tensor) -> torch.Tensor:
+        """Predicted action probabilities of the *other* agents, flattened for the actor:
+        [..., N, (N - 1) * A] (agent i's row lists agents j != i in order)."""
+        N, A = self.num_agents, self.num_actions
+        probs = self.behaviour_logits(feat).softmax(-1)  # [..., N, N, A]
+        if N == 1:
+            return probs.new_zeros(*probs.shape[:-2], 0)
+        others = _others_index(N, probs.device)  # [N, N-1]
+        idx = others.view(N, N - 1, 1).expand(*probs.shape[:-3], N, N - 1, A)
+        return probs.gather(-2, idx).flatten(-2)
+
+    # ---- sequences -----------------------------------------------------------------------
+
+    def observe(
+        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, is_first: torch.Tensor, deterministic: bool = False
+    ) -> ObserveResult:
+        """Filters replayed sequences: obs[g] [B, T, n_g, d_g], actions [B, T, N] int, is_first [B, T] bool."""
+        B, T = actions.shape[:2]
+        embed = self.embed(obs)
+        a1h = self.one_hot_actions(actions)
+        h_init = self.initial_state(B)
+        first = is_first.to(torch.bool)
+        hs, zs, hns, posts = [], [], [], []
+        h = h_init
+        for t in range(T):
+            if t > 0:
+                h = torch.where(first[:, t, None, None], h_init, hn)
+            post = self.posterior_logits(h, embed[:, t])
+            z = self.sample_z(post, deterministic)
+            hn = self.transition(h, z, a1h[:, t])
+            hs.append(h)
+            zs.append(z)
+            hns.append(hn)
+            posts.append(post)
+        return ObserveResult(
+            h=torch.stack(hs, 1), z=torch.stack(zs, 1), h_next=torch.stack(hns, 1), post_logits=torch.stack(posts, 1), embed=embed
+        )
+
+    def loss(
+        self,
+        obs: dict[str, torch.Tensor],
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        is_first: torch.Tensor,
+        *,
+        free_nats: float = 1.0,
+        kl_dyn: float = 0.5,
+        kl_rep: float = 0.1,
+        behaviour_coef: float = 1.0,
+    ) -> tuple[torch.Tensor, dict[str, float], ObserveResult]:
+        """World-model loss on replayed sequences (all [B, T, ...]; rewards/terminated [B, T, N]).
+
+        reconstruction (squared error summed over obs dims) + reward (squared error in symlog space)
+        + continuation (binary cross-entropy) + behaviour (cross-entropy of every other agent's
+        action) + KL balancing with free nats (DreamerV3). Returns (loss, stats, states).
+        """
+        out = self.observe(obs, actions, is_first)
+        feat = out.feat
+        recon = self.decode(feat)
+        rec_loss = sum(((recon[g.name] - obs[g.name]) ** 2).sum(-1).mean() for g in self.groups)
+        rew_pred = self.reward_head(out.h_next).squeeze(-1)
+        rew_loss = ((rew_pred - symlog(rewards)) ** 2).mean()
+        cont_target = 1.0 - terminated.float()
+        cont_loss = F.binary_cross_entropy_with_logits(self.cont_logit(out.h_next), cont_target)
+        prior = self.prior_logits(out.h)
+        post = out.post_logits
+        dyn = categorical_kl(post.detach(), prior).sum(-1)  # [B, T, N]
+        rep = categorical_kl(post, prior.detach()).sum(-1)
+        dyn_loss = dyn.clamp(min=free_nats).mean()
+        rep_loss = rep.clamp(min=free_nats).mean()
+        beh_loss, beh_acc = self.behaviour_loss(feat, actions)
+        loss = rec_loss + rew_loss + cont_loss + kl_dyn * dyn_loss + kl_rep * rep_loss + behaviour_coef * beh_loss
+        stats = {
+            "wm/loss": loss.item(),
+            "wm/recon": rec_loss.item(),
+            "wm/reward_loss": rew_loss.item(),
+            "wm/cont_loss": cont_loss.item(),
+            "wm/kl": dyn.mean().item(),
+            "wm/behaviour_loss": beh_loss.item(),
+            "wm/behaviour_acc_train": beh_acc,
+        }
+        return loss, stats, out
+
+    def behaviour_loss(self, feat: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Cross-entropy of agent i's predictions of the actions of agents j != i. feat [..., N, F],
+        actions [..., N] -> (mean loss, accuracy)."""
+        N = self.num_agents
+        if N == 1:
+            return feat.new_zeros(()), float("nan")
+        logits = self.behaviour_logits(feat)  # [..., N, N, A]
+        target = actions.long().unsqueeze(-2).expand(*actions.shape[:-1], N, N)  # [..., i, j] = a_j
+        logp = logits.log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [..., N, N]
+        off = ~torch.eye(N, dtype=torch.bool, device=feat.device)
+        loss = -(logp[..., off]).mean()
+        with torch.no_grad():
+            acc = (logits.argmax(-1) == target)[..., off].float().mean().item()
+        return loss, acc
+
+
+_OTHERS: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _others_index(n: int, device: torch.device) -> torch.Tensor:
+    """[n, n-1]: row i lists 0..n-1 without i."""
+    key = (n, str(device))
+    if key not in _OTHERS:
+        idx = torch.tensor([[j for j in range(n) if j != i] for i in range(n)], dtype=torch.long)
+        _OTHERS[key] = idx.to(device)
+    return _OTHERS[key]
+
+
+def group_info_dicts(groups: list[GroupInfo]) -> list[dict[str, Any]]:
+    return [g.__dict__.copy() for g in groups]
