@@ -6,11 +6,11 @@
 """
 
 from genmarl._core import InvalidArgument
-from genmarl import buffers
+from genmarl import buffers, sampling
 from genmarl.envs.vector_env import VectorEnv, list_envs, make
 
 __version__ = "0.1.0"
-__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "train", "__version__"]
+__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "sampling", "train", "__version__"]
 
 
 def train(config, out=None, resume=False):  # type: ignore[no-untyped-def]
