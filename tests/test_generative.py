@@ -207,14 +207,16 @@ def test_imagination_sampling_matches_the_distribution(sampler) -> None:
     wm = WorldModel(spread_groups(), deter_size=8, stoch_size=1, classes=4, hidden_size=8, attention_heads=2)
     roll = ImaginationRollout(wm, 3, sampler=sampler, seed=5)
     torch.manual_seed(0)
-    logits = torch.tensor([[2.0, 0.5, -1.0, float("-inf"), 0.0]]).log_softmax(-1)
-    probs = logits.exp()[0].double().numpy()
-    idx, lp = roll.sample(logits.expand(40_000, 5))
-    counts = np.bincount(idx.numpy(), minlength=5)
-    assert counts[3] == 0
-    keep = probs > 0
-    assert stats.chisquare(counts[keep], probs[keep] / probs[keep].sum() * counts.sum()).pvalue > 1e-4
-    torch.testing.assert_close(lp, logits[0, idx])
+    raw = torch.tensor([[2.0, 0.5, -1.0, float("-inf"), 0.0]])
+    for unimix in (0.0, 0.1):
+        dist = torch.distributions.Categorical(probs=(1 - unimix) * raw.softmax(-1) + unimix / 5)
+        probs = dist.probs[0].double().numpy()
+        idx, lp = roll.sample(raw.expand(40_000, 5), unimix)
+        counts = np.bincount(idx.numpy(), minlength=5)
+        assert (counts[3] == 0) == (unimix == 0)
+        keep = probs > 0
+        assert stats.chisquare(counts[keep], probs[keep] / probs[keep].sum() * counts.sum()).pvalue > 1e-4
+        torch.testing.assert_close(lp, dist.log_prob(idx))
 
 
 def test_imagined_rollout_shapes() -> None:
@@ -349,6 +351,7 @@ def test_cli_trains_evaluates_and_plans(tmp_path, capsys) -> None:
     assert cli(["eval", str(out), "--episodes", "4", "--plan", "4"]) == 0
     assert "eval over 4 episodes" in capsys.readouterr().out
     assert cli(["plot", str(out), "-o", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g_wm.png").stat().st_size > 0
     assert cli(["eval", str(out), "--plan", "-1"]) == 2
     assert "plan must be >= 0" in capsys.readouterr().err
 

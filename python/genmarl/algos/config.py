@@ -148,6 +148,7 @@ class GenRLConfig:
     classes: int = 8  # ... of this many classes each
     hidden_size: int = 128
     attention_heads: int = 4
+    mlp_layers: int = 1  # hidden layers of the encoder, decoder, prior, posterior and reward networks
     unimix: float = 0.01  # uniform mixture in every categorical (latents and actions)
     free_nats: float = 1.0
     kl_dyn: float = 0.5
@@ -183,7 +184,7 @@ class GenRLConfig:
         if self.algo != "genrl":
             raise ValueError(f"algo must be 'genrl' for GenRLConfig (MAPPO/IPPO use PPOConfig), got {self.algo!r}")
         for name in ("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size",
-                     "stoch_size", "classes", "hidden_size", "ac_hidden_size", "attention_heads", "horizon", "eval_episodes"):
+                     "stoch_size", "classes", "hidden_size", "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "checkpoint_every", "seed"):

@@ -54,6 +54,7 @@ class GenerativeAgent:
             hidden_size=cfg.hidden_size,
             attention_heads=cfg.attention_heads,
             unimix=cfg.unimix,
+            layers=cfg.mlp_layers,
         ).to(self.device)
         N, A, Fd = self.wm.num_agents, self.wm.num_actions, self.wm.feat_size
         self.num_agents, self.num_actions = N, A
@@ -154,8 +155,7 @@ class GenerativeAgent:
             a = self.plan(h, z)
         else:
             feat = torch.cat([h, z], -1)
-            logp = self.logits(feat, wm.others_probs(feat)).log_softmax(-1)
-            a = logp.argmax(-1) if deterministic else self.imagine.sample(logp)[0].to(self.device)
+            a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)), deterministic=deterministic)[0].to(self.device)
         self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(fresh)}
         return self._split_groups(a)
 

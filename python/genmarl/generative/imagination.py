@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from genmarl.generative.world_model import WorldModel
+from genmarl.generative.world_model import WorldModel, mix_logits
 
 
 def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, discounts: torch.Tensor, lam: float) -> torch.Tensor:
@@ -60,10 +60,10 @@ class Imagined:
 
 def sampler_available() -> bool:
     try:
-        from genmarl import sampling  # noqa: F401
+        from genmarl import _core, sampling  # noqa: F401
     except ImportError:
         return False
-    return True
+    return hasattr(_core, "categorical_sample")
 
 
 class ImaginationRollout:
@@ -92,22 +92,24 @@ class ImaginationRollout:
             return False
         return self.sampler == "genmarl" or sampler_available()
 
-    def sample(self, log_probs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draws from normalised log-probabilities ``[..., k]`` (masked entries -inf):
-        (index [...] int64, log-prob of the index [...])."""
-        if deterministic:
-            idx = log_probs.argmax(-1)
-            return idx, log_probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
-        if self._use_kernels(log_probs):
+    def sample(
+        self, logits: torch.Tensor, unimix: float = 0.0, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draws from ``Categorical((1 - unimix) * softmax(logits) + unimix / k)`` for raw logits
+        ``[..., k]``: (index [...] int64, log-probability of the index [...] float32)."""
+        if not deterministic and self._use_kernels(logits):
             from genmarl import sampling
 
-            arr = log_probs.detach().contiguous().numpy()
-            idx, lp = sampling.categorical_sample(arr, self.seed, self.stream)
+            arr = logits.detach().contiguous().numpy()
+            idx, lp = sampling.categorical_sample(arr, self.seed, self.stream, unimix=unimix)
             self.stream += 1
             return torch.from_numpy(idx), torch.from_numpy(lp)
-        flat = log_probs.reshape(-1, log_probs.shape[-1]).exp()
-        idx = torch.multinomial(flat, 1).reshape(log_probs.shape[:-1])
-        return idx, log_probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+        logp = mix_logits(logits, unimix)
+        if deterministic:
+            idx = logp.argmax(-1)
+        else:
+            idx = torch.multinomial(logp.reshape(-1, logp.shape[-1]).exp(), 1).reshape(logp.shape[:-1])
+        return idx, logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
     def __call__(
@@ -134,16 +136,16 @@ class ImaginationRollout:
             hs.append(h)
             if t == H:
                 break
-            logp = policy.logits(feat, oth).log_softmax(-1)
+            logits = policy.logits(feat, oth)
             if t == 0 and first_actions is not None:
                 a = first_actions.long()
-                lp = logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+                lp = logits.log_softmax(-1).gather(-1, a.unsqueeze(-1)).squeeze(-1)
             else:
-                a, lp = self.sample(logp)
+                a, lp = self.sample(logits)
             h = m.transition(h, z, F.one_hot(a, m.num_actions).float())
             rews.append(m.reward(h))
             conts.append(torch.sigmoid(m.cont_logit(h)))
-            idx, _ = self.sample(m.prior_logits(h))
+            idx, _ = self.sample(m.prior_net(h).unflatten(-1, (m.stoch_size, m.classes)), m.unimix)
             z = F.one_hot(idx, m.classes).float().flatten(-2)
             acts.append(a)
             lps.append(lp)

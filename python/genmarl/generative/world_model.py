@@ -109,6 +109,7 @@ class WorldModel(nn.Module):
         hidden_size: int = 128,
         attention_heads: int = 4,
         unimix: float = 0.01,
+        layers: int = 2,
     ) -> None:
         super().__init__()
         for g in groups:
@@ -135,15 +136,15 @@ class WorldModel(nn.Module):
             start += g.num_agents
         self.register_buffer("action_mask", mask, persistent=False)  # [N, A] valid actions of each agent
         self.slices = slices
-        self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size) for g in groups})
-        self.decoders = nn.ModuleDict({g.name: mlp(self.feat_size, hidden_size, g.obs_dim) for g in groups})
+        self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size, layers) for g in groups})
+        self.decoders = nn.ModuleDict({g.name: mlp(self.feat_size, hidden_size, g.obs_dim, layers) for g in groups})
         self.trans_in = mlp(self.stoch_dim + A + N, hidden_size, hidden_size)
         self.attn_norm = nn.LayerNorm(hidden_size)
         self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True)
         self.gru = nn.GRUCell(hidden_size, deter_size)
-        self.prior_net = mlp(deter_size, hidden_size, self.stoch_dim)
-        self.post_net = mlp(deter_size + hidden_size, hidden_size, self.stoch_dim)
-        self.reward_head = mlp(deter_size, hidden_size, 1)
+        self.prior_net = mlp(deter_size, hidden_size, self.stoch_dim, layers)
+        self.post_net = mlp(deter_size + hidden_size, hidden_size, self.stoch_dim, layers)
+        self.reward_head = mlp(deter_size, hidden_size, 1, layers)
         self.cont_head = mlp(deter_size, hidden_size, 1)
         self.behaviour_head = mlp(self.feat_size, hidden_size, N * A)
 

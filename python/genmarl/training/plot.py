@@ -97,9 +97,66 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str = "charts
     out = Path(out)
     fig.savefig(out, dpi=100)
     plt.close(fig)
+    if any("wm/obs_error_k1" in m for runs in groups.values() for m in runs):
+        plot_world_model(run_dirs, out.with_name(out.stem + "_wm" + out.suffix))
+    return out
+
+
+def plot_world_model(run_dirs: list[str | Path], out: str | Path) -> Path:
+    """World-model diagnostics of generative (genrl) runs: 1-step observation error against
+    'next = current', behaviour-prediction accuracy against the most-frequent-action predictor,
+    imagined against real return (all vs env steps), and the final open-loop k-step error curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.5))
+    for d in run_dirs:
+        d = Path(d)
+        m = read_metrics(d)
+        if "wm/obs_error_k1" not in m:
+            continue
+        label = f"{_label(d)} seed {json.loads((d / 'config.json').read_text()).get('seed', '?')}" if (d / "config.json").exists() else d.name
+        ok = ~np.isnan(m["wm/obs_error_k1"])
+        x = m["env_steps"][ok]
+        line = axes[0].plot(x, m["wm/obs_error_k1"][ok], "o-", ms=3, label=f"{label}: model")[0]
+        axes[0].plot(x, m["wm/obs_error_trivial"][ok], "--", color=line.get_color(), label=f"{label}: next = current")
+        if "wm/behaviour_acc" in m:
+            axes[1].plot(x, m["wm/behaviour_acc"][ok], "o-", ms=3, color=line.get_color(), label=f"{label}: model")
+            axes[1].plot(x, m["wm/behaviour_acc_baseline"][ok], "--", color=line.get_color(), label=f"{label}: most frequent")
+        if "wm/imagined_return" in m:
+            axes[2].plot(x, m["wm/imagined_return"][ok], "o-", ms=3, color=line.get_color(), label=f"{label}: imagined")
+            axes[2].plot(x, m["wm/real_return"][ok], "--", color=line.get_color(), label=f"{label}: real")
+        diag_path = d / "wm_diagnostics.json"
+        if diag_path.exists():
+            last = json.loads(diag_path.read_text())[-1]
+            k = np.arange(1, len(last["wm/obs_error_k"]) + 1)
+            axes[3].plot(k, last["wm/obs_error_k"], "o-", ms=3, color=line.get_color(), label=f"{label}: model")
+            axes[3].plot(k, last["wm/obs_error_trivial_k"], "--", color=line.get_color(), label=f"{label}: obs[t+k] = obs[t]")
+    titles = [
+        ("1-step observation error (MSE per element)", "env steps"),
+        ("behaviour prediction accuracy (other agents' actions)", "env steps"),
+        ("episode return per agent: imagined vs real", "env steps"),
+        ("open-loop k-step observation error (last evaluation)", "k"),
+    ]
+    for ax, (title, xlabel) in zip(axes, titles):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0].set_yscale("log")
+    axes[3].set_yscale("log")
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
     return out
 
 
 def plot_main(args: Any) -> None:
     out = plot_runs(args.runs, args.output)
     print(f"wrote {out}")
+    wm = out.with_name(out.stem + "_wm" + out.suffix)
+    if wm.exists():
+        print(f"wrote {wm}")
