@@ -285,6 +285,28 @@ def test_planning_beats_the_policy_it_samples_from() -> None:
     assert planned > policy_only + 3.0, (planned, policy_only)
 
 
+@pytest.mark.parametrize("rho", [0.0, 0.5, 1.0])
+def test_actor_objectives_update_only_the_actor_and_critic(rho) -> None:
+    """REINFORCE, dynamics backpropagation and their mix all move the actor; the world model is
+    left alone by the actor-critic step."""
+    agent = ring_agent(seed=2, actor_dynamics=rho)
+    while agent.env_steps < agent.cfg.prefill_steps:
+        agent.collect()
+    agent.train_step()
+    wm_before = [p.detach().clone() for p in agent.wm.parameters()]
+    actor_before = [p.detach().clone() for p in agent.actors.parameters()]
+    h = agent.wm.initial_state(16).contiguous()
+    z = torch.zeros(16, 2, agent.wm.stoch_dim)
+    agent.wm.requires_grad_(rho == 0)
+    traj = agent.imagine(h, z, agent, differentiable=rho > 0)
+    assert traj.rewards.requires_grad == (rho > 0)
+    stats = agent.actor_critic_step(traj)
+    agent.wm.requires_grad_(True)
+    assert np.isfinite(stats["losses/policy"]) and np.isfinite(stats["losses/value"])
+    assert all(torch.equal(a, b) for a, b in zip(wm_before, agent.wm.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.actors.parameters()))
+
+
 def test_same_seed_same_training() -> None:
     def run() -> list[float]:
         agent = ring_agent(seed=7)

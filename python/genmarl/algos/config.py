@@ -139,13 +139,13 @@ class GenRLConfig:
     torch_threads: int = 1
     prefill_steps: int = 5_000  # env steps of uniformly random actions before training starts
     buffer_capacity: int = 400_000  # env steps kept for replay
-    replay_ratio: float = 0.03  # gradient updates (world model + actor-critic) per env step
+    replay_ratio: float = 0.02  # gradient updates (world model + actor-critic) per env step
     # world model
-    batch_size: int = 32  # replayed sequences per update
+    batch_size: int = 16  # replayed sequences per update
     seq_len: int = 16
     deter_size: int = 128  # recurrent (deterministic) state per agent
-    stoch_size: int = 8  # categorical latents per agent ...
-    classes: int = 8  # ... of this many classes each
+    stoch_size: int = 16  # categorical latents per agent ...
+    classes: int = 16  # ... of this many classes each
     hidden_size: int = 128
     attention_heads: int = 4
     mlp_layers: int = 1  # hidden layers of the encoder, decoder, prior, posterior and reward networks
@@ -154,16 +154,17 @@ class GenRLConfig:
     kl_dyn: float = 0.5
     kl_rep: float = 0.1
     behaviour_coef: float = 1.0
-    model_lr: float = 6e-4
+    model_lr: float = 1e-3
     # actor-critic in imagination
     horizon: int = 15
-    imagine_starts: int = 256  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
+    imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
     ac_hidden_size: int = 64  # actor and critic MLP width
     gamma: float = 0.99
     gae_lambda: float = 0.95
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy_coef: float = 3e-3
+    actor_dynamics: float = 1.0  # weight of returns differentiated through the model vs REINFORCE (1 - this)
     critic_ema: float = 0.02  # target critic: Polyak rate per update
     return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
     max_grad_norm: float = 100.0
@@ -172,7 +173,7 @@ class GenRLConfig:
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
     plan_horizon: int = 0  # 0 = horizon
     # runs
-    eval_every: int = 50_000
+    eval_every: int = 25_000
     eval_episodes: int = 100
     checkpoint_every: int = 100_000
     tensorboard: bool = True
@@ -190,7 +191,7 @@ class GenRLConfig:
         for name in ("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "checkpoint_every", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("gamma", "gae_lambda", "critic_ema", "return_norm_decay"):
+        for name in ("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.unimix < 1.0:

@@ -286,35 +286,55 @@ class GenerativeAgent:
         if 0 < cfg.imagine_starts < h0.shape[0]:
             pick = torch.randperm(h0.shape[0], device=h0.device)[: cfg.imagine_starts]
             h0, z0 = h0[pick], z0[pick]
-        traj = self.imagine(h0, z0, self)
+        dynamics = cfg.actor_dynamics > 0
+        if dynamics:
+            self.wm.requires_grad_(False)  # gradients flow through the model, not into it
+        traj = self.imagine(h0, z0, self, differentiable=dynamics)
         stats.update(self.actor_critic_step(traj))
+        if dynamics:
+            self.wm.requires_grad_(True)
         self.grad_steps += 1
         return stats
 
     def actor_critic_step(self, traj: Imagined) -> dict[str, float]:
-        """REINFORCE actor and symlog critic on an imagined trajectory (world model frozen)."""
+        """Actor and symlog critic on an imagined trajectory (world model frozen).
+
+        The actor's objective mixes REINFORCE on lambda-return advantages (weight
+        ``1 - actor_dynamics``) with the lambda-return itself differentiated through the world
+        model (weight ``actor_dynamics``; needs the trajectory imagined with
+        ``differentiable=True``), both scaled by the 5-95th percentile range of the returns.
+        """
         cfg = self.cfg
+        rho = cfg.actor_dynamics
+        disc = cfg.gamma * traj.cont.detach()  # [H, S, N]
+        v_target = self.values(traj.feat, target=True)  # [H + 1, S, N]; carries gradients to the actor when rho > 0
+        returns = lambda_returns(traj.rewards, v_target, disc, cfg.gae_lambda)
         with torch.no_grad():
-            disc = cfg.gamma * traj.cont  # [H, S, N]
-            v_target = self.values(traj.feat, target=True)  # [H + 1, S, N]
-            returns = lambda_returns(traj.rewards, v_target, disc, cfg.gae_lambda)
             weight = torch.cumprod(torch.cat([torch.ones_like(disc[:1]), disc[:-1]], 0), 0)
-            flat = returns.flatten()
+            flat = returns.detach().flatten()
             if flat.numel() > 16_000_000:  # torch.quantile's input limit
                 flat = flat[torch.randperm(flat.numel(), device=flat.device)[:1_000_000]]
             lo, hi = torch.quantile(flat, torch.tensor([0.05, 0.95], device=flat.device))
             d = cfg.return_norm_decay
             self.return_scale = d * self.return_scale + (1 - d) * (hi - lo)
-            adv = (returns - v_target[:-1]) / torch.clamp(self.return_scale, min=1.0)
-        logp_all = self.logits(traj.feat[:-1], traj.others[:-1]).log_softmax(-1)
+            scale = torch.clamp(self.return_scale, min=1.0)
+            adv = (returns - v_target[:-1]).detach() / scale
+        feat, others = traj.feat[:-1].detach(), traj.others[:-1].detach()
+        logp_all = self.logits(feat, others).log_softmax(-1)
         logp = logp_all.gather(-1, traj.actions.unsqueeze(-1)).squeeze(-1)
         entropy = -(logp_all.exp() * logp_all).sum(-1)
-        actor_loss = -(weight * (logp * adv + cfg.entropy_coef * entropy)).mean()
+        objective = cfg.entropy_coef * entropy
+        if rho < 1:
+            objective = objective + (1 - rho) * logp * adv
+        if rho > 0:
+            objective = objective + rho * returns / scale
+        actor_loss = -(weight * objective).mean()
+        returns = returns.detach()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         nn.utils.clip_grad_norm_(self.actors.parameters(), cfg.max_grad_norm)
         self.actor_opt.step()
-        pred = self._critic_raw(traj.feat[:-1])
+        pred = self._critic_raw(feat)
         critic_loss = (weight * (pred - symlog(returns)) ** 2).mean()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()

@@ -111,7 +111,6 @@ class ImaginationRollout:
             idx = torch.multinomial(logp.reshape(-1, logp.shape[-1]).exp(), 1).reshape(logp.shape[:-1])
         return idx, logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
 
-    @torch.no_grad()
     def __call__(
         self,
         h: torch.Tensor,
@@ -120,13 +119,22 @@ class ImaginationRollout:
         *,
         horizon: int | None = None,
         first_actions: torch.Tensor | None = None,
+        differentiable: bool = False,
     ) -> Imagined:
         """Starts h [S, N, deter], z [S, N, stoch_dim] (e.g. posterior states of replayed steps).
 
         ``first_actions [S, N]`` fixes the joint action of step 0 (else it is sampled).
+        ``differentiable``: keep the graph, with straight-through one-hots for sampled actions
+        and latents, so that returns can be differentiated through the model into the policy
+        (dynamics backpropagation); the draws themselves are the same.
         """
+        with torch.set_grad_enabled(differentiable):
+            return self._roll(h, z, policy, self.horizon if horizon is None else horizon, first_actions, differentiable)
+
+    def _roll(
+        self, h: torch.Tensor, z: torch.Tensor, policy: Policy, H: int, first_actions: torch.Tensor | None, st: bool
+    ) -> Imagined:
         m = self.model
-        H = self.horizon if horizon is None else horizon
         feats, others, acts, lps, rews, conts, hs = [], [], [], [], [], [], []
         for t in range(H + 1):
             feat = torch.cat([h, z], -1)
@@ -142,11 +150,21 @@ class ImaginationRollout:
                 lp = logits.log_softmax(-1).gather(-1, a.unsqueeze(-1)).squeeze(-1)
             else:
                 a, lp = self.sample(logits)
-            h = m.transition(h, z, F.one_hot(a, m.num_actions).float())
+            a = a.to(h.device)
+            a1h = F.one_hot(a, m.num_actions).float()
+            if st:
+                probs = logits.softmax(-1)
+                a1h = a1h + probs - probs.detach()
+            h = m.transition(h, z, a1h)
             rews.append(m.reward(h))
             conts.append(torch.sigmoid(m.cont_logit(h)))
-            idx, _ = self.sample(m.prior_net(h).unflatten(-1, (m.stoch_size, m.classes)), m.unimix)
-            z = F.one_hot(idx, m.classes).float().flatten(-2)
+            prior = m.prior_net(h).unflatten(-1, (m.stoch_size, m.classes))
+            idx, _ = self.sample(prior, m.unimix)
+            z = F.one_hot(idx.to(h.device), m.classes).float()
+            if st:
+                probs = mix_logits(prior, m.unimix).exp()
+                z = z + probs - probs.detach()
+            z = z.flatten(-2)
             acts.append(a)
             lps.append(lp)
         return Imagined(
