@@ -307,6 +307,18 @@ def test_actor_objectives_update_only_the_actor_and_critic(rho) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.actors.parameters()))
 
 
+def test_act_rejects_bad_observations() -> None:
+    agent = ring_agent()
+    obs, _ = agent.env.reset_grouped(seed=0)
+    assert agent.act(obs)["agent"].shape == (8, 2)
+    with pytest.raises(ValueError, match=r"must map the agent groups \['agent'\]"):
+        agent.act({"adversary": obs["agent"]})
+    with pytest.raises(ValueError, match=r"shape \(num_envs, n, obs_dim\) = \(8, 2, 12\), got float32 \(4, 2, 12\)"):
+        agent.act({"agent": obs["agent"][:4]})
+    with pytest.raises(ValueError, match="numeric array"):
+        agent.act({"agent": np.full((8, 2, 12), "x")})
+
+
 def test_same_seed_same_training() -> None:
     def run() -> list[float]:
         agent = ring_agent(seed=7)
@@ -400,3 +412,16 @@ def test_configs_pick_their_class_and_reject_bad_values(tmp_path) -> None:
         load_config({"algo": "dreamer"})
     with pytest.raises(ValueError, match="discrete actions"):
         GenerativeAgent(genmarl.make("simple_spread", num_envs=2, continuous_actions=True), GenRLConfig(**TINY))
+
+
+def test_genrl_config_works_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from genmarl.algos import load_config\n"
+        "assert load_config({'algo': 'genrl'}, overrides=['plan=4']).plan == 4\n"
+        "try:\n    import genmarl.generative\nexcept ImportError as e:\n    assert 'needs torch' in str(e), e\nelse:\n    raise SystemExit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

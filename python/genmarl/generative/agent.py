@@ -144,8 +144,8 @@ class GenerativeAgent:
         ``infos["done"]``); their recurrent state restarts from ``h_init``.
         """
         wm = self.wm
-        obs_t = {g.name: torch.as_tensor(obs[g.name], device=self.device) for g in self.groups}
-        E = next(iter(obs_t.values())).shape[0]
+        obs_t = self._check_obs(obs)
+        E = self.num_envs
         fresh = self._hidden["fresh"]
         if reset is not None:
             fresh = fresh | torch.as_tensor(np.asarray(reset, bool), device=self.device)
@@ -158,6 +158,22 @@ class GenerativeAgent:
             a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)), deterministic=deterministic)[0].to(self.device)
         self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(fresh)}
         return self._split_groups(a)
+
+    def _check_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """Grouped observations as float32 tensors; a ValueError says what was expected."""
+        if not hasattr(obs, "keys") or set(obs.keys()) != {g.name for g in self.groups}:
+            got = sorted(obs.keys()) if hasattr(obs, "keys") else type(obs).__name__
+            raise ValueError(f"obs must map the agent groups {[g.name for g in self.groups]} to arrays, got {got}")
+        out = {}
+        for g in self.groups:
+            a = np.asarray(obs[g.name])
+            if a.shape != (self.num_envs, g.num_agents, g.obs_dim) or not np.issubdtype(a.dtype, np.number):
+                raise ValueError(
+                    f"obs[{g.name!r}] must be a numeric array of shape (num_envs, n, obs_dim) = "
+                    f"{(self.num_envs, g.num_agents, g.obs_dim)}, got {a.dtype} {a.shape}"
+                )
+            out[g.name] = torch.as_tensor(a, dtype=torch.float32, device=self.device)
+        return out
 
     @torch.no_grad()
     def plan(self, h: torch.Tensor, z: torch.Tensor, k: int | None = None, horizon: int | None = None) -> torch.Tensor:
