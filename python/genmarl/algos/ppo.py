@@ -101,23 +101,103 @@ def group_infos(env: Any) -> list[GroupInfo]:
     return out
 
 
-class MAPPO:
-    """MAPPO / IPPO learner for an env with genmarl's grouped API.
+class FinishedEpisodes:
+    """Statistics of the episodes that finish during a collection (see :func:`finished_returns`)."""
+
+    def __init__(self, groups: list[str]) -> None:
+        self.returns: list[np.ndarray] = []
+        self.group_returns: dict[str, list[np.ndarray]] = {g: [] for g in groups}
+        self.lengths: list[np.ndarray] = []
+
+    def add(self, infos: dict[str, Any], done: np.ndarray) -> None:
+        """Records the rows of one step's ``infos`` where ``done``."""
+        total, per_group = finished_returns(infos, done)
+        self.returns.append(total)
+        for g, r in per_group.items():
+            self.group_returns[g].append(r)
+        self.lengths.append(infos["episode_length"][done])
+
+    def summary(self) -> dict[str, Any]:
+        """``episode_returns`` (mean return per agent of each finished episode), ``group_returns``
+        ({group: per-episode mean over its agents}), ``episode_lengths``."""
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+        return {
+            "episode_returns": cat(self.returns),
+            "group_returns": {g: cat(v) for g, v in self.group_returns.items()},
+            "episode_lengths": cat(self.lengths),
+        }
+
+
+class GroupedLearner:
+    """What every learner on genmarl's grouped env API shares (MAPPO, GenerativeAgent): config,
+    device, agent groups, seeding, the env loop's state (current observations, the last step's
+    done flags, the policy's hidden state), counters, and their persistence. A learner defines
+    ``_zero_hidden()`` (its policy state for ``num_envs`` envs) and ``state_dict`` /
+    ``load_state_dict`` (its networks plus ``_learner_state`` / ``_load_learner_state``).
 
     ``env`` needs ``groups``, ``num_envs``, ``group_observation_space(g)``,
     ``group_action_space(g)``, ``reset_grouped(seed)`` and ``step_grouped(actions)`` (a
     :class:`genmarl.VectorEnv`, or any env with that interface).
     """
 
-    def __init__(self, env: Any, config: PPOConfig | None = None) -> None:
-        self.cfg = (config or PPOConfig()).validate()
-        cfg = self.cfg
+    def _init_learner(self, env: Any, cfg: Any) -> None:
+        self.cfg = cfg
         self.env = env
         self.device = resolve_device(cfg.device)
         self.groups = group_infos(env)
         self.num_envs = int(env.num_envs)
         torch.manual_seed(cfg.seed)
         self.np_rng = np.random.default_rng(cfg.seed)
+        self.obs: dict[str, np.ndarray] | None = None
+        self._last_done = np.zeros(self.num_envs, bool)
+        self.updates = 0
+        self.env_steps = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.obs, _ = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
+        self._hidden = self._zero_hidden()
+        self._last_done = np.zeros(self.num_envs, bool)
+
+    def _learner_state(self, include_env: bool) -> dict[str, Any]:
+        """RNG states and counters; with ``include_env`` (once the env was reset) the env's
+        simulator state, the policy's hidden state and the last done flags."""
+        state = {
+            "np_rng": self.np_rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "updates": self.updates,
+            "env_steps": self.env_steps,
+        }
+        if include_env and self.obs is not None:
+            state["env_state"] = self.env.get_state()
+            state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}
+            state["last_done"] = self._last_done.copy()
+        return state
+
+    def _load_learner_state(self, state: dict[str, Any]) -> None:
+        self.np_rng.bit_generator.state = state["np_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.updates = int(state["updates"])
+        self.env_steps = int(state["env_steps"])
+        if "env_state" in state:
+            self.env.set_state(state["env_state"])
+            self.obs = self.env.observe_grouped()
+            self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
+            self._last_done = np.asarray(state["last_done"], bool)
+
+    def save(self, path: str) -> None:
+        """Writes the networks, optimisers and counters (not the env state) with torch.save."""
+        torch.save(self.state_dict(include_env=False), path)
+
+    def load(self, path: str) -> None:
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+
+
+class MAPPO(GroupedLearner):
+    """MAPPO / IPPO learner for an env with genmarl's grouped API (see :class:`GroupedLearner`)."""
+
+    def __init__(self, env: Any, config: PPOConfig | None = None) -> None:
+        self._init_learner(env, (config or PPOConfig()).validate())
+        cfg = self.cfg
         self.state_dim = sum(g.num_agents * g.obs_dim for g in self.groups)
         self.actors = nn.ModuleDict()
         self.critics = nn.ModuleDict()
@@ -142,9 +222,6 @@ class MAPPO:
         self.rollout = RolloutBuffer(cfg.num_steps, self.num_envs, {**env_spec(env, action_extras=True, value_fields=True), **extra})
         self._ids = {g.name: torch.eye(g.num_agents, device=self.device) for g in self.groups}
         self._hidden = self._zero_hidden()
-        self.obs: dict[str, np.ndarray] | None = None
-        self.updates = 0
-        self.env_steps = 0
 
     # ---- inputs ----------------------------------------------------------------------
 
@@ -240,11 +317,6 @@ class MAPPO:
 
     # ---- collection ------------------------------------------------------------------
 
-    def reset(self, seed: int | None = None) -> None:
-        self.obs, _ = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
-        self._hidden = self._zero_hidden()
-        self._last_done = np.zeros(self.num_envs, bool)
-
     @torch.no_grad()
     def collect(self) -> dict[str, Any]:
         """Steps ``num_steps`` times into ``self.rollout`` and computes GAE.
@@ -257,9 +329,7 @@ class MAPPO:
             self.reset()
         cfg = self.cfg
         self.rollout.reset()
-        ep_returns: list[np.ndarray] = []
-        group_returns: dict[str, list[np.ndarray]] = {g.name: [] for g in self.groups}
-        lengths: list[np.ndarray] = []
+        finished = FinishedEpisodes([g.name for g in self.groups])
         for _ in range(cfg.num_steps):
             obs = self.obs
             actions, log_probs, hiddens = self._policy(obs, False, self._last_done if cfg.use_gru else None)
@@ -271,11 +341,7 @@ class MAPPO:
                 fv = self.values(infos["final_observation"])
                 for g in self.groups:
                     final_values[g.name] = np.where(done[:, None], fv[g.name], 0.0).astype(np.float32)
-                total, per_group = finished_returns(infos, done)
-                ep_returns.append(total)
-                for g, r in per_group.items():
-                    group_returns[g].append(r)
-                lengths.append(infos["episode_length"][done])
+                finished.add(infos, done)
             step: dict[str, np.ndarray] = {}
             for g in self.groups:
                 k = g.name
@@ -295,12 +361,7 @@ class MAPPO:
             self.env_steps += self.num_envs
         last = self.values(self.obs)
         self.rollout.compute_gae(last, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda)
-        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
-        return {
-            "episode_returns": cat(ep_returns),
-            "group_returns": {g: cat(v) for g, v in group_returns.items()},
-            "episode_lengths": cat(lengths),
-        }
+        return finished.summary()
 
     # ---- update ----------------------------------------------------------------------
 
@@ -403,15 +464,8 @@ class MAPPO:
             "value_norms": self.value_norms.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
-            "np_rng": self.np_rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "updates": self.updates,
-            "env_steps": self.env_steps,
+            **self._learner_state(include_env),
         }
-        if include_env and self.obs is not None:
-            state["env_state"] = self.env.get_state()
-            state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}
-            state["last_done"] = self._last_done.copy()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -420,22 +474,7 @@ class MAPPO:
         self.value_norms.load_state_dict(state["value_norms"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
-        self.np_rng.bit_generator.state = state["np_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        self.updates = int(state["updates"])
-        self.env_steps = int(state["env_steps"])
-        if "env_state" in state:
-            self.env.set_state(state["env_state"])
-            self.obs = self.env.observe_grouped()
-            self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
-            self._last_done = np.asarray(state["last_done"], bool)
-
-    def save(self, path: str) -> None:
-        """Writes the policy, critics, optimisers and counters (not the env state) with torch.save."""
-        torch.save(self.state_dict(include_env=False), path)
-
-    def load(self, path: str) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        self._load_learner_state(state)
 
 
 def IPPO(env: Any, config: PPOConfig | None = None) -> MAPPO:  # noqa: N802 - an algorithm's name

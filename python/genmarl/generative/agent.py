@@ -26,7 +26,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from genmarl.algos.config import GenRLConfig
-from genmarl.algos.ppo import finished_returns, group_infos, resolve_device
+from genmarl.algos.ppo import FinishedEpisodes, GroupedLearner
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
 from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
@@ -34,18 +34,12 @@ from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
 
 
-class GenerativeAgent:
+class GenerativeAgent(GroupedLearner):
     """The generative-RL agent for an env with genmarl's grouped API (discrete actions)."""
 
     def __init__(self, env: Any, config: GenRLConfig | None = None) -> None:
-        self.cfg = (config or GenRLConfig()).validate()
+        self._init_learner(env, (config or GenRLConfig()).validate())
         cfg = self.cfg
-        self.env = env
-        self.device = resolve_device(cfg.device)
-        self.groups = group_infos(env)
-        self.num_envs = int(env.num_envs)
-        torch.manual_seed(cfg.seed)
-        self.np_rng = np.random.default_rng(cfg.seed)
         self.wm = WorldModel(
             self.groups,
             deter_size=cfg.deter_size,
@@ -73,14 +67,10 @@ class GenerativeAgent:
         self.buffer = EpisodeBuffer.for_env(env, cfg.buffer_capacity, seed=cfg.seed)
         self.imagine = ImaginationRollout(self.wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed)
         self.return_scale = torch.zeros((), device=self.device)  # EMA of the 5-95% range of returns
-        self.updates = 0  # collect/train iterations
         self.grad_steps = 0
-        self.env_steps = 0
         self._credit = 0.0  # fractional gradient updates owed by replay_ratio
         self._trained_steps = 0  # env steps already paid for in gradient updates
         self._hidden = self._zero_hidden()
-        self.obs: dict[str, np.ndarray] | None = None
-        self._last_done = np.zeros(self.num_envs, bool)
         self._acting = False  # False while prefilling with random actions
 
     # ---- layout helpers ------------------------------------------------------------------
@@ -197,11 +187,6 @@ class GenerativeAgent:
 
     # ---- collection --------------------------------------------------------------------------
 
-    def reset(self, seed: int | None = None) -> None:
-        self.obs, _ = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
-        self._hidden = self._zero_hidden()
-        self._last_done = np.zeros(self.num_envs, bool)
-
     @torch.no_grad()
     def collect(self) -> dict[str, Any]:
         """Steps the envs ``num_steps`` times into the replay buffer (uniformly random actions
@@ -209,9 +194,7 @@ class GenerativeAgent:
         :meth:`genmarl.algos.MAPPO.collect`."""
         if self.obs is None:
             self.reset()
-        ep_returns: list[np.ndarray] = []
-        group_returns: dict[str, list[np.ndarray]] = {g.name: [] for g in self.groups}
-        lengths: list[np.ndarray] = []
+        finished = FinishedEpisodes([g.name for g in self.groups])
         for _ in range(self.cfg.num_steps):
             obs = self.obs
             if self.env_steps < self.cfg.prefill_steps:
@@ -233,21 +216,13 @@ class GenerativeAgent:
                 step[f"{k}/truncated"] = trunc[k]
             self.buffer.add_step(step)
             if done.any():
-                total, per_group = finished_returns(infos, done)
-                ep_returns.append(total)
-                for g, r in per_group.items():
-                    group_returns[g].append(r)
-                lengths.append(infos["episode_length"][done])
+                finished.add(infos, done)
             self.obs = nxt
             self._last_done = done
             self.env_steps += self.num_envs
-        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
-        self._last_returns = cat(ep_returns)
-        return {
-            "episode_returns": self._last_returns,
-            "group_returns": {g: cat(v) for g, v in group_returns.items()},
-            "episode_lengths": cat(lengths),
-        }
+        stats = finished.summary()
+        self._last_returns = stats["episode_returns"]
+        return stats
 
     # ---- training ------------------------------------------------------------------------------
 
@@ -456,20 +431,14 @@ class GenerativeAgent:
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
             "return_scale": self.return_scale.cpu(),
-            "np_rng": self.np_rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
             "sampler_stream": self.imagine.stream,
-            "updates": self.updates,
             "grad_steps": self.grad_steps,
-            "env_steps": self.env_steps,
             "credit": self._credit,
             "trained_steps": self._trained_steps,
             "acting": self._acting,
+            **self._learner_state(include_env),
         }
-        if include_env and self.obs is not None:
-            state["env_state"] = self.env.get_state()
-            state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}
-            state["last_done"] = self._last_done.copy()
+        if "env_state" in state:
             state["last_returns"] = getattr(self, "_last_returns", np.zeros(0))
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "replay.gmb")
@@ -487,30 +456,16 @@ class GenerativeAgent:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.return_scale = torch.as_tensor(state["return_scale"], device=self.device)
-        self.np_rng.bit_generator.state = state["np_rng"]
-        torch.set_rng_state(state["torch_rng"])
         self.imagine.stream = int(state["sampler_stream"])
-        self.updates = int(state["updates"])
         self.grad_steps = int(state["grad_steps"])
-        self.env_steps = int(state["env_steps"])
         self._credit = float(state["credit"])
         self._trained_steps = int(state["trained_steps"])
         self._acting = bool(state["acting"])
+        self._load_learner_state(state)
         if "env_state" in state:
-            self.env.set_state(state["env_state"])
-            self.obs = self.env.observe_grouped()
-            self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
-            self._last_done = np.asarray(state["last_done"], bool)
             self._last_returns = np.asarray(state["last_returns"])
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "replay.gmb")
                 with open(path, "wb") as fh:
                     fh.write(state["buffer"])
                 self.buffer = EpisodeBuffer.load(path)
-
-    def save(self, path: str) -> None:
-        """Writes the networks, optimisers and counters (not the env or replay buffer)."""
-        torch.save(self.state_dict(include_env=False), path)
-
-    def load(self, path: str) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
