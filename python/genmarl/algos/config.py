@@ -71,21 +71,14 @@ class PPOConfig:
         _check_fields(self)
         if self.algo not in PPO_ALGOS:
             raise ValueError(f"algo must be one of {PPO_ALGOS} for PPOConfig ('genrl' uses GenRLConfig), got {self.algo!r}")
-        for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size", "num_layers", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_threads", "torch_threads", "eval_every", "checkpoint_every", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("lr", "critic_lr"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
-        for name in ("clip_coef", "value_clip_coef", "huber_delta", "entropy_coef", "value_coef", "max_grad_norm"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        _check_ranges(
+            self,
+            at_least_one=("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size", "num_layers", "eval_episodes"),
+            non_negative=("num_threads", "torch_threads", "eval_every", "checkpoint_every", "seed"),
+            unit_interval=("gamma", "gae_lambda"),
+            positive=("lr", "critic_lr"),
+            finite_non_negative=("clip_coef", "value_clip_coef", "huber_delta", "entropy_coef", "value_coef", "max_grad_norm"),
+        )
         batch = self.num_steps * self.num_envs
         if self.use_gru and self.num_minibatches > self.num_envs:
             raise ValueError(
@@ -184,24 +177,18 @@ class GenRLConfig:
         _check_fields(self)
         if self.algo != "genrl":
             raise ValueError(f"algo must be 'genrl' for GenRLConfig (MAPPO/IPPO use PPOConfig), got {self.algo!r}")
-        for name in ("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size",
-                     "stoch_size", "classes", "hidden_size", "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "checkpoint_every", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        _check_ranges(
+            self,
+            at_least_one=("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size",
+                          "classes", "hidden_size", "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "eval_episodes"),
+            non_negative=("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every",
+                          "checkpoint_every", "seed"),
+            unit_interval=("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"),
+            positive=("model_lr", "actor_lr", "critic_lr"),
+            finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm"),
+        )  # fmt: skip
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
-        for name in ("model_lr", "actor_lr", "critic_lr"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
-        for name in ("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.hidden_size % self.attention_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
         if self.sampler not in ("auto", "torch", "genmarl"):
@@ -251,6 +238,33 @@ def _check_fields(cfg: Any) -> None:
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         _check_type(f.name, getattr(cfg, f.name), hints[f.name])
+
+
+def _check_ranges(
+    cfg: Any,
+    *,
+    at_least_one: tuple[str, ...],
+    non_negative: tuple[str, ...],
+    unit_interval: tuple[str, ...],
+    positive: tuple[str, ...],
+    finite_non_negative: tuple[str, ...],
+) -> None:
+    """Raises a ValueError naming the first field outside its range."""
+    for name in at_least_one:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in non_negative:
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    for name in unit_interval:
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
+    for name in positive:
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0):
+            raise ValueError(f"{name} must be a positive number, got {getattr(cfg, name)}")
+    for name in finite_non_negative:
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {getattr(cfg, name)}")
 
 
 def _check_device(device: str) -> None:

@@ -24,7 +24,6 @@ Truncation is not a termination: it only ends the stored episode (``is_first`` o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -324,6 +323,3 @@ def _others_index(n: int, device: torch.device) -> torch.Tensor:
         _OTHERS[key] = idx.to(device)
     return _OTHERS[key]
 
-
-def group_info_dicts(groups: list[GroupInfo]) -> list[dict[str, Any]]:
-    return [g.__dict__.copy() for g in groups]
