@@ -18,6 +18,7 @@ from genmarl.algos import IPPO, MAPPO, PPOConfig, load_config  # noqa: E402
 from genmarl.algos.networks import ValueNorm  # noqa: E402
 from genmarl.algos.ppo import huber, policy_loss, value_loss  # noqa: E402
 from genmarl.cli import main as cli  # noqa: E402
+from run_metrics import metrics_without_wall_clock  # noqa: E402
 
 # ---- loss pieces ----------------------------------------------------------------------
 
@@ -198,21 +199,11 @@ RUN = ["total_steps=6400", "num_envs=32", "num_steps=25", "eval_every=3200", "ev
        "checkpoint_every=2400", "update_epochs=2", "progress=false", "tensorboard=false"]
 
 
-def _metrics(run_dir) -> list[dict]:
-    """metrics.csv rows without the wall-clock columns."""
-    with open(run_dir / "metrics.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        r.pop("wall_time_s")
-        r.pop("perf/sps")
-    return rows
-
-
 def test_same_seed_same_metrics_and_resume_equality(tmp_path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli(["train", "--env", "simple_spread", "--seed", "0", "--out", str(a), *RUN]) == 0
     assert cli(["train", "--env", "simple_spread", "--seed", "0", "--out", str(b), *RUN]) == 0
-    assert _metrics(a) == _metrics(b)
+    assert metrics_without_wall_clock(a) == metrics_without_wall_clock(b)
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["eval/return_mean"] == sb["eval/return_mean"] and sa["env_steps"] == 6400
     for key in ("env_steps", "wall_time_s", "eval/return_mean", "eval/return_std"):
@@ -222,7 +213,7 @@ def test_same_seed_same_metrics_and_resume_equality(tmp_path) -> None:
     (c / "checkpoints").mkdir(parents=True)
     shutil.copy(a / "checkpoints" / "step_2400.pt", c / "checkpoints" / "latest.pt")
     assert cli(["train", "--resume", str(c)]) == 0
-    assert _metrics(c) == _metrics(a)
+    assert metrics_without_wall_clock(c) == metrics_without_wall_clock(a)
     assert json.loads((c / "summary.json").read_text())["eval/return_mean"] == sa["eval/return_mean"]
     for name in ("config.toml", "metrics.csv", "summary.json", "marl_eval.json", "eval.json", "model.pt", "curves.png"):
         assert (a / name).exists(), name

@@ -20,6 +20,7 @@ import genmarl  # noqa: E402
 from genmarl.algos.config import GenRLConfig, PPOConfig, load_config  # noqa: E402
 from genmarl.algos.ppo import GroupInfo  # noqa: E402
 from genmarl.cli import main as cli  # noqa: E402
+from run_metrics import metrics_without_wall_clock  # noqa: E402
 from genmarl.generative import GenerativeAgent, ImaginationRollout, WorldModel, lambda_returns  # noqa: E402
 
 TINY = dict(
@@ -343,16 +344,6 @@ RUN = [
 ]  # fmt: skip
 
 
-def _metrics(run_dir) -> list[dict]:
-    """metrics.csv rows without the wall-clock columns."""
-    with open(run_dir / "metrics.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        r.pop("wall_time_s")
-        r.pop("perf/sps")
-    return rows
-
-
 def test_run_writes_diagnostics_and_resumes_bitwise(tmp_path) -> None:
     cfg = load_config({"algo": "genrl"}, overrides=RUN)
     assert isinstance(cfg, GenRLConfig)
@@ -372,7 +363,7 @@ def test_run_writes_diagnostics_and_resumes_bitwise(tmp_path) -> None:
     torch.save(state, part / "checkpoints" / "latest.pt")
     (part / "metrics.csv").unlink()
     resumed = genmarl.train(cfg, out=part, resume=True)
-    assert _metrics(part) == _metrics(full.run_dir)
+    assert metrics_without_wall_clock(part) == metrics_without_wall_clock(full.run_dir)
     assert resumed.summary["eval/return_mean"] == full.summary["eval/return_mean"]
     assert resumed.summary["wm/obs_error_k1"] == full.summary["wm/obs_error_k1"]
 
