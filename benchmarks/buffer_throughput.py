@@ -32,7 +32,6 @@ import ctypes
 import gc
 import logging
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -47,6 +46,7 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
+from timing import time_per_call  # noqa: E402
 
 NUM_AGENTS = 3
 SPEC: dict[str, tuple[tuple[int, ...], Any]] = {
@@ -72,29 +72,6 @@ ALPHA, BETA, EPS = 0.6, 0.4, 1e-6
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def time_per_call(fn: Callable[[], Any], repeats: int, min_time: float, warmup: int = 3) -> float:
-    """Median seconds per call of fn() over `repeats` timed loops, after `warmup` calls.
-    Each loop runs the call enough times to last about `min_time` seconds."""
-    for _ in range(warmup):
-        fn()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time or n >= 1 << 22:
-            break
-        n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.1))
-    per_call = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        per_call.append((time.perf_counter() - t0) / n)
-    return statistics.median(per_call)
 
 
 def release_memory() -> None:

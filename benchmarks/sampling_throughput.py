@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from typing import Any, Callable
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -45,32 +43,11 @@ import torch.nn.functional as F  # noqa: E402
 
 from genmarl import _core  # noqa: E402
 from genmarl.sampling import categorical_sample  # noqa: E402
+from timing import time_per_call  # noqa: E402
 
 SHAPES = ((1536, 5), (12288, 8), (49152, 16), (49152, 5))
 UNIMIX = (0.0, 0.01)
 SEED = 0
-
-
-def time_per_call(fn: Callable[[], Any], repeats: int, min_time: float, warmup: int = 3) -> float:
-    """Median seconds per call of fn() over `repeats` timed loops of about `min_time` seconds."""
-    for _ in range(warmup):
-        fn()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time or n >= 1 << 20:
-            break
-        n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.1))
-    per_call = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        per_call.append((time.perf_counter() - t0) / n)
-    return statistics.median(per_call)
 
 
 def genmarl_fn(t: torch.Tensor, unimix: float, one_hot: bool = False, num_threads: int = 1) -> Callable[[], Any]:
@@ -164,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 gumbel_fn(t, unimix),
                 gumbel_fn(t, unimix, one_hot=True),
             )
-            us = [time_per_call(fn, repeats, min_time) * 1e6 for fn in fns]
+            us = [time_per_call(fn, repeats, min_time, max_calls=1 << 20) * 1e6 for fn in fns]
             g, g1h, g2, cat, _, gum, gum1h = us
             line = f"{f'{rows} x {k}':>12} {unimix:>6} " + " ".join(f"{v:>11.1f}" for v in us)
             line += f" {g / cat:>8.3f} {g / gum:>8.3f} {g1h / gum1h:>8.3f} {g2 / g:>6.2f}"
