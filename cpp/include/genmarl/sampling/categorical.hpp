@@ -234,6 +234,25 @@ class Tile {
   std::vector<double> heap_wide_;
 };
 
+// log p[index[t]] for a tile's n rows, from the shifted logits, their exp weights and each row's
+// total S (as float; `row_total` is overwritten): p = (1 - unimix) e / S + unimix / k.
+GENMARL_SAMPLING_INLINE void index_log_probs(const float* __restrict shifted, const float* __restrict weights,
+                                             float* __restrict row_total, float* __restrict scratch,
+                                             const std::int64_t* __restrict index, std::int64_t n, std::int64_t k,
+                                             float unimix, float* __restrict out) {
+  if (unimix == 0.0f) {
+    // log p = shifted logit - log S: exact for tiny p, and -inf only for a -inf logit.
+    log_all(row_total, scratch, n);
+    for (std::int64_t t = 0; t < n; ++t) out[t] = shifted[index[t] * n + t] - scratch[t];
+  } else {
+    // p = (1 - unimix) e / S + unimix / k >= unimix / k.
+    const float keep_f = 1.0f - unimix;
+    const float mix_per_k_f = unimix / static_cast<float>(k);
+    for (std::int64_t t = 0; t < n; ++t) scratch[t] = keep_f * weights[index[t] * n + t] / row_total[t] + mix_per_k_f;
+    log_all(scratch, out, n);
+  }
+}
+
 // The kernels over rows [first, end). Written once and compiled per ISA below.
 GENMARL_SAMPLING_INLINE void sample_rows(const float* logits, std::int64_t first, std::int64_t end, std::int64_t k,
                                          std::uint64_t seed, std::uint64_t stream, float unimix,
@@ -243,8 +262,6 @@ GENMARL_SAMPLING_INLINE void sample_rows(const float* logits, std::int64_t first
   const double mix = unimix;
   const double inv_keep = 1.0 / (1.0 - mix);
   const double k_over_mix = mix > 0.0 ? static_cast<double>(k) / mix : 0.0;
-  const float keep_f = 1.0f - unimix;
-  const float mix_per_k_f = unimix / static_cast<float>(k);
   for (std::int64_t r0 = first; r0 < end; r0 += tile.rows()) {
     const std::int64_t n = std::min(tile.rows(), end - r0);
     tile.load_shifted(logits + r0 * k, n);
@@ -295,19 +312,8 @@ GENMARL_SAMPLING_INLINE void sample_rows(const float* logits, std::int64_t first
     }
     if (out_log_prob != nullptr) {
       float* __restrict row_total = tile.row_a();
-      float* __restrict row_log = tile.row_b();
       for (std::int64_t t = 0; t < n; ++t) row_total[t] = static_cast<float>(prefix[(k - 1) * n + t]);
-      if (unimix == 0.0f) {
-        // log p = shifted logit - log S: exact for tiny p, and -inf only for a -inf logit.
-        log_all(row_total, row_log, n);
-        for (std::int64_t t = 0; t < n; ++t) out_log_prob[r0 + t] = shifted[index[t] * n + t] - row_log[t];
-      } else {
-        // p = (1 - unimix) e / S + unimix / k >= unimix / k.
-        for (std::int64_t t = 0; t < n; ++t) {
-          row_log[t] = keep_f * weights[index[t] * n + t] / row_total[t] + mix_per_k_f;
-        }
-        log_all(row_log, out_log_prob + r0, n);
-      }
+      index_log_probs(shifted, weights, row_total, tile.row_b(), index, n, k, unimix, out_log_prob + r0);
     }
     if (out_one_hot != nullptr) {
       float* oh = out_one_hot + r0 * k;
@@ -320,8 +326,6 @@ GENMARL_SAMPLING_INLINE void sample_rows(const float* logits, std::int64_t first
 GENMARL_SAMPLING_INLINE void log_prob_rows(const float* logits, std::int64_t first, std::int64_t end, std::int64_t k,
                                            const std::int64_t* index, float unimix, float* out) {
   Tile tile(k, end - first);
-  const float keep_f = 1.0f - unimix;
-  const float mix_per_k_f = unimix / static_cast<float>(k);
   for (std::int64_t r0 = first; r0 < end; r0 += tile.rows()) {
     const std::int64_t n = std::min(tile.rows(), end - r0);
     tile.load_shifted(logits + r0 * k, n);
@@ -333,19 +337,9 @@ GENMARL_SAMPLING_INLINE void log_prob_rows(const float* logits, std::int64_t fir
     for (std::int64_t i = 0; i < k; ++i) {
       for (std::int64_t t = 0; t < n; ++t) total[t] += weights[i * n + t];
     }
-    float* __restrict row_value = tile.row_a();
-    float* __restrict row_log = tile.row_b();
-    const std::int64_t* idx = index + r0;
-    if (unimix == 0.0f) {
-      for (std::int64_t t = 0; t < n; ++t) row_value[t] = static_cast<float>(total[t]);
-      log_all(row_value, row_log, n);
-      for (std::int64_t t = 0; t < n; ++t) out[r0 + t] = shifted[idx[t] * n + t] - row_log[t];
-    } else {
-      for (std::int64_t t = 0; t < n; ++t) {
-        row_value[t] = keep_f * weights[idx[t] * n + t] / static_cast<float>(total[t]) + mix_per_k_f;
-      }
-      log_all(row_value, out + r0, n);
-    }
+    float* __restrict row_total = tile.row_a();
+    for (std::int64_t t = 0; t < n; ++t) row_total[t] = static_cast<float>(total[t]);
+    index_log_probs(shifted, weights, row_total, tile.row_b(), index + r0, n, k, unimix, out + r0);
   }
 }
 
