@@ -71,6 +71,7 @@ class GenerativeAgent(GroupedLearner):
         self._credit = 0.0  # fractional gradient updates owed by replay_ratio
         self._trained_steps = 0  # env steps already paid for in gradient updates
         self._hidden = self._zero_hidden()
+        self._last_returns = np.zeros(0)  # returns of the episodes the latest collect() finished
         self._acting = False  # False while prefilling with random actions
 
     # ---- layout helpers ------------------------------------------------------------------
@@ -405,7 +406,7 @@ class GenerativeAgent(GroupedLearner):
         # imagined vs real return of the current policy, from real episode starts
         starts = self._batch_tensors(self.buffer.sample_sequences(max(64, num_windows * 4), 1, mode="pad"))
         first = starts["is_first"][:, 0]
-        if first.any() and len(getattr(self, "_last_returns", ())):
+        if first.any() and len(self._last_returns):
             o = {g: v[first] for g, v in starts["obs"].items()}
             s = wm.observe(o, starts["actions"][first], starts["is_first"][first])
             length = int(self.env.max_cycles) if hasattr(self.env, "max_cycles") else H
@@ -439,7 +440,7 @@ class GenerativeAgent(GroupedLearner):
             **self._learner_state(include_env),
         }
         if "env_state" in state:
-            state["last_returns"] = getattr(self, "_last_returns", np.zeros(0))
+            state["last_returns"] = self._last_returns
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "replay.gmb")
                 self.buffer.save(path)

@@ -79,7 +79,8 @@ class ImaginationRollout:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         if sampler not in ("auto", "torch", "genmarl"):
             raise ValueError(f"sampler must be 'auto', 'torch' or 'genmarl', got {sampler!r}")
-        if sampler == "genmarl" and not sampler_available():
+        self._kernels = sampler_available()  # checked once, not per draw
+        if sampler == "genmarl" and not self._kernels:
             raise ImportError("sampler='genmarl' needs genmarl's C++ sampling kernels (genmarl.sampling)")
         self.model, self.horizon, self.sampler = model, horizon, sampler
         self.seed = int(seed)
@@ -90,7 +91,7 @@ class ImaginationRollout:
             if self.sampler == "genmarl" and t.device.type != "cpu":
                 raise ValueError("sampler='genmarl' runs on CPU tensors; use 'auto' or 'torch' on CUDA")
             return False
-        return self.sampler == "genmarl" or sampler_available()
+        return self.sampler == "genmarl" or self._kernels
 
     def sample(
         self, logits: torch.Tensor, unimix: float = 0.0, deterministic: bool = False
