@@ -23,6 +23,8 @@ from torch import nn
 from genmarl.algos.config import PPOConfig
 from genmarl.algos.networks import Actor, Critic, ValueNorm
 from genmarl.buffers import RolloutBuffer, env_spec
+from genmarl.training import checkpoints
+from genmarl.training.checkpoints import to_numpy, to_tensor
 
 # ---- loss pieces (unit-tested against hand-computed values) -------------------------
 
@@ -168,9 +170,10 @@ class GroupedLearner:
             "env_steps": self.env_steps,
         }
         if include_env and self.obs is not None:
-            state["env_state"] = self.env.get_state()
+            # numpy arrays cross as tensors: checkpoints hold plain data only (weights_only loads)
+            state["env_state"] = {k: to_tensor(v) for k, v in self.env.get_state().items()}
             state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}
-            state["last_done"] = self._last_done.copy()
+            state["last_done"] = to_tensor(self._last_done)
         return state
 
     def _load_learner_state(self, state: dict[str, Any]) -> None:
@@ -179,17 +182,25 @@ class GroupedLearner:
         self.updates = int(state["updates"])
         self.env_steps = int(state["env_steps"])
         if "env_state" in state:
-            self.env.set_state(state["env_state"])
+            self.env.set_state({k: to_numpy(v) for k, v in state["env_state"].items()})
             self.obs = self.env.observe_grouped()
             self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
-            self._last_done = np.asarray(state["last_done"], bool)
+            self._last_done = to_numpy(state["last_done"]).astype(bool)
 
     def save(self, path: str) -> None:
-        """Writes the networks, optimisers and counters (not the env state) with torch.save."""
-        torch.save(self.state_dict(include_env=False), path)
+        """Writes the networks, optimisers and counters (not the env state) atomically, as plain
+        data that :meth:`load` reads with ``torch.load(weights_only=True)``."""
+        checkpoints.save(self.state_dict(include_env=False), path)
 
     def load(self, path: str) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        """Loads a :meth:`save` file. Reads tensors and plain data only (a file carrying code is
+        refused); raises :class:`~genmarl.training.checkpoints.CheckpointError` for a damaged or
+        foreign file, or one saved by a learner of another shape."""
+        state = checkpoints.load(path, map_location=self.device, what=f"a model saved by {type(self).__name__}.save")
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise checkpoints.CheckpointError(f"{path} does not fit this {type(self).__name__} ({exc})") from None
 
 
 class MAPPO(GroupedLearner):

@@ -30,6 +30,7 @@ from genmarl.algos.ppo import FinishedEpisodes, GroupedLearner
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
 from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
+from genmarl.training.checkpoints import to_numpy, to_tensor
 
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
 
@@ -440,7 +441,7 @@ class GenerativeAgent(GroupedLearner):
             **self._learner_state(include_env),
         }
         if "env_state" in state:
-            state["last_returns"] = self._last_returns
+            state["last_returns"] = to_tensor(self._last_returns)
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "replay.gmb")
                 self.buffer.save(path)
@@ -464,7 +465,7 @@ class GenerativeAgent(GroupedLearner):
         self._acting = bool(state["acting"])
         self._load_learner_state(state)
         if "env_state" in state:
-            self._last_returns = np.asarray(state["last_returns"])
+            self._last_returns = to_numpy(state["last_returns"])
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "replay.gmb")
                 with open(path, "wb") as fh:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import numpy as np
 
 import genmarl
 from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict
+from genmarl.training import checkpoints
 
 CSV_COLUMNS = [
     "update",
@@ -161,32 +163,150 @@ def _tensorboard(run_dir: Path, enabled: bool) -> Any:
     return SummaryWriter(str(run_dir))
 
 
+CHECKPOINT_KEYS = ("algo", "wall_time_s", "history", "evals", "next_eval", "next_ckpt")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``checkpoints/latest.pt`` (or a ``step_N.pt``) of a run, loaded as plain data only."""
+    what = "a checkpoint written by genmarl train"
+    state = checkpoints.load(path, what=what)
+    checkpoints.require(state, CHECKPOINT_KEYS, path, what)
+    if not isinstance(state["algo"], dict) or not isinstance(state["algo"].get("config"), dict):
+        raise checkpoints.CheckpointError(f"{path} holds no learner config; expected {what}")
+    return state
+
+
+def _snapshots(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """The ``step_N.pt`` snapshots of a run, newest first (temporary files are never listed)."""
+    found = []
+    for p in ckpt_dir.glob("step_*.pt"):
+        step = p.stem[len("step_"):]
+        if step.isdigit() and not checkpoints.is_temporary(p):
+            found.append((int(step), p))
+    return sorted(found, reverse=True)
+
+
+def _newest_readable_snapshot(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    for _, p in _snapshots(ckpt_dir):
+        try:
+            return p, _read_checkpoint(p)
+        except checkpoints.CheckpointError:
+            continue
+    return None
+
+
+def _repair_snapshots(ckpt_dir: Path, latest: Path, state: dict[str, Any]) -> None:
+    """On resume: rewrites the step_N.pt that ``latest`` was saved with when it is missing, empty
+    or differs (a write that a kill interrupted); later snapshots are rewritten as the run passes
+    them; an earlier damaged one cannot be rebuilt and is reported."""
+    name = state.get("snapshot")
+    step = int(state["algo"].get("env_steps", 0))
+    if isinstance(name, str) and latest.exists() and name == f"step_{step}.pt":
+        snap = ckpt_dir / name
+        data = latest.read_bytes()
+        if not snap.is_file() or snap.read_bytes() != data:
+            checkpoints.write_bytes(snap, data)
+            print(f"genmarl: rewrote {snap} from {latest}", file=sys.stderr, flush=True)
+    for s, p in _snapshots(ckpt_dir):
+        if s < step and p.stat().st_size == 0:
+            print(f"genmarl: warning: {p} is empty (an interrupted write) and cannot be rebuilt; it is not used", file=sys.stderr)
+
+
+def _saved_config(run_dir: Path) -> RunConfig:
+    """The config a run was started with (its ``config.json``)."""
+    path = run_dir / "config.json"
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path} ({exc}); expected the JSON config genmarl train wrote") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} holds a {type(values).__name__}; expected the JSON config genmarl train wrote")
+    try:
+        return config_from_dict(values)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a valid run config: {exc}") from None
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Rejects an empty path, an existing file, and a place where no directory can be made."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is an existing file, not a run directory; expected a new or existing directory")
+    if resume and not run_dir.is_dir():
+        raise FileNotFoundError(f"cannot resume: no checkpoint, {run_dir} does not exist")
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot create the run directory {path} ({exc.strerror or exc}); expected a writable location"
+        ) from None
+
+
 def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool = False) -> RunResult:
     """Trains ``config.algo`` on ``config.env`` and writes the run directory ``out``.
 
     ``resume=True`` continues the run in ``out`` from ``checkpoints/latest.pt`` (the config is
-    read from the run); on CPU a resumed run ends with the same metrics as an uninterrupted one.
+    read from the run; ``config`` is ignored); on CPU a resumed run ends with the same metrics as
+    an uninterrupted one. Without ``latest.pt`` it resumes from the newest readable ``step_N.pt``,
+    and a run stopped before its first checkpoint starts again from step 0 with its saved
+    ``config.json``. Checkpoints are written atomically and read as plain data only (see
+    :mod:`genmarl.training.checkpoints`).
     """
     import torch
 
     from genmarl.training.evaluate import evaluate
     from genmarl.training.plot import plot_runs
 
-    run_dir = Path(out if out is not None else f"runs/{config.algo}_{config.env}_seed{config.seed}")
+    if out is not None and os.fspath(out) == "":  # Path("") is "."; never write a run into the current directory by accident
+        raise ValueError("the run directory (--out / --resume) must not be empty; expected a directory path such as runs/my_run")
+    run_dir = Path(out) if out is not None else Path(f"runs/{config.algo}_{config.env}_seed{config.seed}")
+    _check_run_dir(run_dir, resume)
     ckpt_dir = run_dir / "checkpoints"
     latest = ckpt_dir / "latest.pt"
+    state: dict[str, Any] | None = None
     if resume:
-        if not latest.exists():
-            raise FileNotFoundError(f"cannot resume: no checkpoint at {latest}")
-        state = torch.load(latest, map_location="cpu", weights_only=False)
-        config = config_from_dict(state["algo"]["config"])
+        if latest.exists():
+            try:
+                state = _read_checkpoint(latest)
+            except checkpoints.CheckpointError as exc:
+                found = _newest_readable_snapshot(ckpt_dir)
+                hint = f"; {found[0]} is readable: copy it over {latest} to resume from it" if found else ""
+                raise checkpoints.CheckpointError(f"cannot resume: {exc}{hint}") from None
+        else:
+            found = _newest_readable_snapshot(ckpt_dir) if ckpt_dir.is_dir() else None
+            if found is not None:
+                print(f"genmarl: {latest} is missing; resuming from {found[0]}", file=sys.stderr, flush=True)
+                state = found[1]
+            elif (run_dir / "config.json").exists():
+                print(
+                    f"genmarl: {run_dir} was stopped before its first checkpoint; starting it again from step 0 "
+                    "with its saved config.json",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                raise FileNotFoundError(f"cannot resume: no checkpoint at {latest} (and no config.json in {run_dir})")
+        if state is not None:
+            try:
+                config = config_from_dict(state["algo"]["config"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise checkpoints.CheckpointError(f"{latest}: the saved config is not valid ({exc})") from None
+        else:
+            config = _saved_config(run_dir)
     else:
         config = config.validate()
         if (run_dir / "metrics.csv").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another --out")
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(_toml(config))
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    _make_dir(ckpt_dir)
+    for p in ckpt_dir.iterdir():  # temporary files of writes a kill interrupted
+        if checkpoints.is_temporary(p):
+            p.unlink(missing_ok=True)
+    if state is not None:
+        _repair_snapshots(ckpt_dir, latest, state)
+    checkpoints.write_text(run_dir / "config.toml", _toml(config))
+    checkpoints.write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
 
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
@@ -200,8 +320,11 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
     diagnostics: list[dict[str, Any]] = []
     next_eval = config.eval_every or math.inf
     next_ckpt = config.checkpoint_every or math.inf
-    if resume:
-        algo.load_state_dict(state["algo"])
+    if state is not None:
+        try:
+            algo.load_state_dict(state["algo"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise checkpoints.CheckpointError(f"{latest} does not fit the run's {config.algo} learner ({exc})") from None
         wall_before = float(state["wall_time_s"])
         history = state["history"]
         evals = state["evals"]
@@ -221,8 +344,10 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
     start = time.perf_counter()
     last_return = float("nan")
 
-    def save_checkpoint() -> None:
+    def save_checkpoint(snapshot: Path | None = None) -> None:
+        """Writes latest.pt (and first the ``snapshot`` step_N.pt, the same bytes), atomically."""
         payload = {
+            "snapshot": snapshot.name if snapshot is not None else None,
             "algo": algo.state_dict(),
             "wall_time_s": wall_before + time.perf_counter() - start,
             "history": history,
@@ -231,9 +356,10 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
             "next_eval": next_eval,
             "next_ckpt": next_ckpt,
         }
-        tmp = ckpt_dir / "latest.pt.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, latest)
+        data = checkpoints.dump(payload)
+        if snapshot is not None:
+            checkpoints.write_bytes(snapshot, data)
+        checkpoints.write_bytes(latest, data)
 
     try:
         while algo.updates < config.num_updates:
@@ -276,8 +402,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
             if algo.env_steps >= next_ckpt:
                 while next_ckpt <= algo.env_steps:
                     next_ckpt += config.checkpoint_every
-                save_checkpoint()
-                torch.save(torch.load(latest, weights_only=False), ckpt_dir / f"step_{algo.env_steps}.pt")
+                save_checkpoint(ckpt_dir / f"step_{algo.env_steps}.pt")
     finally:
         progress.close()
         csv_file.close()
@@ -293,7 +418,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
     write_metrics(run_dir / "metrics.csv", columns, history)
     save_checkpoint()
     algo.save(str(run_dir / "model.pt"))
-    (run_dir / "eval.json").write_text(json.dumps(final, indent=2))
+    checkpoints.write_text(run_dir / "eval.json", json.dumps(final, indent=2))
     summary = {
         "algo": config.algo,
         "env": config.env,
@@ -310,8 +435,8 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         **{f"eval/{k}_mean": v["mean"] for k, v in final["metrics"].items()},
         **wm,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    (run_dir / "marl_eval.json").write_text(json.dumps(marl_eval_json(config, evals), indent=2))
+    checkpoints.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    checkpoints.write_text(run_dir / "marl_eval.json", json.dumps(marl_eval_json(config, evals), indent=2))
     try:
         plot_runs([run_dir], run_dir / "curves.png")
     except ImportError:
@@ -328,16 +453,17 @@ def _diagnose(algo: Any, diagnostics: list[dict[str, Any]], run_dir: Path) -> di
         return {}
     d = algo.diagnostics()
     diagnostics.append({"env_steps": algo.env_steps, **d})
-    (run_dir / "wm_diagnostics.json").write_text(json.dumps(diagnostics, indent=2))
+    checkpoints.write_text(run_dir / "wm_diagnostics.json", json.dumps(diagnostics, indent=2))
     return {k: v for k, v in d.items() if not isinstance(v, list)}
 
 
 def write_metrics(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """Writes metrics.csv from scratch: the header and every row so far."""
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    """Writes metrics.csv from scratch, atomically: the header and every row so far."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    checkpoints.write_text(path, text.getvalue())
 
 
 def marl_eval_json(cfg: RunConfig, evals: list[dict[str, Any]]) -> dict[str, Any]:
