@@ -115,3 +115,80 @@ def test_bad_input_never_crashes_the_process():
     assert proc.stdout.startswith("OK")
     _, raised, calls = proc.stdout.split()
     assert raised == calls  # every bad call raised a Python exception
+
+
+# ---- the command line: bad input gives one "genmarl: error:" line, exit code 2, no traceback ----
+
+TINY_RUN = ["total_steps=64", "num_envs=8", "num_steps=8", "eval_every=0", "eval_episodes=1", "checkpoint_every=0",
+            "update_epochs=1", "progress=false", "tensorboard=false"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    pytest.importorskip("torch")
+    from genmarl.cli import main
+
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "--out", str(out), *TINY_RUN]) == 0
+    return out
+
+
+def _cli_case(name, tmp, run):
+    """(argv, needles) of one bad command line; ``tmp`` is a scratch directory, ``run`` a finished run."""
+    (tmp / "adir").mkdir()
+    (tmp / "afile").write_text("x")
+    (tmp / "kwargs5.toml").write_text("env_kwargs = 5\n")
+    (tmp / "broken.toml").write_text("lr = = 3\n")
+    out = ["--out", str(tmp / "new")]
+    return {
+        "config_is_a_directory": (["train", "--config", str(tmp / "adir"), *out], ["is a directory", "expected a TOML file"]),
+        "config_missing": (["train", "--config", str(tmp / "nope.toml"), *out], ["does not exist", "expected a TOML file"]),
+        "config_not_toml": (["train", "--config", str(tmp / "broken.toml"), *out], ["not valid TOML"]),
+        "env_kwargs_not_a_table": (["train", "--config", str(tmp / "kwargs5.toml"), *out], ["env_kwargs", "must be a table", "int 5"]),
+        "out_is_a_file": (["train", "--out", str(tmp / "afile"), *TINY_RUN], ["is an existing file", "expected a new or existing directory"]),
+        "out_under_a_file": (["train", "--out", str(tmp / "afile" / "sub"), *TINY_RUN], ["cannot create the run directory", "writable"]),
+        "out_in_proc": (["train", "--out", "/proc/genmarl_run", *TINY_RUN], ["cannot create the run directory", "writable"]),
+        "out_empty": (["train", "--out", "", *TINY_RUN], ["must not be empty"]),
+        "device_unknown": (["train", *out, "device=gpu", *TINY_RUN], ["device must be", "'gpu'"]),
+        "device_cuda_absent": (["train", *out, "device=cuda", *TINY_RUN], ["device 'cuda' is not available", "device=cpu"]),
+        "device_cuda_index_absent": (["train", *out, "device=cuda:99", *TINY_RUN], ["'cuda:99' is not available"]),
+        "resume_with_settings": (["train", "--resume", str(run), "lr=1"], ["--resume", "takes no other settings", "lr=1"]),
+        "resume_empty": (["train", "--resume", ""], ["must not be empty"]),
+        "eval_zero_episodes": (["eval", str(run), "--episodes", "0"], ["--episodes", "positive"]),
+        "eval_unknown_group": (["eval", str(run), "--policy", "nogroup=random"], ["nogroup", "groups are ['agent']"]),
+        "eval_policy_without_kind": (["eval", str(run), "--policy", "agent"], ["GROUP=KIND"]),
+        "eval_unknown_policy": (["eval", str(run), "--policy", "agent=magic"], ["'magic'", "'random'"]),
+        "eval_not_a_run": (["eval", str(tmp / "afile")], ["not a run directory"]),
+        "eval_gif_in_missing_dir": (["eval", str(run), "--gif", str(tmp / "no" / "x.gif")], ["--gif", "does not exist"]),
+        "plot_into_missing_dir": (["plot", str(run), "-o", str(tmp / "no" / "c.png")], ["does not exist"]),
+    }[name]
+
+
+CLI_CASES = [
+    "config_is_a_directory", "config_missing", "config_not_toml", "env_kwargs_not_a_table", "out_is_a_file",
+    "out_under_a_file", "out_in_proc", "out_empty", "device_unknown", "device_cuda_absent", "device_cuda_index_absent",
+    "resume_with_settings", "resume_empty", "eval_zero_episodes", "eval_unknown_group", "eval_policy_without_kind",
+    "eval_unknown_policy", "eval_not_a_run", "eval_gif_in_missing_dir", "plot_into_missing_dir",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_cli_bad_input_is_one_error_line(case, tiny_run, tmp_path):
+    import os
+
+    import torch
+
+    if case.startswith("device_cuda") and torch.cuda.is_available():
+        if case == "device_cuda_absent":
+            pytest.skip("CUDA is available here")
+    if case == "out_in_proc" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc")
+    argv, needles = _cli_case(case, tmp_path, tiny_run)
+    proc = subprocess.run([sys.executable, "-m", "genmarl.cli", *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "error:" in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+    assert not (tmp_path / "new").exists()  # nothing half-made
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("adir", "afile", "kwargs5.toml", "broken.toml")) == []

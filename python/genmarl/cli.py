@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -63,13 +64,16 @@ def _train(args: argparse.Namespace) -> int:
     from genmarl.algos.config import load_config
     from genmarl.training.runner import train
 
-    if args.resume:
+    if args.resume is not None:
+        given = [flag for flag, value in (("--out", args.out), ("--config", args.config), ("--algo", args.algo), ("--env", args.env),
+                 ("--total-steps", args.total_steps), ("--num-envs", args.num_envs), ("--seed", args.seed), ("--plan", args.plan))
+                 if value is not None] + list(args.overrides)  # fmt: skip
+        if given:
+            raise ValueError(f"--resume continues a run with its saved config; it takes no other settings, got {' '.join(given)}")
         result = train(load_config(), out=args.resume, resume=True)
     else:
-        base = {"env": args.env}
-        if args.algo is not None:
-            base["algo"] = args.algo
-        for key in ("total_steps", "num_envs", "seed", "plan"):
+        base = {}
+        for key in ("algo", "env", "total_steps", "num_envs", "seed", "plan"):
             value = getattr(args, key)
             if value is not None:
                 base[key] = value
@@ -80,47 +84,95 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
     from pathlib import Path
 
-    import torch
-
     import genmarl
-    import dataclasses
-
-    from genmarl.algos.config import GenRLConfig, config_from_dict
+    from genmarl.algos.config import GenRLConfig, config_from_dict, device_available
+    from genmarl.training import checkpoints
     from genmarl.training.evaluate import evaluate
     from genmarl.training.runner import make_learner, report
 
     run = Path(args.run)
-    if not (run / "model.pt").exists():
+    model = run / "model.pt"
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run} is not a run directory; expected the --out directory of genmarl train")
+    if not model.exists():
         raise FileNotFoundError(f"{run} holds no trained model (model.pt); train it first")
-    state = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
-    cfg = config_from_dict(state["config"])
+    policies = {}
+    for item in args.policy:
+        group, eq, kind = item.partition("=")
+        if not eq or not group or not kind:
+            raise ValueError(f"--policy expects GROUP=KIND (e.g. agent=random), got {item!r}")
+        policies[group] = kind
+    if args.gif is not None:
+        _check_output_file(args.gif, "--gif")
+    what = "a model.pt written by genmarl train"
+    state = checkpoints.load(model, what=what)
+    checkpoints.require(state, ("config",), model, what)
+    saved = state["config"]
+    if not isinstance(saved, dict):
+        raise checkpoints.CheckpointError(f"{model}: its config is a {type(saved).__name__}; expected {what}")
+    if isinstance(saved.get("device"), str) and not device_available(saved["device"]):
+        print(f"genmarl: {run} was trained on {saved['device']}, which this machine lacks; evaluating on cpu", file=sys.stderr)
+        saved = {**saved, "device": "cpu"}
+    try:
+        cfg = config_from_dict(saved)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
     if args.plan is not None:
         if not isinstance(cfg, GenRLConfig):
             raise ValueError(f"--plan needs a genrl run; {run} trained {cfg.algo}")
         cfg = dataclasses.replace(cfg, plan=args.plan).validate()
     env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
+    unknown = sorted(set(policies) - set(env.groups))
+    if unknown:
+        raise ValueError(f"--policy names unknown agent group(s) {unknown}; {cfg.env}'s groups are {list(env.groups)}")
     algo = make_learner(env, cfg)
-    algo.load_state_dict(state)
-    policies = {}
-    for item in args.policy:
-        group, _, kind = item.partition("=")
-        policies[group] = kind
+    try:
+        algo.load_state_dict(state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise checkpoints.CheckpointError(f"{model} does not fit its own config ({str(exc)[:300]})") from None
     ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif, policies=policies)
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {
+    summary = _read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
     if args.gif:
         print(f"wrote {args.gif}")
-    (run / "eval_cli.json").write_text(json.dumps(ev, indent=2))
+    checkpoints.write_text(run / "eval_cli.json", json.dumps(ev, indent=2))
     return 0
+
+
+def _read_summary(run: Any) -> dict[str, Any] | None:
+    """summary.json of a finished run, or None when absent or not one (an interrupted run)."""
+    import json
+
+    keys = ("algo", "env", "seed", "env_steps", "wall_time_s", "env_steps_per_s")
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(summary, dict) or any(k not in summary for k in keys):
+        return None
+    return summary
+
+
+def _check_output_file(path: str, flag: str) -> None:
+    """Fails before the work when ``path`` cannot be written (no such directory, a directory)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if path == "" or p.is_dir():
+        raise ValueError(f"{flag} {path!r} is {'empty' if path == '' else 'a directory'}; expected a file path")
+    if not p.parent.is_dir():
+        raise ValueError(f"{flag} {path}: the directory {p.parent} does not exist; expected a file in an existing directory")
 
 
 def _plot(args: argparse.Namespace) -> int:
     from genmarl.training.plot import plot_main
 
+    _check_output_file(args.output, "-o/--output")
     plot_main(args)
     return 0
 
@@ -136,22 +188,46 @@ def _steps(text: str) -> int:
     return int(value)
 
 
+def _count(what: str, minimum: int = 1) -> Any:
+    """An argparse type: an integer >= ``minimum`` (the error names the flag)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _error_message(exc: BaseException) -> str:
+    """One line for a user's mistake: the message we raised, or what the OS said about which file."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genmarl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="step a large batch of envs and print throughput and returns")
     demo.add_argument("--env", default="simple_spread")
-    demo.add_argument("--num-envs", type=int, default=4096)
-    demo.add_argument("--num-threads", type=int, default=None)
-    demo.add_argument("--steps", type=int, default=500)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--num-envs", type=_count("a positive number of envs"), default=4096)
+    demo.add_argument("--num-threads", type=_count("a positive number of threads"), default=None)
+    demo.add_argument("--steps", type=_count("a positive number of steps"), default=500)
+    demo.add_argument("--seed", type=_count("a seed >= 0", 0), default=0)
     demo.set_defaults(fn=_demo)
     envs = sub.add_parser("envs", help="list environments and their arguments")
     envs.set_defaults(fn=_envs)
 
     tr = sub.add_parser("train", help="train MAPPO / IPPO / the generative agent into a run directory")
     tr.add_argument("--algo", default=None, choices=["mappo", "ippo", "genrl"], help="default: mappo (or the --config file's algo)")
-    tr.add_argument("--env", default="simple_spread")
+    tr.add_argument("--env", default=None, help="default: simple_spread (or the --config file's env)")
     tr.add_argument("--total-steps", type=_steps, default=None, help="env steps (e.g. 2e6)")
     tr.add_argument("--num-envs", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
@@ -164,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ev = sub.add_parser("eval", help="evaluate a trained run")
     ev.add_argument("run", metavar="RUN_DIR")
-    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--episodes", type=_count("a positive number of episodes"), default=100)
     ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions instead of sampling")
-    ev.add_argument("--seed", type=int, default=2_000_003)
+    ev.add_argument("--seed", type=_count("a seed >= 0", 0), default=2_000_003)
     ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
     ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
     ev.add_argument(
@@ -183,10 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, ImportError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"genmarl: error: {msg}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as exc:
+        # a user's mistake (bad value, file, run directory): one line, no traceback
+        print(f"genmarl: error: {_error_message(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("genmarl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -267,9 +268,38 @@ def _check_ranges(
             raise ValueError(f"{name} must be a finite number >= 0, got {getattr(cfg, name)}")
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
+def device_available(device: str) -> bool:
+    """Whether torch can use ``device`` here ("auto" and "cpu" always; True without torch, where
+    nothing can be checked). Imports torch only for "cuda[:N]" and "mps"."""
+    if device in ("auto", "cpu") or not _DEVICE.fullmatch(device):
+        return True
+    try:
+        import torch
+    except ImportError:
+        return True
+    if device == "mps":
+        return bool(torch.backends.mps.is_available())
+    index = int(device.partition(":")[2] or 0)
+    return bool(torch.cuda.is_available()) and index < torch.cuda.device_count()
+
+
 def _check_device(device: str) -> None:
-    if not (device == "auto" or device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:N]' or 'mps', got {device!r}")
+    """The device string's form, then (torch imported only then) that a cuda / mps device exists."""
+    if not _DEVICE.fullmatch(device):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if device_available(device):
+        return
+    import torch
+
+    if device == "mps":
+        raise ValueError("device 'mps' is not available (torch.backends.mps.is_available() is False); use device=cpu or auto")
+    if not torch.cuda.is_available():
+        why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device {device!r} is not available ({why}); use device=cpu or auto")
+    raise ValueError(f"device {device!r} is not available (torch sees {torch.cuda.device_count()} CUDA device(s)); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
@@ -330,6 +360,19 @@ def _env_kwarg(text: str) -> Any:
     return text
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A --config file's keys, with errors that name the file and what was expected."""
+    if path.is_dir():
+        raise ValueError(f"--config {path} is a directory; expected a TOML file of config keys")
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path} does not exist; expected a TOML file of config keys")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {path} is not valid TOML ({exc})") from None
+
+
 def load_config(
     base: dict[str, Any] | None = None, toml_path: str | Path | None = None, overrides: list[str] | None = None
 ) -> RunConfig:
@@ -341,8 +384,7 @@ def load_config(
     """
     data: dict[str, Any] = {}
     if toml_path is not None:
-        with open(toml_path, "rb") as fh:
-            data = tomllib.load(fh)
+        data = _read_toml(Path(toml_path))
     algo = str(data.get("algo", "mappo"))
     algo = str((base or {}).get("algo", algo))
     for item in overrides or []:
@@ -360,6 +402,11 @@ def load_config(
         if key not in hints:
             raise KeyError(f"unknown config key {key!r} ({source}); accepted keys: {', '.join(fields)}")
         if key == "env_kwargs":
+            if not isinstance(value, dict):
+                raise TypeError(
+                    f"env_kwargs ({source}) must be a table of env arguments (e.g. [env_kwargs] N = 4), "
+                    f"got {type(value).__name__} {value!r}"
+                )
             values.setdefault("env_kwargs", {}).update(value)
         else:
             values[key] = value

@@ -52,12 +52,17 @@ def evaluate(
     kwargs = algo.cfg.env_kwargs if algo is not None else (env_kwargs or {})
     if name is None:
         raise ValueError("evaluate needs an algo or an env_name")
+    if episodes < 1:
+        raise ValueError(f"the number of evaluation episodes must be a positive integer, got {episodes!r}")
     E = num_envs or min(episodes, 100)
     env = genmarl.make(name, num_envs=E, seed=seed, render_mode="rgb_array" if gif else None, **kwargs)
+    unknown = sorted(set(policies or {}) - set(env.groups))
+    if unknown:
+        raise ValueError(f"policies name unknown agent group(s) {unknown}; {name}'s groups are {list(env.groups)}")
     policies = {g: (policies or {}).get(g, "trained") for g in env.groups}
-    unknown = set(policies) - set(env.groups)
-    if unknown or any(p not in ("trained", "random", "heuristic") for p in policies.values()):
-        raise ValueError(f"policies must map groups {env.groups} to 'trained', 'random' or 'heuristic', got {policies}")
+    for g, p in policies.items():
+        if p not in ("trained", "random", "heuristic"):
+            raise ValueError(f"the policy of group {g!r} must be 'trained', 'random' or 'heuristic', got {p!r}")
     if algo is None and "trained" in policies.values():
         raise ValueError("evaluating a 'trained' policy needs an algo")
     runner = None

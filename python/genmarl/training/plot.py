@@ -21,18 +21,23 @@ def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
     if not rows:
         raise ValueError(f"{path} has no rows yet")
     cols: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
+    for i, r in enumerate(rows, start=2):
         for k, v in r.items():
-            cols[k].append(float(v) if v not in ("", None) else np.nan)
+            try:
+                cols[k].append(float(v) if v not in ("", None) else np.nan)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path} line {i}, column {k!r}: {v!r} is not a number; expected genmarl's metrics.csv") from None
     return {k: np.asarray(v) for k, v in cols.items()}
 
 
 def _label(run_dir: Path) -> str:
-    cfg_path = run_dir / "config.json"
-    if cfg_path.exists():
-        cfg = json.loads(cfg_path.read_text())
-        return f"{cfg.get('algo', '?')} {cfg.get('env', '')}"
-    return run_dir.name
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):  # absent or unreadable: label by the directory's name
+        return run_dir.name
+    if not isinstance(cfg, dict):
+        return run_dir.name
+    return f"{cfg.get('algo', '?')} {cfg.get('env', '')}"
 
 
 def _band(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +96,8 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str = "charts
     for ax in axes:
         ax.set_ylabel("mean episode return per agent")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # no curve yet (e.g. no episode finished)
+            ax.legend(fontsize=8)
     fig.suptitle("training return (lines: mean, band: min-max over seeds; dots: evaluation)")
     fig.tight_layout()
     out = Path(out)
@@ -144,7 +150,8 @@ def plot_world_model(run_dirs: list[str | Path], out: str | Path) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     axes[0].set_yscale("log")
     axes[3].set_yscale("log")
     fig.tight_layout()
