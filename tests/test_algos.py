@@ -266,3 +266,15 @@ def test_buffers_and_configs_work_without_torch() -> None:
         "try:\n    genmarl.algos.MAPPO\nexcept ImportError as e:\n    assert 'needs torch' in str(e), e\nelse:\n    raise SystemExit(1)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_flags_override_a_config_file_only_when_given(tmp_path, monkeypatch) -> None:
+    import genmarl.training.runner as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "train", lambda cfg, out=None, resume=False: seen.append(cfg) or runner.RunResult(tmp_path, {}, {}))
+    toml = tmp_path / "c.toml"
+    toml.write_text('env = "simple_tag"\n')
+    assert cli(["train", "--config", str(toml)]) == 0
+    assert cli(["train", "--config", str(toml), "--env", "simple_adversary"]) == 0
+    assert [c.env for c in seen] == ["simple_tag", "simple_adversary"]

@@ -252,3 +252,19 @@ def test_resume_of_a_directory_without_a_run(tmp_path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{not json")
     assert_user_error(genmarl_cli("train", "--resume", str(tmp_path / "bad")), "config.json")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA")
+def test_eval_of_a_gpu_trained_run_falls_back_to_cpu(finished_run, tmp_path) -> None:
+    run = copy_run(finished_run, tmp_path / "run")
+    state = torch.load(run / "model.pt", weights_only=True)
+    state["config"]["device"] = "cuda"
+    checkpoints.save(state, run / "model.pt")
+    proc = genmarl_cli("eval", str(run), "--episodes", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained on cuda" in proc.stderr and "evaluating on cpu" in proc.stderr
+    # resuming needs the device it trained on: a clear error, not a crash
+    latest = checkpoints.load(run / "checkpoints" / "latest.pt")
+    latest["algo"]["config"]["device"] = "cuda"
+    checkpoints.save(latest, run / "checkpoints" / "latest.pt")
+    assert_user_error(genmarl_cli("train", "--resume", str(run)), "device 'cuda' is not available")
