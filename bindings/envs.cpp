@@ -4,17 +4,27 @@
 // into directly; the env never writes into an array after handing it out.
 // Incoming actions are validated and copied into the env's owned buffers while
 // the GIL is held; the GIL is released while the envs step.
+//
+// Threads: calls on one env are serialised by a per-env mutex held from the
+// moment actions are copied in until the results are out, so a step's actions
+// are never overwritten by another thread's step. The mutex is taken with the
+// GIL released (no lock-order deadlock with the GIL). After fork() the child
+// starts with a fresh mutex (one inherited from a thread that does not exist
+// there could never be unlocked); the env's thread pool restarts itself.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "genmarl/envs/registry.hpp"
+
+#include <unistd.h>
 
 namespace py = pybind11;
 using genmarl::BatchedEnv;
@@ -35,6 +45,33 @@ std::string shape_of(const std::vector<py::ssize_t>& v) {
   if (v.size() == 1) s += ",";
   return s + ")";
 }
+
+// One mutex per env, re-created in a forked child. Called with the GIL held, which
+// serialises the pid check between Python threads.
+class EnvMutex {
+ public:
+  EnvMutex() : mutex_(std::make_unique<std::mutex>()), pid_(getpid()) {}
+  ~EnvMutex() {
+    if (pid_ != getpid()) static_cast<void>(mutex_.release());  // may be held by a thread of the parent
+  }
+  std::unique_lock<std::mutex> lock() {
+    if (pid_ != getpid()) {
+      static_cast<void>(mutex_.release());
+      mutex_ = std::make_unique<std::mutex>();
+      pid_ = getpid();
+    }
+    std::unique_lock<std::mutex> held(*mutex_, std::try_to_lock);
+    if (!held.owns_lock()) {
+      py::gil_scoped_release release;
+      held.lock();
+    }
+    return held;
+  }
+
+ private:
+  std::unique_ptr<std::mutex> mutex_;
+  pid_t pid_;
+};
 
 class PyBatchedEnv {
  public:
@@ -80,6 +117,7 @@ class PyBatchedEnv {
   }
 
   py::tuple reset(std::optional<std::uint64_t> seed) {
+    auto held = mutex_.lock();
     std::vector<py::array_t<float>> obs = new_obs();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
@@ -92,6 +130,7 @@ class PyBatchedEnv {
   }
 
   py::tuple observe() {
+    auto held = mutex_.lock();
     std::vector<py::array_t<float>> obs = new_obs();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
@@ -114,8 +153,9 @@ class PyBatchedEnv {
       throw py::value_error("expected " + std::to_string(expected) + (grouped ? " group" : " agent") +
                             " action arrays, got " + std::to_string(py::len(actions)));
     }
-    std::int64_t* disc = env_->discrete_actions();
-    float* cont = env_->continuous_actions();
+    // Check and convert every array first (this may run Python code), then copy them in under the lock.
+    std::vector<py::array> converted;
+    converted.reserve(expected);
     for (std::size_t k = 0; k < expected; ++k) {
       const int first = grouped ? sp.groups[k].first_agent : static_cast<int>(k);
       const int count = grouped ? sp.groups[k].num_agents : 1;
@@ -139,8 +179,27 @@ class PyBatchedEnv {
           throw py::type_error("actions of " + who() + " must be a float array (Box action space), got dtype " +
                                std::string(py::str(raw.dtype())));
         }
-        auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(raw);
-        const float* src = arr.data();
+        converted.push_back(py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(raw));
+        if (!converted.back()) throw py::type_error("actions of " + who() + " could not be converted to float32");
+      } else {
+        if (kind != 'i' && kind != 'u') {
+          throw py::type_error("actions of " + who() + " must be an integer array (Discrete action space), got dtype " +
+                               std::string(py::str(raw.dtype())));
+        }
+        converted.push_back(py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw));
+        if (!converted.back()) throw py::type_error("actions of " + who() + " could not be converted to int64");
+      }
+    }
+
+    auto held = mutex_.lock();  // held until the results are out: no other call touches the action buffers
+    std::int64_t* disc = env_->discrete_actions();
+    float* cont = env_->continuous_actions();
+    for (std::size_t k = 0; k < expected; ++k) {
+      const int first = grouped ? sp.groups[k].first_agent : static_cast<int>(k);
+      const int count = grouped ? sp.groups[k].num_agents : 1;
+      const auto& agent = sp.agents[first];
+      if (agent.action.continuous) {
+        const float* src = static_cast<const float*>(converted[k].data());
         for (int e = 0; e < E; ++e) {
           for (int j = 0; j < count; ++j) {
             std::memcpy(cont + (static_cast<std::size_t>(e) * A + first + j) * stride,
@@ -148,12 +207,7 @@ class PyBatchedEnv {
           }
         }
       } else {
-        if (kind != 'i' && kind != 'u') {
-          throw py::type_error("actions of " + who() + " must be an integer array (Discrete action space), got dtype " +
-                               std::string(py::str(raw.dtype())));
-        }
-        auto arr = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw);
-        const std::int64_t* src = arr.data();
+        const std::int64_t* src = static_cast<const std::int64_t*>(converted[k].data());
         for (int e = 0; e < E; ++e) {
           std::memcpy(disc + static_cast<std::size_t>(e) * A + first, src + static_cast<std::size_t>(e) * count,
                       sizeof(std::int64_t) * count);
@@ -216,9 +270,14 @@ class PyBatchedEnv {
     return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length);
   }
 
-  py::dict get_state() const {
+  py::dict get_state() {
+    std::vector<genmarl::StateArray> state;
+    {
+      auto held = mutex_.lock();
+      state = env_->get_state();
+    }
     py::dict out;
-    for (const auto& a : env_->get_state()) {
+    for (const auto& a : state) {
       std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end());
       py::array arr{py::dtype(a.dtype), shape};
       if (!a.data.empty()) std::memcpy(arr.mutable_data(), a.data.data(), a.data.size());
@@ -241,7 +300,17 @@ class PyBatchedEnv {
       if (arr.nbytes()) std::memcpy(a.data.data(), arr.data(), static_cast<std::size_t>(arr.nbytes()));
       arrays.push_back(std::move(a));
     }
+    auto held = mutex_.lock();
     env_->set_state(arrays);
+  }
+
+  int curriculum_stage() {
+    auto held = mutex_.lock();
+    return env_->curriculum_stage();
+  }
+  void set_curriculum_stage(int stage) {
+    auto held = mutex_.lock();
+    env_->set_curriculum_stage(stage);
   }
 
  private:
@@ -257,7 +326,8 @@ class PyBatchedEnv {
   }
 
   std::unique_ptr<BatchedEnv> env_;
-  std::vector<std::vector<float>> scratch_final_obs_;
+  std::vector<std::vector<float>> scratch_final_obs_;  // written by step(), under the mutex
+  EnvMutex mutex_;
 };
 
 const char* kind_name(genmarl::ParamKind k) {
@@ -275,6 +345,7 @@ const char* kind_name(genmarl::ParamKind k) {
 void bind_envs(py::module_& m) {
   py::register_exception<genmarl::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
 
+  m.attr("MAX_THREADS") = genmarl::kMaxThreads;
   m.def("list_envs", &genmarl::list_envs, "Names of the registered environments.");
   m.def(
       "env_params",
@@ -307,6 +378,5 @@ void bind_envs(py::module_& m) {
       .def("get_state", &PyBatchedEnv::get_state)
       .def("set_state", &PyBatchedEnv::set_state, py::arg("state"))
       .def_property_readonly("num_curriculum_stages", [](PyBatchedEnv& s) { return s.env().num_curriculum_stages(); })
-      .def_property("curriculum_stage", [](PyBatchedEnv& s) { return s.env().curriculum_stage(); },
-                    [](PyBatchedEnv& s, int stage) { s.env().set_curriculum_stage(stage); });
+      .def_property("curriculum_stage", &PyBatchedEnv::curriculum_stage, &PyBatchedEnv::set_curriculum_stage);
 }

@@ -160,32 +160,23 @@ class CheckedLogits {
 };
 
 // Pools shared by every call that asks for the same thread count, created on first use (a
-// pool runs one job at a time, so concurrent callers queue). A pool inherited through fork()
-// has no worker threads in the child: it is abandoned (never destroyed, as joining its threads
-// would fail) and a new one made.
+// pool runs one job at a time, so concurrent callers queue). ForkSafePool restarts a pool
+// inherited through fork() in the child.
 genmarl::ThreadPool* shared_pool(int num_threads) {
   if (num_threads <= 1) return nullptr;
-  struct Entry {
-    pid_t pid = 0;
-    std::unique_ptr<genmarl::ThreadPool> pool;
-  };
   static std::mutex mutex;
-  static std::map<int, Entry> pools;
+  static std::map<int, std::unique_ptr<genmarl::ForkSafePool>> pools;
   std::lock_guard<std::mutex> lock(mutex);
-  Entry& e = pools[num_threads];
-  if (e.pool && e.pid != getpid()) static_cast<void>(e.pool.release());
-  if (!e.pool) {
-    e.pool = std::make_unique<genmarl::ThreadPool>(static_cast<std::size_t>(num_threads));
-    e.pid = getpid();
-  }
-  return e.pool.get();
+  auto& entry = pools[num_threads];
+  if (!entry) entry = std::make_unique<genmarl::ForkSafePool>(static_cast<std::size_t>(num_threads));
+  return &entry->get();
 }
 
 py::tuple categorical_sample(const py::handle& logits, std::uint64_t seed, std::uint64_t stream, double unimix,
                              bool one_hot, int num_threads) {
   Logits in = logits_arg(logits);
   const float mix = unimix_arg(unimix);
-  if (num_threads < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(num_threads));
+  genmarl::check_num_threads(num_threads);
   CheckedLogits x(in);
   const std::vector<py::ssize_t> lead(in.shape.begin(), in.shape.end() - 1);
   py::array_t<std::int64_t> index(lead);

@@ -98,12 +98,13 @@ class VectorEnv:
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"env name must be a str, got {type(name).__name__}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral) or num_envs <= 0:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral) or not 0 < num_envs < 2**31:
+            raise ValueError(f"num_envs must be a positive integer below 2**31, got {num_envs!r}")
         if num_threads is None:
             num_threads = _default_threads(int(num_envs))
-        if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads <= 0:
-            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        max_threads = _core.MAX_THREADS
+        if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or not 0 < num_threads <= max_threads:
+            raise ValueError(f"num_threads must be a positive integer at most {max_threads} or None, got {num_threads!r}")
         seed = self._check_seed(seed)
         if render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")

@@ -5,6 +5,14 @@
 // jobs, workers spin briefly on an atomic generation counter (a futex wake-up
 // costs tens of microseconds on a VM, as long as a whole step of 64 envs) and
 // then sleep on a condition variable. No allocation per job.
+//
+// Limits and failure: at most kMaxThreads threads; when the system cannot start
+// every worker (thread or memory limits), the constructor stops the workers it
+// started and throws ThreadStartError instead of aborting.
+//
+// fork(): a ThreadPool's workers do not exist in a forked child. ForkSafePool
+// notices the new process id and starts a fresh pool there, abandoning the
+// inherited one (never destroyed: joining threads that do not exist would fail).
 #pragma once
 
 #include <atomic>
@@ -13,9 +21,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -26,29 +40,47 @@
 
 namespace genmarl {
 
+// The most threads one pool may have (the calling thread included).
+inline constexpr std::size_t kMaxThreads = 1024;
+
+// The system could not start the requested worker threads.
+class ThreadStartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws std::invalid_argument unless 1 <= num_threads <= kMaxThreads; `what` names the argument.
+inline void check_num_threads(long long num_threads, const char* what = "num_threads") {
+  if (num_threads < 1 || num_threads > static_cast<long long>(kMaxThreads)) {
+    throw std::invalid_argument(std::string(what) + " must be an integer in [1, " + std::to_string(kMaxThreads) +
+                                "], got " + std::to_string(num_threads));
+  }
+}
+
 class ThreadPool {
  public:
   // How long an idle thread spins before sleeping.
   static constexpr std::chrono::microseconds kSpin{200};
 
   explicit ThreadPool(std::size_t num_threads) : num_threads_(num_threads == 0 ? 1 : num_threads) {
+    check_num_threads(static_cast<long long>(num_threads_));
     workers_.reserve(num_threads_ - 1);
-    for (std::size_t i = 0; i + 1 < num_threads_; ++i) {
-      workers_.emplace_back([this] { worker_loop(); });
+    try {
+      for (std::size_t i = 0; i + 1 < num_threads_; ++i) {
+        workers_.emplace_back([this] { worker_loop(); });
+      }
+    } catch (const std::system_error& e) {
+      const std::size_t started = workers_.size() + 1;
+      stop_workers();
+      throw ThreadStartError("could not start " + std::to_string(num_threads_) + " threads (" +
+                             std::to_string(started) + " running when the system refused: " + e.what() +
+                             "); use fewer threads or raise the process's thread/memory limits");
     }
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_.store(true, std::memory_order_release);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
-  }
+  ~ThreadPool() { stop_workers(); }
 
   std::size_t num_threads() const noexcept { return num_threads_; }
 
@@ -79,6 +111,17 @@ class ThreadPool {
   }
 
  private:
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_.store(true, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
   template <class Pred>
   static bool spin_until(Pred&& pred) {
     const auto deadline = std::chrono::steady_clock::now() + kSpin;
@@ -129,6 +172,38 @@ class ThreadPool {
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> next_task_{0};
+};
+
+// Owns a ThreadPool and replaces it after fork(): get() in a child process abandons the
+// inherited pool (its workers are gone) and starts a new one with the same thread count.
+// Not thread-safe by itself: callers serialise get() with whatever serialises their jobs.
+class ForkSafePool {
+ public:
+  explicit ForkSafePool(std::size_t num_threads)
+      : num_threads_(num_threads), pool_(std::make_unique<ThreadPool>(num_threads)), pid_(getpid()) {}
+  ForkSafePool(const ForkSafePool&) = delete;
+  ForkSafePool& operator=(const ForkSafePool&) = delete;
+  ~ForkSafePool() {
+    if (pid_ != getpid()) static_cast<void>(pool_.release());
+  }
+
+  std::size_t num_threads() const noexcept { return num_threads_; }
+
+  ThreadPool& get() {
+    const pid_t now = getpid();
+    if (now != pid_) {
+      auto fresh = std::make_unique<ThreadPool>(num_threads_);  // may throw: then retried next call
+      static_cast<void>(pool_.release());
+      pool_ = std::move(fresh);
+      pid_ = now;
+    }
+    return *pool_;
+  }
+
+ private:
+  std::size_t num_threads_;
+  std::unique_ptr<ThreadPool> pool_;
+  pid_t pid_;
 };
 
 }  // namespace genmarl

@@ -1,15 +1,48 @@
 // The type-erased interface of a batched multi-agent environment, as the
 // Python bindings and C++ users see it. VectorEnv<Scenario> implements it.
+//
+// Concurrency contract: one call at a time per env. A call that starts while
+// another call on the same env is running (reset, reset_continue, step, observe,
+// get_state, set_state, set_curriculum_stage) throws ConcurrentCall and changes
+// nothing. The caller also owns the action buffers between calls: writing them
+// while step() runs is a data race. Different envs are independent, so one env
+// per thread needs no locking. (The Python binding serialises calls instead.)
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "genmarl/env/spec.hpp"
 
 namespace genmarl {
+
+// A call on an env started while another call on the same env was running.
+class ConcurrentCall : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// Marks an env busy for the duration of one call; throws ConcurrentCall if it already is.
+class CallGuard {
+ public:
+  CallGuard(std::atomic<bool>& busy, const char* call) : busy_(busy) {
+    if (busy_.exchange(true, std::memory_order_acquire)) {
+      throw ConcurrentCall(std::string(call) +
+                           ": another call on this env is running; an env takes one call at a time "
+                           "(use one env per thread, or serialise the calls)");
+    }
+  }
+  ~CallGuard() { busy_.store(false, std::memory_order_release); }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
 
 // Where step()/reset() write their results. Every pointer is caller-owned and
 // sized for num_envs; obs/final_obs hold one pointer per agent group, each to a

@@ -60,12 +60,29 @@ class Params {
         for (const auto& s : specs) accepted += (accepted.empty() ? "" : ", ") + s.name;
         throw InvalidArgument(env_name + ": unknown argument '" + k + "'; accepted: " + accepted);
       }
+      for (const auto& s : specs) {
+        if (s.name == k && s.kind != ParamKind::kFloat) check_integral(env_name, s, v);
+      }
       out.values_[k] = v;
     }
     return out;
   }
 
  private:
+  // Int and bool arguments arrive as doubles: they must be whole numbers that fit in an int.
+  static void check_integral(const std::string& env_name, const ParamSpec& s, double v) {
+    const double lo = s.kind == ParamKind::kOptionalInt ? kNone : (s.kind == ParamKind::kBool ? 0.0 : -2147483648.0);
+    const double hi = s.kind == ParamKind::kBool ? 1.0 : 2147483647.0;
+    if (!(v >= lo && v <= hi) || v != std::floor(v)) {
+      std::string what = s.kind == ParamKind::kBool ? "a bool (0 or 1)" : "an integer in [" + fmt(lo) + ", " + fmt(hi) + "]";
+      throw InvalidArgument(env_name + ": argument '" + s.name + "' must be " + what + ", got " + fmt(v));
+    }
+  }
+  static std::string fmt(double v) {
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e18) return std::to_string(static_cast<long long>(v));
+    return std::to_string(v);
+  }
+
   std::map<std::string, double> values_;
 };
 

@@ -43,7 +43,10 @@ class VectorEnv final : public BatchedEnv {
   VectorEnv(Scenario scenario, int num_envs, int num_threads, std::uint64_t seed)
       : scenario_(std::move(scenario)), spec_(scenario_.spec()) {
     if (num_envs <= 0) throw InvalidArgument("num_envs must be a positive integer, got " + std::to_string(num_envs));
-    if (num_threads <= 0) throw InvalidArgument("num_threads must be a positive integer, got " + std::to_string(num_threads));
+    if (num_threads <= 0 || static_cast<std::size_t>(num_threads) > kMaxThreads) {
+      throw InvalidArgument("num_threads must be an integer in [1, " + std::to_string(kMaxThreads) + "], got " +
+                            std::to_string(num_threads));
+    }
     num_envs_ = num_envs;
     num_agents_ = spec_.num_agents();
     if (num_agents_ > kMaxAgents) throw InvalidArgument("at most 64 agents are supported");
@@ -54,7 +57,7 @@ class VectorEnv final : public BatchedEnv {
     returns_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0.0);
     discrete_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0);
     continuous_.assign(static_cast<std::size_t>(num_envs) * num_agents_ * spec_.max_action_dim, 0.0f);
-    pool_ = std::make_unique<ThreadPool>(static_cast<std::size_t>(std::min(num_threads, num_envs)));
+    pool_ = std::make_unique<ForkSafePool>(static_cast<std::size_t>(std::min(num_threads, num_envs)));
     num_threads_ = num_threads;
     seed_ = seed;
     for (int e = 0; e < num_envs_; ++e) start_episode(e, 0);
@@ -95,6 +98,7 @@ class VectorEnv final : public BatchedEnv {
   }
 
   void reset(std::uint64_t seed, const StepOutputs& out) override {
+    CallGuard guard(busy_, "reset");
     seed_ = seed;
     run_shards([&](int e) {
       start_episode(e, 0);
@@ -103,6 +107,7 @@ class VectorEnv final : public BatchedEnv {
   }
 
   void reset_continue(const StepOutputs& out) override {
+    CallGuard guard(busy_, "reset");
     run_shards([&](int e) {
       start_episode(e, episode_[e] + 1);
       write_obs(e, out.obs);
@@ -110,15 +115,35 @@ class VectorEnv final : public BatchedEnv {
   }
 
   void observe(const StepOutputs& out) override {
+    CallGuard guard(busy_, "observe");
     run_shards([&](int e) { write_obs(e, out.obs); });
   }
 
   void step(const StepOutputs& out) override {
+    CallGuard guard(busy_, "step");
     check_actions();
     run_shards([&](int e) { step_one(e, out); });
   }
 
   std::vector<StateArray> get_state() const override {
+    CallGuard guard(busy_, "get_state");
+    return export_state();
+  }
+
+  void set_state(const std::vector<StateArray>& state) override {
+    CallGuard guard(busy_, "set_state");
+    import_state(state);
+  }
+
+  int num_curriculum_stages() const override { return scenario_.num_curriculum_stages(); }
+  int curriculum_stage() const override { return scenario_.curriculum_stage(); }
+  void set_curriculum_stage(int stage) override {
+    CallGuard guard(busy_, "set_curriculum_stage");
+    scenario_.set_curriculum_stage(stage);
+  }
+
+ private:
+  std::vector<StateArray> export_state() const {
     std::vector<StateArray> arrays = Scenario::export_states(states_);
     arrays.push_back(make_array("episode", "<i8", {num_envs_}, episode_.data(), episode_.size() * 8));
     std::vector<std::uint64_t> counters(num_envs_);
@@ -130,8 +155,8 @@ class VectorEnv final : public BatchedEnv {
     return arrays;
   }
 
-  void set_state(const std::vector<StateArray>& state) override {
-    std::vector<StateArray> expected = get_state();
+  void import_state(const std::vector<StateArray>& state) {
+    std::vector<StateArray> expected = export_state();
     if (state.size() != expected.size()) {
       std::string names;
       for (const auto& a : expected) names += (names.empty() ? "" : ", ") + a.name;
@@ -177,11 +202,6 @@ class VectorEnv final : public BatchedEnv {
     }
   }
 
-  int num_curriculum_stages() const override { return scenario_.num_curriculum_stages(); }
-  int curriculum_stage() const override { return scenario_.curriculum_stage(); }
-  void set_curriculum_stage(int stage) override { scenario_.set_curriculum_stage(stage); }
-
- private:
   static std::string shape_str(const std::vector<std::int64_t>& shape) {
     std::string s = "(";
     for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -199,7 +219,7 @@ class VectorEnv final : public BatchedEnv {
   void run_shards(Fn&& fn) {
     const int shards = static_cast<int>(pool_->num_threads());
     const int per = (num_envs_ + shards - 1) / shards;
-    pool_->run(static_cast<std::size_t>(shards), [&](std::size_t shard) {
+    pool_->get().run(static_cast<std::size_t>(shards), [&](std::size_t shard) {
       const int begin = static_cast<int>(shard) * per;
       const int end = std::min(num_envs_, begin + per);
       for (int e = begin; e < end; ++e) fn(e);
@@ -271,7 +291,8 @@ class VectorEnv final : public BatchedEnv {
   std::vector<double> returns_;
   std::vector<std::int64_t> discrete_;
   std::vector<float> continuous_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ForkSafePool> pool_;
+  mutable std::atomic<bool> busy_{false};
 };
 
 }  // namespace genmarl
