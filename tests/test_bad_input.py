@@ -149,6 +149,7 @@ def _cli_case(name, tmp, run):
         "out_under_a_file": (["train", "--out", str(tmp / "afile" / "sub"), *TINY_RUN], ["cannot create the run directory", "writable"]),
         "out_in_proc": (["train", "--out", "/proc/genmarl_run", *TINY_RUN], ["cannot create the run directory", "writable"]),
         "out_empty": (["train", "--out", "", *TINY_RUN], ["must not be empty"]),
+        "env_argument_bad": (["train", *out, "env_kwargs.N=abc", *TINY_RUN], ["'N' must be an int"]),
         "device_unknown": (["train", *out, "device=gpu", *TINY_RUN], ["device must be", "'gpu'"]),
         "device_cuda_absent": (["train", *out, "device=cuda", *TINY_RUN], ["device 'cuda' is not available", "device=cpu"]),
         "device_cuda_index_absent": (["train", *out, "device=cuda:99", *TINY_RUN], ["'cuda:99' is not available"]),
@@ -166,7 +167,7 @@ def _cli_case(name, tmp, run):
 
 CLI_CASES = [
     "config_is_a_directory", "config_missing", "config_not_toml", "env_kwargs_not_a_table", "out_is_a_file",
-    "out_under_a_file", "out_in_proc", "out_empty", "device_unknown", "device_cuda_absent", "device_cuda_index_absent",
+    "out_under_a_file", "out_in_proc", "out_empty", "env_argument_bad", "device_unknown", "device_cuda_absent", "device_cuda_index_absent",
     "resume_with_settings", "resume_empty", "eval_zero_episodes", "eval_unknown_group", "eval_policy_without_kind",
     "eval_unknown_policy", "eval_not_a_run", "eval_gif_in_missing_dir", "plot_into_missing_dir",
 ]  # fmt: skip

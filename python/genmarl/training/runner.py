@@ -299,6 +299,13 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         config = config.validate()
         if (run_dir / "metrics.csv").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another --out")
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    # the env and learner first: bad env arguments fail before anything is written
+    env = genmarl.make(
+        config.env, num_envs=config.num_envs, num_threads=config.num_threads or None, seed=config.seed, **config.env_kwargs
+    )
+    algo = make_learner(env, config)
     _make_dir(ckpt_dir)
     for p in ckpt_dir.iterdir():  # temporary files of writes a kill interrupted
         if checkpoints.is_temporary(p):
@@ -308,12 +315,6 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
     checkpoints.write_text(run_dir / "config.toml", _toml(config))
     checkpoints.write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
 
-    if config.torch_threads > 0:
-        torch.set_num_threads(config.torch_threads)
-    env = genmarl.make(
-        config.env, num_envs=config.num_envs, num_threads=config.num_threads or None, seed=config.seed, **config.env_kwargs
-    )
-    algo = make_learner(env, config)
     wall_before = 0.0
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
