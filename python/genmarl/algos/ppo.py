@@ -178,7 +178,7 @@ class GroupedLearner:
 
     def _load_learner_state(self, state: dict[str, Any]) -> None:
         self.np_rng.bit_generator.state = state["np_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         self.updates = int(state["updates"])
         self.env_steps = int(state["env_steps"])
         if "env_state" in state:
@@ -196,7 +196,8 @@ class GroupedLearner:
         """Loads a :meth:`save` file. Reads tensors and plain data only (a file carrying code is
         refused); raises :class:`~genmarl.training.checkpoints.CheckpointError` for a damaged or
         foreign file, or one saved by a learner of another shape."""
-        state = checkpoints.load(path, map_location=self.device, what=f"a model saved by {type(self).__name__}.save")
+        # on the CPU first: the RNG state must stay a CPU ByteTensor; load_state_dict moves the rest
+        state = checkpoints.load(path, map_location="cpu", what=f"a model saved by {type(self).__name__}.save")
         try:
             self.load_state_dict(state)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
