@@ -24,12 +24,18 @@ Truncation is not a termination: it only ends the stored episode (``is_first`` o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from genmarl.algos.ppo import GroupInfo
+
+
+# What the observation decoder predicts: the observation itself, or its change from the previous
+# step's observation ("delta"; from zeros at an episode's first step).
+OBS_TARGETS = ("absolute", "delta")
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -109,8 +115,14 @@ class WorldModel(nn.Module):
         attention_heads: int = 4,
         unimix: float = 0.01,
         layers: int = 2,
+        obs_target: str = "absolute",
+        obs_symlog: bool = False,
     ) -> None:
         super().__init__()
+        if obs_target not in OBS_TARGETS:
+            raise ValueError(f"obs_target must be one of {OBS_TARGETS}, got {obs_target!r}")
+        self.obs_target = obs_target
+        self.obs_symlog = bool(obs_symlog)
         for g in groups:
             if g.continuous:
                 raise ValueError(
@@ -159,8 +171,81 @@ class WorldModel(nn.Module):
         return torch.cat(out, -2)
 
     def decode(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """feat: [..., N, feat] -> predicted obs[g]: [..., n_g, obs_dim_g]."""
+        """feat: [..., N, feat] -> the decoder's raw outputs [..., n_g, obs_dim_g] (see ``obs_target``;
+        in symlog space with ``obs_symlog``). :meth:`predict_obs` turns them into observations."""
         return {g.name: self.decoders[g.name](feat[..., self.slices[g.name], :]) for g in self.groups}
+
+    def predict_obs(self, feat: torch.Tensor, prev_obs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Predicted observations {g: [..., n_g, d_g]} of the states ``feat`` [..., N, F].
+
+        With ``obs_target="delta"`` the prediction is ``prev_obs`` (the previous step's
+        observation, real or predicted; None at an episode's first step) plus the predicted change.
+        """
+        out = {}
+        for name, raw in self.decode(feat).items():
+            x = symexp(raw) if self.obs_symlog else raw
+            if self.obs_target == "delta" and prev_obs is not None:
+                x = prev_obs[name] + x
+            out[name] = x
+        return out
+
+    def recon_targets(
+        self, obs: dict[str, torch.Tensor], is_first: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Decoder targets {g: [B, T, n_g, d_g]} for observed sequences and where they are
+        defined [B, T] bool: everywhere for absolute targets; for deltas, every step but a
+        window's first when that step is mid-episode (its previous observation is not in the window).
+        """
+        first = is_first.to(torch.bool)
+        valid = torch.ones_like(first)
+        out = {}
+        for g in self.groups:
+            o = obs[g.name]
+            if self.obs_target == "delta":
+                prev = torch.cat([torch.zeros_like(o[:, :1]), o[:, :-1]], 1)
+                prev = torch.where(first[:, :, None, None], torch.zeros_like(prev), prev)
+                o = o - prev
+            out[g.name] = symlog(o) if self.obs_symlog else o
+        if self.obs_target == "delta":
+            valid = valid.clone()
+            valid[:, 0] = first[:, 0]
+        return out, valid
+
+    @torch.no_grad()
+    def open_loop_errors(
+        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, is_first: torch.Tensor, mask: torch.Tensor, horizon: int
+    ) -> dict[str, Any]:
+        """Open-loop prediction errors on windows ``[B, horizon + 1]`` (``mask`` marks real steps).
+
+        From the posterior at step 0, the model is rolled forward with the actions actually taken
+        and the prior's mode; ``obs_error_k[k-1]`` is the mean squared error per observation
+        element of the prediction of step k, ``obs_error_trivial_k`` the same for 'obs[k] = obs[0]',
+        ``recon_error`` the posterior reconstruction of step 0.
+        """
+        out = self.observe(obs, actions, is_first, deterministic=True)
+        d_total = sum(g.num_agents * g.obs_dim for g in self.groups)
+
+        def sq_err(pred: dict[str, torch.Tensor], t: int, keep: torch.Tensor) -> float:
+            err = sum(((pred[g.name] - obs[g.name][:, t]) ** 2).sum((-1, -2)) for g in self.groups)
+            return float((err[keep] / d_total).mean()) if keep.any() else float("nan")
+
+        start = {g.name: obs[g.name][:, 0] for g in self.groups}
+        # the step-0 reconstruction is relative to step -1, which the window lacks: count it only where
+        # step 0 starts an episode (delta targets) -- absolute targets count everywhere
+        recon_keep = mask[:, 0] & (is_first[:, 0].to(torch.bool) if self.obs_target == "delta" else True)
+        recon = self.predict_obs(out.feat[:, 0], None)
+        res: dict[str, Any] = {"recon_error": sq_err(recon, 0, recon_keep)}
+        errs, trivial = [], []
+        h, z, pred = out.h[:, 0], out.z[:, 0], start
+        for k in range(1, horizon + 1):
+            h = self.transition(h, z, self.one_hot_actions(actions[:, k - 1]))
+            z = self.sample_z(self.prior_logits(h), deterministic=True)
+            pred = self.predict_obs(torch.cat([h, z], -1), pred)
+            keep = mask[:, k] & ~is_first[:, k].to(torch.bool)
+            errs.append(sq_err(pred, k, keep))
+            trivial.append(sq_err(start, k, keep))
+        res["obs_error_k"], res["obs_error_trivial_k"] = errs, trivial
+        return res
 
     def one_hot_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """actions: [..., N] int -> [..., N, A] float."""
@@ -272,7 +357,9 @@ class WorldModel(nn.Module):
         out = self.observe(obs, actions, is_first)
         feat = out.feat
         recon = self.decode(feat)
-        rec_loss = sum(((recon[g.name] - obs[g.name]) ** 2).sum(-1).mean() for g in self.groups)
+        targets, valid = self.recon_targets(obs, is_first)
+        w = valid.to(feat.dtype)[..., None] / valid.to(feat.dtype).mean().clamp(min=1e-8)  # [B, T, 1]
+        rec_loss = sum((w * ((recon[g.name] - targets[g.name]) ** 2).sum(-1)).mean() for g in self.groups)
         rew_pred = self.reward_head(out.h_next).squeeze(-1)
         rew_loss = ((rew_pred - symlog(rewards)) ** 2).mean()
         cont_target = 1.0 - terminated.float()
