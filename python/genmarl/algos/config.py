@@ -149,6 +149,8 @@ class GenRLConfig:
     kl_rep: float = 0.1
     behaviour_coef: float = 1.0
     model_lr: float = 1e-3
+    obs_target: str = "absolute"  # decoder target: "absolute" observation or "delta" from the previous step
+    obs_symlog: bool = False  # decode observations in symlog space
     # actor-critic in imagination
     horizon: int = 15
     imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
@@ -166,6 +168,7 @@ class GenRLConfig:
     # planning at act time
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
     plan_horizon: int = 0  # 0 = horizon
+    plan_model: str = "world"  # roll the candidates through the "world" model or the true "simulator" (oracle)
     # runs
     eval_every: int = 25_000
     eval_episodes: int = 100
@@ -192,6 +195,10 @@ class GenRLConfig:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
         if self.hidden_size % self.attention_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
+        if self.obs_target not in ("absolute", "delta"):
+            raise ValueError(f"obs_target must be 'absolute' or 'delta', got {self.obs_target!r}")
+        if self.plan_model not in ("world", "simulator"):
+            raise ValueError(f"plan_model must be 'world' or 'simulator', got {self.plan_model!r}")
         if self.sampler not in ("auto", "torch", "genmarl"):
             raise ValueError(f"sampler must be 'auto', 'torch' or 'genmarl', got {self.sampler!r}")
         if self.buffer_capacity < self.num_envs * (self.seq_len + 1):

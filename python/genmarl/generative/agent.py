@@ -29,6 +29,7 @@ from genmarl.algos.config import GenRLConfig
 from genmarl.algos.ppo import FinishedEpisodes, GroupedLearner
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
+from genmarl.generative.simulator_planning import SimulatorPlanner, check_simulator_env
 from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
 from genmarl.training.checkpoints import to_numpy, to_tensor
 
@@ -50,6 +51,8 @@ class GenerativeAgent(GroupedLearner):
             attention_heads=cfg.attention_heads,
             unimix=cfg.unimix,
             layers=cfg.mlp_layers,
+            obs_target=cfg.obs_target,
+            obs_symlog=cfg.obs_symlog,
         ).to(self.device)
         N, A, Fd = self.wm.num_agents, self.wm.num_actions, self.wm.feat_size
         self.num_agents, self.num_actions = N, A
@@ -74,6 +77,7 @@ class GenerativeAgent(GroupedLearner):
         self._hidden = self._zero_hidden()
         self._last_returns = np.zeros(0)  # returns of the episodes the latest collect() finished
         self._acting = False  # False while prefilling with random actions
+        self.simulator_planner = SimulatorPlanner(cfg.gamma)  # plan_model="simulator"; counts its env steps
 
     # ---- layout helpers ------------------------------------------------------------------
 
@@ -168,19 +172,69 @@ class GenerativeAgent(GroupedLearner):
         return out
 
     @torch.no_grad()
-    def plan(self, h: torch.Tensor, z: torch.Tensor, k: int | None = None, horizon: int | None = None) -> torch.Tensor:
-        """Proactive planning: K joint action sequences per env sampled from the policy and rolled
-        through the world model; returns the first joint action [E, N] of the candidate with the
-        best predicted return (discounted predicted rewards, weighted by the predicted continuation,
-        plus the discounted value of the last state), averaged over agents."""
+    def plan(
+        self,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        k: int | None = None,
+        horizon: int | None = None,
+        *,
+        model: str | None = None,
+        env: Any = None,
+    ) -> torch.Tensor:
+        """Proactive planning: K joint action sequences per env sampled from the policy; returns
+        the first joint action [E, N] of the candidate with the best return, averaged over agents.
+
+        ``model="world"`` (``cfg.plan_model`` by default) rolls the candidates through the world
+        model and scores them by discounted predicted rewards, weighted by the predicted
+        continuation, plus the discounted value of the last state. ``model="simulator"`` copies
+        each env of ``env`` (default: the env being acted in) into a scratch env and rolls them
+        through the real simulator (see :mod:`genmarl.generative.simulator_planning`): the oracle
+        that shows what model error costs. Its env steps are counted in
+        ``simulator_planner.env_steps``, never in ``env_steps``.
+        """
         cfg = self.cfg
         K = k or cfg.plan or 1
         H = horizon or cfg.plan_horizon or cfg.horizon
+        model = model or cfg.plan_model
+        if model == "simulator":
+            return self._plan_simulator(h, z, K, H, self.env if env is None else env)
+        if model != "world":
+            raise ValueError(f"model must be 'world' or 'simulator', got {model!r}")
         E, N = h.shape[:2]
         traj = self.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), self, horizon=H)
         score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
         best = score.argmax(-1)
         return traj.actions[0].view(E, K, N)[torch.arange(E, device=h.device), best]
+
+    def _plan_simulator(self, h: torch.Tensor, z: torch.Tensor, K: int, H: int, env: Any) -> torch.Tensor:
+        check_simulator_env(env)
+        wm = self.wm
+        E, N = h.shape[:2]
+        if env.num_envs != E:
+            raise ValueError(f"the env to plan in has {env.num_envs} envs, the filter state {E}")
+        carry = {"h": h.repeat_interleave(K, 0), "z": z.repeat_interleave(K, 0)}
+
+        def filter_obs(obs: dict[str, np.ndarray]) -> None:
+            o = {g: torch.as_tensor(v, dtype=torch.float32, device=self.device) for g, v in obs.items()}
+            carry["z"] = wm.sample_z(wm.posterior_logits(carry["h"], wm.embed(o)))
+
+        def choose(t: int, obs: dict[str, np.ndarray], ended: np.ndarray) -> dict[str, np.ndarray]:
+            if t > 0:
+                filter_obs(obs)
+            feat = torch.cat([carry["h"], carry["z"]], -1)
+            a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)))[0].to(self.device)
+            carry["h"] = wm.transition(carry["h"], carry["z"], wm.one_hot_actions(a))
+            return self._split_groups(a)
+
+        def bootstrap(obs: dict[str, np.ndarray]) -> np.ndarray:
+            filter_obs(obs)
+            return self.values(torch.cat([carry["h"], carry["z"]], -1), target=True).mean(-1).cpu().numpy()
+
+        score, first = self.simulator_planner.rollout(env, K, H, choose, bootstrap)
+        joint = np.concatenate([first[g.name] for g in self.groups], -1)  # [E, K, N]
+        best = score.argmax(1)
+        return torch.as_tensor(joint[np.arange(E), best], dtype=torch.long, device=self.device)
 
     def _imagined_return(self, traj: Imagined) -> torch.Tensor:
         """Discounted predicted return [H, S, N] of an imagined trajectory (bootstrapped by the target critic)."""
@@ -366,24 +420,9 @@ class GenerativeAgent(GroupedLearner):
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))
         out = wm.observe(b["obs"], b["actions"], b["is_first"], deterministic=True)
         mask = b["mask"]  # [B, H + 1]
-        valid = mask[:, 0]
-        d_total = sum(g.num_agents * g.obs_dim for g in self.groups)
-
-        def sq_err(pred: dict[str, torch.Tensor], target_t: int, keep: torch.Tensor) -> float:
-            err = sum(((pred[g.name] - b["obs"][g.name][:, target_t]) ** 2).sum((-1, -2)) for g in self.groups)
-            return float((err[keep] / d_total).mean()) if keep.any() else float("nan")
-
-        recon = wm.decode(out.feat[:, 0])
-        res: dict[str, Any] = {"wm/recon_error": sq_err(recon, 0, valid)}
-        errs, trivial = [], []
-        h, z = out.h[:, 0], out.z[:, 0]
-        start_obs = {g.name: b["obs"][g.name][:, 0] for g in self.groups}
-        for k in range(1, H + 1):
-            h = wm.transition(h, z, wm.one_hot_actions(b["actions"][:, k - 1]))
-            z = wm.sample_z(wm.prior_logits(h), deterministic=True)
-            keep = mask[:, k]
-            errs.append(sq_err(wm.decode(torch.cat([h, z], -1)), k, keep))
-            trivial.append(sq_err(start_obs, k, keep))
+        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H)
+        errs, trivial = errors["obs_error_k"], errors["obs_error_trivial_k"]
+        res: dict[str, Any] = {"wm/recon_error": errors["recon_error"]}
         res["wm/obs_error_k"] = errs
         res["wm/obs_error_trivial_k"] = trivial
         res["wm/obs_error_k1"], res["wm/obs_error_trivial"] = errs[0], trivial[0]
