@@ -139,6 +139,7 @@ def _cli_case(name, tmp, run):
     (tmp / "afile").write_text("x")
     (tmp / "kwargs5.toml").write_text("env_kwargs = 5\n")
     (tmp / "broken.toml").write_text("lr = = 3\n")
+    (tmp / "readonly").mkdir(mode=0o555)
     out = ["--out", str(tmp / "new")]
     return {
         "config_is_a_directory": (["train", "--config", str(tmp / "adir"), *out], ["is a directory", "expected a TOML file"]),
@@ -147,6 +148,7 @@ def _cli_case(name, tmp, run):
         "env_kwargs_not_a_table": (["train", "--config", str(tmp / "kwargs5.toml"), *out], ["env_kwargs", "must be a table", "int 5"]),
         "out_is_a_file": (["train", "--out", str(tmp / "afile"), *TINY_RUN], ["is an existing file", "expected a new or existing directory"]),
         "out_under_a_file": (["train", "--out", str(tmp / "afile" / "sub"), *TINY_RUN], ["cannot create the run directory", "writable"]),
+        "out_in_read_only_dir": (["train", "--out", str(tmp / "readonly" / "run"), *TINY_RUN], ["cannot create the run directory", "writable"]),
         "out_in_proc": (["train", "--out", "/proc/genmarl_run", *TINY_RUN], ["cannot create the run directory", "writable"]),
         "out_empty": (["train", "--out", "", *TINY_RUN], ["must not be empty"]),
         "env_argument_bad": (["train", *out, "env_kwargs.N=abc", *TINY_RUN], ["'N' must be an int"]),
@@ -167,7 +169,7 @@ def _cli_case(name, tmp, run):
 
 CLI_CASES = [
     "config_is_a_directory", "config_missing", "config_not_toml", "env_kwargs_not_a_table", "out_is_a_file",
-    "out_under_a_file", "out_in_proc", "out_empty", "env_argument_bad", "device_unknown", "device_cuda_absent", "device_cuda_index_absent",
+    "out_under_a_file", "out_in_read_only_dir", "out_in_proc", "out_empty", "env_argument_bad", "device_unknown", "device_cuda_absent", "device_cuda_index_absent",
     "resume_with_settings", "resume_empty", "eval_zero_episodes", "eval_unknown_group", "eval_policy_without_kind",
     "eval_unknown_policy", "eval_not_a_run", "eval_gif_in_missing_dir", "plot_into_missing_dir",
 ]  # fmt: skip
@@ -184,6 +186,8 @@ def test_cli_bad_input_is_one_error_line(case, tiny_run, tmp_path):
             pytest.skip("CUDA is available here")
     if case == "out_in_proc" and not os.path.isdir("/proc"):
         pytest.skip("no /proc")
+    if case == "out_in_read_only_dir" and os.geteuid() == 0:
+        pytest.skip("root writes into a 0555 directory (out_under_a_file and out_in_proc cover root)")
     argv, needles = _cli_case(case, tmp_path, tiny_run)
     proc = subprocess.run([sys.executable, "-m", "genmarl.cli", *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -192,4 +196,4 @@ def test_cli_bad_input_is_one_error_line(case, tiny_run, tmp_path):
     for needle in needles:
         assert needle in proc.stderr, (needle, proc.stderr)
     assert not (tmp_path / "new").exists()  # nothing half-made
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("adir", "afile", "kwargs5.toml", "broken.toml")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("adir", "afile", "kwargs5.toml", "broken.toml", "readonly")) == []
