@@ -41,10 +41,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    import torch
-
     from genmarl.algos.config import PPOConfig
     from genmarl.algos.ppo import MAPPO
+    from genmarl.training import checkpoints
     from genmarl.training.baselines import has_heuristic
     from genmarl.training.evaluate import evaluate
     from genmarl.training.plot import plot_runs
@@ -73,7 +72,7 @@ def main() -> None:
         groups = list(env.groups)
         row: dict = {"runs": [str(r) for r in runs], "trained": [], "wall_time_s": [], "env_steps": []}
         for r in runs:
-            state = torch.load(r / "model.pt", map_location="cpu", weights_only=False)
+            state = checkpoints.load(r / "model.pt")  # weights_only: a run file never runs code
             cfg = PPOConfig(**state["config"])
             algo = MAPPO(genmarl.make(env_name, num_envs=1, **cfg.env_kwargs), cfg)
             algo.load_state_dict(state)
