@@ -162,3 +162,21 @@ def test_plan_model_is_validated():
         GenRLConfig(plan_model="oracle").validate()
     with pytest.raises(ValueError, match="obs_target must be 'absolute' or 'delta'"):
         GenRLConfig(obs_target="residual").validate()
+
+
+def test_cli_eval_plans_in_the_simulator(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "genmarl.cli", "train", "--algo", "genrl", "--total-steps", "800", "--num-envs", "4",
+             "--out", str(run), "prefill_steps=400", "eval_every=0", "eval_episodes=2", "tensorboard=false", "progress=false",
+             *[f"{k}={v}" for k, v in TINY.items() if k not in ("tensorboard", "progress")]]
+    proc = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ev = [sys.executable, "-m", "genmarl.cli", "eval", str(run), "--episodes", "2", "--plan", "3", "--plan-model", "simulator"]
+    proc = subprocess.run(ev, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "planning in the simulator took" in proc.stdout
+    bad = subprocess.run([*ev[:-1], "oracle"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice: 'oracle'" in bad.stderr

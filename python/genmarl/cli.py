@@ -66,14 +66,15 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         given = [flag for flag, value in (("--out", args.out), ("--config", args.config), ("--algo", args.algo), ("--env", args.env),
-                 ("--total-steps", args.total_steps), ("--num-envs", args.num_envs), ("--seed", args.seed), ("--plan", args.plan))
+                 ("--total-steps", args.total_steps), ("--num-envs", args.num_envs), ("--seed", args.seed), ("--plan", args.plan),
+                 ("--plan-model", args.plan_model))
                  if value is not None] + list(args.overrides)  # fmt: skip
         if given:
             raise ValueError(f"--resume continues a run with its saved config; it takes no other settings, got {' '.join(given)}")
         result = train(load_config(), out=args.resume, resume=True)
     else:
         base = {}
-        for key in ("algo", "env", "total_steps", "num_envs", "seed", "plan"):
+        for key in ("algo", "env", "total_steps", "num_envs", "seed", "plan", "plan_model"):
             value = getattr(args, key)
             if value is not None:
                 base[key] = value
@@ -121,10 +122,12 @@ def _eval(args: argparse.Namespace) -> int:
         cfg = config_from_dict(saved)
     except (TypeError, ValueError, KeyError) as exc:
         raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
-    if args.plan is not None:
-        if not isinstance(cfg, GenRLConfig):
-            raise ValueError(f"--plan needs a genrl run; {run} trained {cfg.algo}")
-        cfg = dataclasses.replace(cfg, plan=args.plan).validate()
+    for flag, key in (("--plan", "plan"), ("--plan-model", "plan_model")):
+        value = getattr(args, key)
+        if value is not None:
+            if not isinstance(cfg, GenRLConfig):
+                raise ValueError(f"{flag} needs a genrl run; {run} trained {cfg.algo}")
+            cfg = dataclasses.replace(cfg, **{key: value}).validate()
     env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
     unknown = sorted(set(policies) - set(env.groups))
     if unknown:
@@ -138,6 +141,9 @@ def _eval(args: argparse.Namespace) -> int:
     summary = _read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
+    if isinstance(cfg, GenRLConfig) and cfg.plan > 0 and cfg.plan_model == "simulator":
+        ev["planning_env_steps"] = int(algo.simulator_planner.env_steps)
+        print(f"  planning in the simulator took {ev['planning_env_steps']} env steps (not counted as experience)")
     if args.gif:
         print(f"wrote {args.gif}")
     checkpoints.write_text(run / "eval_cli.json", json.dumps(ev, indent=2))
@@ -233,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--out", default=None, help="run directory (default runs/ALGO_ENV_seedN)")
     tr.add_argument("--plan", type=int, default=None, metavar="K", help="genrl: plan over K imagined joint action sequences at act time")
+    tr.add_argument("--plan-model", default=None, choices=["world", "simulator"],
+                    help="genrl: roll plan candidates through the world model (default) or the true simulator (an oracle)")
     tr.add_argument("--config", default=None, help="a TOML file of config keys (PPOConfig or GenRLConfig)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
@@ -245,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--seed", type=_count("a seed >= 0", 0), default=2_000_003)
     ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
     ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
+    ev.add_argument("--plan-model", default=None, choices=["world", "simulator"],
+                    help="genrl runs: plan with the world model or the true simulator (an oracle; its env steps are reported)")
     ev.add_argument(
         "--policy", action="append", default=[], metavar="GROUP=KIND",
         help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",
