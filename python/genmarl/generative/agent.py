@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.profiler import record_function
 
 from genmarl.algos.config import GenRLConfig
 from genmarl.algos.ppo import FinishedEpisodes, GroupedLearner
@@ -318,15 +319,17 @@ class GenerativeAgent(GroupedLearner):
         """One world-model update on replayed sequences and one actor-critic update on the
         trajectories imagined from every replayed state."""
         cfg = self.cfg
-        b = self._batch_tensors(self.buffer.sample_sequences(cfg.batch_size, cfg.seq_len, mode="stitch"))
-        loss, stats, states = self.wm.loss(
-            b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"],
-            free_nats=cfg.free_nats, kl_dyn=cfg.kl_dyn, kl_rep=cfg.kl_rep, behaviour_coef=cfg.behaviour_coef,
-        )  # fmt: skip
-        self.model_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        stats["wm/grad_norm"] = float(nn.utils.clip_grad_norm_(self.wm.parameters(), cfg.max_grad_norm))
-        self.model_opt.step()
+        with record_function("genrl/replay"):
+            b = self._batch_tensors(self.buffer.sample_sequences(cfg.batch_size, cfg.seq_len, mode="stitch"))
+        with record_function("genrl/world_model"):
+            loss, stats, states = self.wm.loss(
+                b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"],
+                free_nats=cfg.free_nats, kl_dyn=cfg.kl_dyn, kl_rep=cfg.kl_rep, behaviour_coef=cfg.behaviour_coef,
+            )  # fmt: skip
+            self.model_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            stats["wm/grad_norm"] = float(nn.utils.clip_grad_norm_(self.wm.parameters(), cfg.max_grad_norm))
+            self.model_opt.step()
         N = self.num_agents
         h0 = states.h.detach().reshape(-1, N, cfg.deter_size)
         z0 = states.z.detach().reshape(-1, N, self.wm.stoch_dim)
@@ -336,8 +339,10 @@ class GenerativeAgent(GroupedLearner):
         dynamics = cfg.actor_dynamics > 0
         if dynamics:
             self.wm.requires_grad_(False)  # gradients flow through the model, not into it
-        traj = self.imagine(h0, z0, self, differentiable=dynamics)
-        stats.update(self.actor_critic_step(traj))
+        with record_function("genrl/imagination"):
+            traj = self.imagine(h0, z0, self, differentiable=dynamics)
+        with record_function("genrl/actor_critic"):
+            stats.update(self.actor_critic_step(traj))
         if dynamics:
             self.wm.requires_grad_(True)
         self.grad_steps += 1
