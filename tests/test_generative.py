@@ -348,8 +348,11 @@ def test_run_writes_diagnostics_and_resumes_bitwise(tmp_path) -> None:
     cfg = load_config({"algo": "genrl"}, overrides=RUN)
     assert isinstance(cfg, GenRLConfig)
     full = genmarl.train(cfg, out=tmp_path / "full")
-    for key in ("wm/obs_error_k1", "wm/obs_error_trivial", "wm/reward_error", "wm/behaviour_acc", "wm/behaviour_acc_baseline"):
+    for key in ("wm/obs_error_k1", "wm/obs_error_trivial", "wm/reward_error", "wm/behaviour_acc", "wm/behaviour_acc_baseline",
+                "wm/behaviour_loglik", "wm/behaviour_loglik_uniform"):
         assert np.isfinite(full.summary[key]), key
+    assert full.summary["wm/behaviour_loglik_uniform"] == pytest.approx(-np.log(5))
+    assert full.summary["wm/behaviour_loglik"] < 0
     diags = json.loads((full.run_dir / "wm_diagnostics.json").read_text())
     assert len(diags) == 2 and len(diags[-1]["wm/obs_error_k"]) == 3
     with open(full.run_dir / "metrics.csv", newline="") as fh:

@@ -416,7 +416,8 @@ class GenerativeAgent(GroupedLearner):
         ``wm/recon_error`` (posterior reconstruction), ``wm/reward_error`` (squared error of the
         1-step reward prediction), ``wm/behaviour_acc`` (agents' predictions of the other agents'
         actions) vs ``wm/behaviour_acc_baseline`` (each agent's most frequent action in the same
-        data) and ``wm/behaviour_acc_chance``; ``wm/imagined_return`` (an imagined episode of
+        data) and ``wm/behaviour_acc_chance``; ``wm/behaviour_loglik`` (mean log-likelihood of the other
+        agents' actions under the prediction, nats) vs ``wm/behaviour_loglik_uniform``; ``wm/imagined_return`` (an imagined episode of
         the current policy from real episode starts, mean return per agent) vs
         ``wm/real_return`` (the latest real episodes).
         """
@@ -448,6 +449,12 @@ class GenerativeAgent(GroupedLearner):
             base_hit = (acts == base_pred).float().mean(0)  # [N]
             res["wm/behaviour_acc_baseline"] = float(base_hit.mean())
             res["wm/behaviour_acc_chance"] = float(np.mean([1.0 / g.act_n for g in self.groups for _ in range(g.num_agents)]))
+            # log-likelihood (nats per predicted action) of the other agents' actual actions under the
+            # prediction vs under a uniform guess over each predicted agent's actions
+            logp = logits.log_softmax(-1).gather(-1, acts[:, None, :, None].expand(-1, N, N, 1)).squeeze(-1)  # [M, i, j]
+            res["wm/behaviour_loglik"] = float(logp[:, off].mean())
+            n_act = torch.tensor([g.act_n for g in self.groups for _ in range(g.num_agents)], dtype=torch.float32)
+            res["wm/behaviour_loglik_uniform"] = float(-torch.log(n_act)[None, :].expand(N, N)[off.cpu()].mean())
         # imagined vs real return of the current policy, from real episode starts
         starts = self._batch_tensors(self.buffer.sample_sequences(max(64, num_windows * 4), 1, mode="pad"))
         first = starts["is_first"][:, 0]

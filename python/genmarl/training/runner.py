@@ -68,6 +68,8 @@ WM_DIAGNOSTICS = [
     "wm/behaviour_acc",
     "wm/behaviour_acc_baseline",
     "wm/behaviour_acc_chance",
+    "wm/behaviour_loglik",
+    "wm/behaviour_loglik_uniform",
     "wm/imagined_return",
     "wm/real_return",
 ]
@@ -498,5 +500,10 @@ def report(summary: dict[str, Any], ev: dict[str, Any]) -> str:
         lines.append(
             f"  behaviour prediction accuracy {summary['wm/behaviour_acc']:.3f} (most frequent action: "
             f"{summary['wm/behaviour_acc_baseline']:.3f}, chance {summary['wm/behaviour_acc_chance']:.3f})"
+        )
+    if "wm/behaviour_loglik" in summary:
+        lines.append(
+            f"  behaviour log-likelihood {summary['wm/behaviour_loglik']:.3f} nats per action "
+            f"(uniform guess: {summary['wm/behaviour_loglik_uniform']:.3f})"
         )
     return "\n".join(lines)
