@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from genmarl import _core
-from genmarl._core import BufferFileError
+from genmarl._core import BufferFileError, BufferMemoryError
 
 __all__ = [
     "BufferFileError",
+    "BufferMemoryError",
     "EpisodeBuffer",
     "PrioritizedReplayBuffer",
     "ReplayBuffer",
@@ -211,7 +212,10 @@ def _core_property(name: str, convert: Callable[[Any], Any], doc: str | None = N
 def _path(path: Any) -> str:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    return os.fspath(path)
+    p = os.fspath(path)
+    if ("\0" if isinstance(p, str) else b"\0") in p:
+        raise ValueError(f"path {p!r} contains a NUL byte; file names cannot hold one")
+    return p
 
 
 def _load(core_cls: Any, path: Any) -> Any:
