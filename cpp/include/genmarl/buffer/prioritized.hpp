@@ -147,7 +147,7 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
     const auto eps = r.value<double>();
     const auto max_p = r.value<double>();
     if (!(alpha >= 0 && std::isfinite(alpha) && beta >= 0 && std::isfinite(beta) && eps >= 0 && std::isfinite(eps) &&
-          max_p > 0 && std::isfinite(max_p))) {
+          max_p > 0 && std::isfinite(max_p) && std::isfinite(std::pow(max_p, alpha)))) {
       r.corrupt("prioritized settings");
     }
     r.expect_remaining(static_cast<std::size_t>(base.size()) * sizeof(double));
@@ -164,7 +164,6 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
       for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
       b.tree_.set_many(idx.data(), leaves.data(), static_cast<std::int64_t>(idx.size()));
     }
-    if (!std::isfinite(b.tree_.total())) throw FileError("'" + path + "' holds priorities whose sum overflows");
     return b;
   }
 
@@ -175,11 +174,16 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
   static void check_beta(double beta) {
     if (!(beta >= 0.0 && std::isfinite(beta))) throw InvalidArgument("beta must be a finite number >= 0, got " + std::to_string(beta));
   }
-  static void check_priorities(const double* p, std::int64_t n) {
+  // Priorities must be finite, >= 0, and stay finite as (p + eps)^alpha.
+  void check_priorities(const double* p, std::int64_t n) const {
     for (std::int64_t k = 0; k < n; ++k) {
       if (!std::isfinite(p[k]) || p[k] < 0.0) {
         throw InvalidArgument("priorities must be finite and >= 0; got " + std::to_string(p[k]) + " at position " +
                               std::to_string(k));
+      }
+      if (!std::isfinite(std::pow(p[k] + eps_, alpha_))) {
+        throw InvalidArgument("priority " + std::to_string(p[k]) + " at position " + std::to_string(k) +
+                              " overflows a double as (priority + eps)^alpha with alpha=" + std::to_string(alpha_));
       }
     }
   }

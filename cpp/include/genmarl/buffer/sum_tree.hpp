@@ -28,7 +28,7 @@ class SumMinTree {
       sums_.emplace_back(static_cast<std::size_t>(size));
       mins_.emplace_back(sums_.size() == 1 ? 0 : static_cast<std::size_t>(size));
       if (size == 1) break;
-      size = (size + kFanout - 1) / kFanout;
+      size = size / kFanout + (size % kFanout != 0);  // ceil, without overflow
     }
   }
 
@@ -38,7 +38,7 @@ class SumMinTree {
     for (std::int64_t size = n, level = 0; size > 0; ++level) {
       b = saturating_add(b, saturating_mul(static_cast<std::uint64_t>(size), level == 0 ? 8 : 16));
       if (size == 1) break;
-      size = (size + kFanout - 1) / kFanout;
+      size = size / kFanout + (size % kFanout != 0);  // ceil, without overflow
     }
     return b;
   }
