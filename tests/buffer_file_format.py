@@ -94,3 +94,23 @@ def state_offsets(raw: bytes, kind: str) -> dict[str, tuple[int, str]]:
                 sub += struct.calcsize(fmt)
             at += ENV_STATE_BYTES
     return out
+
+
+def spec_offsets(raw: bytes) -> dict[str, tuple[int, str]]:
+    """name -> (offset, struct format) of every length, dtype and dimension in the spec."""
+    out = {"field_count": (16, "<Q")}
+    (n,) = struct.unpack_from("<Q", raw, 16)
+    at = 24
+    for i in range(n):
+        out[f"f{i}.name_length"] = (at, "<Q")
+        (length,) = struct.unpack_from("<Q", raw, at)
+        at += 8 + length
+        out[f"f{i}.dtype"] = (at, "<B")
+        at += 1
+        out[f"f{i}.dims"] = (at, "<Q")
+        (dims,) = struct.unpack_from("<Q", raw, at)
+        at += 8
+        for d in range(dims):
+            out[f"f{i}.dim{d}"] = (at, "<q")
+            at += 8
+    return out
