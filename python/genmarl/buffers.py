@@ -15,9 +15,14 @@ dtypes are float32, float16, int64, int32, uint8 or bool. Batches go in and come
 allocated and owned by the caller (C++ gathers straight into it); :func:`to_torch` turns a
 batch into tensors without copying on CPU.
 
-Thread safety: each buffer locks itself for every call, so ``add`` from one thread and
-``sample`` from another is safe; a sample sees an ``add`` entirely or not at all. The GIL is
-released while C++ samples, so sampling overlaps with Python work in other threads.
+Thread safety: each buffer locks itself for every call, so any calls on one buffer may come
+from any threads (one at a time; a sample sees an ``add`` entirely or not at all); sequences of
+calls are not atomic. The GIL is released while C++ samples, saves and loads, so those overlap
+with Python work in other threads. See docs/buffers.md, "Concurrency contract".
+
+Memory: a buffer checks the bytes it reserves against the machine's (or process's) memory limit
+and raises :class:`BufferMemoryError` (a MemoryError) when they cannot fit; what fits is
+reserved lazily.
 """
 
 from __future__ import annotations
@@ -245,13 +250,15 @@ class _Buffer:
     nbytes = _core_property("nbytes", int, "Bytes of storage the buffer holds (fields, plus trees / metadata).")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the whole buffer (data, positions, RNG state) atomically (temp file + rename)."""
+        """Writes the whole buffer (data, positions, RNG state) atomically: a unique temp file
+        next to ``path``, fsync, rename. Safe to call concurrently to one path."""
         self._b.save(_path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Any:
         """Reads a file written by :meth:`save`; raises :class:`BufferFileError` if it is
-        truncated, corrupted, of another buffer kind or of another format version."""
+        truncated, corrupted, not a regular file, of another buffer kind or of another format
+        version, and :class:`BufferMemoryError` if its capacity cannot fit in memory."""
         return cls._wrap(_load(cls._core_cls, path))
 
 
