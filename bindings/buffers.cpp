@@ -212,6 +212,7 @@ gb::SequenceMode parse_mode(const std::string& mode) {
 
 void bind_buffers(py::module_& m) {
   py::register_exception<gb::FileError>(m, "BufferFileError", PyExc_OSError);
+  py::register_exception<gb::MemoryLimitError>(m, "BufferMemoryError", PyExc_MemoryError);
 
   py::class_<gb::ReplayBuffer>(m, "ReplayBuffer")
       .def(py::init([](const py::list& spec, std::int64_t capacity, std::uint64_t seed, std::int64_t num_envs) {
@@ -438,10 +439,11 @@ void bind_buffers(py::module_& m) {
                throw py::key_error("no field '" + name + "'; the rollout has: " + names);
              }
              const auto& fd = (derived ? b.derived_schema() : b.schema())[static_cast<std::size_t>(f)];
-             std::vector<py::ssize_t> shape = {b.step(), b.num_envs()};
+             const std::int64_t steps = b.step();
+             std::vector<py::ssize_t> shape = {steps, b.num_envs()};
              shape.insert(shape.end(), fd.shape.begin(), fd.shape.end());
              py::array a(numpy_dtype(fd.dtype), shape);
-             b.copy_field(static_cast<std::size_t>(f), derived, a.mutable_data());
+             b.copy_field(static_cast<std::size_t>(f), derived, a.mutable_data(), steps);
              return a;
            },
            py::arg("name"))

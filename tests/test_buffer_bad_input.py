@@ -12,9 +12,6 @@ import json
 import os
 import re
 import struct
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -26,6 +23,7 @@ from genmarl.buffers import (
     ReplayBuffer,
     RolloutBuffer,
 )
+from fresh_interpreter import run_python
 
 SPEC = {
     "obs": ((3, 2), np.float32),
@@ -691,16 +689,6 @@ def test_load_non_buffer_files(tmp_path, kind):
 
 
 # ---------------------------------------------------------------------------- in a fresh interpreter
-
-
-def run_python(code, timeout=120, limit_bytes=None):
-    """Runs code in a fresh interpreter, optionally under an address-space limit (so a
-    runaway allocation fails with MemoryError instead of exhausting the machine)."""
-    code = textwrap.dedent(code)
-    if limit_bytes is not None:
-        code = f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n" + code
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 BAD_CALLS_SCRIPT = r"""

@@ -15,9 +15,14 @@ dtypes are float32, float16, int64, int32, uint8 or bool. Batches go in and come
 allocated and owned by the caller (C++ gathers straight into it); :func:`to_torch` turns a
 batch into tensors without copying on CPU.
 
-Thread safety: each buffer locks itself for every call, so ``add`` from one thread and
-``sample`` from another is safe; a sample sees an ``add`` entirely or not at all. The GIL is
-released while C++ samples, so sampling overlaps with Python work in other threads.
+Thread safety: each buffer locks itself for every call, so any calls on one buffer may come
+from any threads (one at a time; a sample sees an ``add`` entirely or not at all); sequences of
+calls are not atomic. The GIL is released while C++ samples, saves and loads, so those overlap
+with Python work in other threads. See docs/buffers.md, "Concurrency contract".
+
+Memory: a buffer checks the bytes it reserves against the machine's (or process's) memory limit
+and raises :class:`BufferMemoryError` (a MemoryError) when they cannot fit; what fits is
+reserved lazily.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from genmarl import _core
-from genmarl._core import BufferFileError
+from genmarl._core import BufferFileError, BufferMemoryError
 
 __all__ = [
     "BufferFileError",
+    "BufferMemoryError",
     "EpisodeBuffer",
     "PrioritizedReplayBuffer",
     "ReplayBuffer",
@@ -211,7 +217,10 @@ def _core_property(name: str, convert: Callable[[Any], Any], doc: str | None = N
 def _path(path: Any) -> str:
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    return os.fspath(path)
+    p = os.fspath(path)
+    if ("\0" if isinstance(p, str) else b"\0") in p:
+        raise ValueError(f"path {p!r} contains a NUL byte; file names cannot hold one")
+    return p
 
 
 def _load(core_cls: Any, path: Any) -> Any:
@@ -241,13 +250,15 @@ class _Buffer:
     nbytes = _core_property("nbytes", int, "Bytes of storage the buffer holds (fields, plus trees / metadata).")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the whole buffer (data, positions, RNG state) atomically (temp file + rename)."""
+        """Writes the whole buffer (data, positions, RNG state) atomically: a unique temp file
+        next to ``path``, fsync, rename. Safe to call concurrently to one path."""
         self._b.save(_path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Any:
         """Reads a file written by :meth:`save`; raises :class:`BufferFileError` if it is
-        truncated, corrupted, of another buffer kind or of another format version."""
+        truncated, corrupted, not a regular file, of another buffer kind or of another format
+        version, and :class:`BufferMemoryError` if its capacity cannot fit in memory."""
         return cls._wrap(_load(cls._core_cls, path))
 
 

@@ -11,7 +11,8 @@
 //    episode (or the newest step); the rest is zero-filled, mask = false.
 //  * kStitch: a window is any L consecutive stored steps of one env; it may run
 //    into the next episode, whose first step has is_first = true (mask all true).
-// Same locking as ReplayBuffer.
+// Same locking and memory contract as ReplayBuffer: storage and metadata are
+// reserved after the memory check and committed as steps arrive.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "genmarl/buffer/memory.hpp"
 #include "genmarl/buffer/schema.hpp"
 #include "genmarl/buffer/serialize.hpp"
 #include "genmarl/core/rng.hpp"
@@ -40,13 +42,21 @@ class EpisodeBuffer {
                             std::to_string(num_envs) + ")");
     }
     steps_per_env_ = capacity_steps / num_envs;
-    store_ = ColumnStore(schema_, steps_per_env_ * num_envs);
-    episode_.assign(static_cast<std::size_t>(steps_per_env_ * num_envs), 0);
-    first_.assign(episode_.size(), 0);
+    const std::int64_t slots = steps_per_env_ * num_envs;
+    check_memory(bytes_for(schema_, slots), "an EpisodeBuffer of capacity_steps " + std::to_string(slots));
+    store_ = ColumnStore(schema_, slots);
+    episode_ = LazyZeroArray<std::int64_t>(static_cast<std::size_t>(slots));
+    first_ = LazyZeroArray<std::uint8_t>(static_cast<std::size_t>(slots));
     envs_.assign(static_cast<std::size_t>(num_envs), EnvState{});
     for (std::size_t f = 0; f < schema_.size(); ++f) {
       if (is_boundary_field(schema_[f].name)) boundary_.push_back(static_cast<int>(f));
     }
+  }
+
+  // Bytes reserved for `slots` steps: storage plus per-slot metadata (saturating).
+  static std::uint64_t bytes_for(const Schema& schema, std::int64_t slots) noexcept {
+    if (slots <= 0) return 0;
+    return saturating_mul(saturating_add(schema.row_bytes(), sizeof(std::int64_t) + 1), static_cast<std::uint64_t>(slots));
   }
 
   const Schema& schema() const noexcept { return schema_; }
@@ -194,15 +204,19 @@ class EpisodeBuffer {
     if (steps <= 0 || num_envs <= 0 || num_envs > (std::int64_t{1} << 40) / steps) r.corrupt("buffer state");
     auto envs = r.vector<EnvState>(static_cast<std::size_t>(num_envs));
     if (static_cast<std::int64_t>(envs.size()) != num_envs) r.corrupt("env count");
-    std::size_t need = 0;
+    std::uint64_t need = 0;
     for (const auto& s : envs) {
       if (s.count < 0 || s.count > steps || s.pos < 0 || s.pos >= steps || (s.count < steps && s.pos != s.count) ||
           s.episode < 0 || s.in_episode > 1) {
         r.corrupt("env state");
       }
-      need += (schema.row_bytes() + sizeof(std::int64_t) + 1) * static_cast<std::size_t>(s.count);
+      need = saturating_add(need, saturating_mul(schema.row_bytes() + sizeof(std::int64_t) + 1,
+                                                 static_cast<std::uint64_t>(s.count)));
     }
     r.expect_remaining(need);
+    check_memory(bytes_for(schema, steps * num_envs),
+                 "'" + r.path() + "' holds an EpisodeBuffer of capacity_steps " + std::to_string(steps * num_envs) +
+                     ", which");
     EpisodeBuffer b(std::move(schema), steps * num_envs, num_envs, seed);
     b.rng_.set_counter(counter);
     b.envs_ = std::move(envs);
@@ -267,8 +281,8 @@ class EpisodeBuffer {
   std::int64_t steps_per_env_ = 0;
   std::uint64_t seed_;
   CounterRng rng_;
-  std::vector<std::int64_t> episode_;  // per slot: the env's episode number
-  std::vector<std::uint8_t> first_;    // per slot: first step of its episode
+  LazyZeroArray<std::int64_t> episode_;  // per slot: the env's episode number
+  LazyZeroArray<std::uint8_t> first_;    // per slot: first step of its episode
   std::vector<EnvState> envs_;
   std::vector<int> boundary_;
   mutable std::mutex mutex_;

@@ -23,14 +23,18 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
  public:
   PrioritizedReplayBuffer(Schema schema, std::int64_t capacity, double alpha, double beta, double eps,
                           std::uint64_t seed)
-      : ReplayBuffer(std::move(schema), capacity, seed, 1), tree_(capacity), alpha_(alpha), beta_(beta), eps_(eps) {
+      : ReplayBuffer(std::move(schema), capacity, seed, 1, SumMinTree::bytes_for(capacity), "PrioritizedReplayBuffer"),
+        tree_(capacity), alpha_(alpha), beta_(beta), eps_(eps) {
     if (!(alpha >= 0.0 && std::isfinite(alpha))) throw InvalidArgument("alpha must be a finite number >= 0, got " + std::to_string(alpha));
     check_beta(beta);
     if (!(eps >= 0.0 && std::isfinite(eps))) throw InvalidArgument("eps must be a finite number >= 0, got " + std::to_string(eps));
   }
 
   double alpha() const noexcept { return alpha_; }
-  double beta() const noexcept { return beta_; }
+  double beta() const {
+    std::lock_guard lock(mutex_);
+    return beta_;
+  }
   double eps() const noexcept { return eps_; }
   void set_beta(double beta) {
     check_beta(beta);
@@ -137,24 +141,28 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
   static PrioritizedReplayBuffer load(const std::string& path) {
     FileReader r(path);
     Schema schema = r.header(BufferKind::kPrioritized);
-    ReplayBuffer base = read_state(r, std::move(schema));
+    ReplayBuffer base = read_state(r, std::move(schema), "PrioritizedReplayBuffer", &SumMinTree::bytes_for);
     const auto alpha = r.value<double>();
     const auto beta = r.value<double>();
     const auto eps = r.value<double>();
     const auto max_p = r.value<double>();
     if (!(alpha >= 0 && std::isfinite(alpha) && beta >= 0 && std::isfinite(beta) && eps >= 0 && std::isfinite(eps) &&
-          max_p > 0 && std::isfinite(max_p))) {
+          max_p > 0 && std::isfinite(max_p) && std::isfinite(std::pow(max_p, alpha)))) {
       r.corrupt("prioritized settings");
     }
+    r.expect_remaining(static_cast<std::size_t>(base.size()) * sizeof(double));
     std::vector<double> leaves(static_cast<std::size_t>(base.size()));
-    r.expect_remaining(leaves.size() * sizeof(double));
     r.bytes(leaves.data(), leaves.size() * sizeof(double));
     r.finish();
     PrioritizedReplayBuffer b(std::move(base), alpha, beta, eps);
     b.max_priority_ = max_p;
     for (std::size_t i = 0; i < leaves.size(); ++i) {
       if (!(leaves[i] >= 0 && std::isfinite(leaves[i]))) throw FileError("'" + path + "' holds invalid priorities");
-      b.tree_.set(static_cast<std::int64_t>(i), leaves[i]);
+    }
+    if (!leaves.empty()) {
+      std::vector<std::int64_t> idx(leaves.size());
+      for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+      b.tree_.set_many(idx.data(), leaves.data(), static_cast<std::int64_t>(idx.size()));
     }
     return b;
   }
@@ -166,11 +174,16 @@ class PrioritizedReplayBuffer : public ReplayBuffer {
   static void check_beta(double beta) {
     if (!(beta >= 0.0 && std::isfinite(beta))) throw InvalidArgument("beta must be a finite number >= 0, got " + std::to_string(beta));
   }
-  static void check_priorities(const double* p, std::int64_t n) {
+  // Priorities must be finite, >= 0, and stay finite as (p + eps)^alpha.
+  void check_priorities(const double* p, std::int64_t n) const {
     for (std::int64_t k = 0; k < n; ++k) {
       if (!std::isfinite(p[k]) || p[k] < 0.0) {
         throw InvalidArgument("priorities must be finite and >= 0; got " + std::to_string(p[k]) + " at position " +
                               std::to_string(k));
+      }
+      if (!std::isfinite(std::pow(p[k] + eps_, alpha_))) {
+        throw InvalidArgument("priority " + std::to_string(p[k]) + " at position " + std::to_string(k) +
+                              " overflows a double as (priority + eps)^alpha with alpha=" + std::to_string(alpha_));
       }
     }
   }

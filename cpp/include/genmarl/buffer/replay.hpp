@@ -5,9 +5,14 @@
 // of `num_envs` parallel envs (row r's next step is row r + num_envs), n-step
 // returns follow each env's own time line and stop at episode boundaries.
 //
-// Thread safety: every public method locks the buffer, so add() from one
-// thread and sample() from another is safe; a sample sees an add entirely or
-// not at all.
+// Thread safety (the contract of every buffer): each public method locks the
+// buffer's mutex for its whole duration, so any two calls on one buffer may run
+// from different threads; they are serialised, and a sample sees an add
+// entirely or not at all. Sequences of calls are not atomic. The core never
+// takes the GIL, so a binding may wait for the mutex with or without it.
+//
+// Memory: see memory.hpp. The constructor checks the bytes it reserves against
+// memory_limit() before allocating; storage pages are committed as items arrive.
 #pragma once
 
 #include <cmath>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "genmarl/buffer/memory.hpp"
 #include "genmarl/buffer/schema.hpp"
 #include "genmarl/buffer/serialize.hpp"
 #include "genmarl/core/rng.hpp"
@@ -43,13 +49,11 @@ class ReplayBuffer {
   static constexpr std::uint64_t kStream = 0x5245504C4159ULL;  // "REPLAY"
 
   ReplayBuffer(Schema schema, std::int64_t capacity, std::uint64_t seed, std::int64_t num_envs = 1)
-      : schema_(std::move(schema)), store_(schema_, capacity), capacity_(capacity), num_envs_(num_envs),
-        seed_(seed), rng_(seed, kStream, 0) {
-    if (num_envs <= 0) throw InvalidArgument("num_envs must be positive, got " + std::to_string(num_envs));
-    if (capacity % num_envs != 0) {
-      throw InvalidArgument("capacity (" + std::to_string(capacity) + ") must be a multiple of num_envs (" +
-                            std::to_string(num_envs) + ") so each env's steps stay num_envs rows apart");
-    }
+      : ReplayBuffer(std::move(schema), capacity, seed, num_envs, 0, "ReplayBuffer") {}
+
+  // Bytes of field storage for `rows` items (saturating).
+  static std::uint64_t storage_bytes(const Schema& schema, std::int64_t rows) noexcept {
+    return rows <= 0 ? 0 : saturating_mul(schema.row_bytes(), static_cast<std::uint64_t>(rows));
   }
 
   const Schema& schema() const noexcept { return schema_; }
@@ -170,6 +174,28 @@ class ReplayBuffer {
         seed_(o.seed_), rng_(o.rng_), pos_(o.pos_), size_(o.size_) {}
 
  protected:
+  // extra_bytes: what a derived buffer reserves beside the storage (counted
+  // in the memory check before anything is allocated); kind names it in errors.
+  ReplayBuffer(Schema schema, std::int64_t capacity, std::uint64_t seed, std::int64_t num_envs,
+               std::uint64_t extra_bytes, const char* kind)
+      : schema_(std::move(schema)), store_(schema_, checked_capacity(schema_, capacity, extra_bytes, kind)),
+        capacity_(capacity), num_envs_(num_envs), seed_(seed), rng_(seed, kStream, 0) {
+    if (num_envs <= 0) throw InvalidArgument("num_envs must be positive, got " + std::to_string(num_envs));
+    if (capacity % num_envs != 0) {
+      throw InvalidArgument("capacity (" + std::to_string(capacity) + ") must be a multiple of num_envs (" +
+                            std::to_string(num_envs) + ") so each env's steps stay num_envs rows apart");
+    }
+  }
+
+  static std::int64_t checked_capacity(const Schema& schema, std::int64_t capacity, std::uint64_t extra_bytes,
+                                       const char* kind) {
+    if (capacity > 0) {
+      check_memory(saturating_add(storage_bytes(schema, capacity), extra_bytes),
+                   std::string("a ") + kind + " of capacity " + std::to_string(capacity));
+    }
+    return capacity;
+  }
+
   void check_add(std::int64_t n) const {
     if (n <= 0) throw InvalidArgument("add needs at least one item, got a batch of " + std::to_string(n));
     if (n > capacity_) {
@@ -204,7 +230,10 @@ class ReplayBuffer {
     // Slots [0, size) are the filled ones (the ring starts at slot 0).
     write_rows(w, store_, 0, size_);
   }
-  static ReplayBuffer read_state(FileReader& r, Schema schema) {
+  // extra_bytes(capacity): what the caller allocates beside the storage, for
+  // the memory check on the file's claimed capacity (before any allocation).
+  static ReplayBuffer read_state(FileReader& r, Schema schema, const char* kind = "ReplayBuffer",
+                                 std::uint64_t (*extra_bytes)(std::int64_t) = nullptr) {
     const auto capacity = r.value<std::int64_t>();
     const auto num_envs = r.value<std::int64_t>();
     const auto seed = r.value<std::uint64_t>();
@@ -215,7 +244,9 @@ class ReplayBuffer {
         pos >= capacity || (size < capacity && pos != size % capacity)) {
       r.corrupt("buffer state");
     }
-    r.expect_remaining(schema.row_bytes() * static_cast<std::size_t>(size));
+    r.expect_remaining(saturating_mul(schema.row_bytes(), static_cast<std::uint64_t>(size)));
+    check_memory(saturating_add(storage_bytes(schema, capacity), extra_bytes ? extra_bytes(capacity) : 0),
+                 "'" + r.path() + "' holds a " + kind + " of capacity " + std::to_string(capacity) + ", which");
     ReplayBuffer b(std::move(schema), capacity, seed, num_envs);
     b.rng_.set_counter(counter);
     b.pos_ = pos;

@@ -9,7 +9,7 @@
 // of step t: 0 if terminated; final_value[t] if truncated; else value[t + 1]
 // (or last_values after the final step). Results are stored as "P/advantage"
 // and "P/return" (= advantage + value), float32, the reward's shape.
-// Same locking as ReplayBuffer.
+// Same locking and memory contract as ReplayBuffer.
 #pragma once
 
 #include <cmath>
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "genmarl/buffer/memory.hpp"
 #include "genmarl/buffer/schema.hpp"
 #include "genmarl/buffer/serialize.hpp"
 
@@ -30,6 +31,8 @@ class RolloutBuffer {
     if (num_steps <= 0) throw InvalidArgument("num_steps must be positive, got " + std::to_string(num_steps));
     if (num_envs <= 0) throw InvalidArgument("num_envs must be positive, got " + std::to_string(num_envs));
     if (num_steps > (std::int64_t{1} << 40) / num_envs) throw InvalidArgument("num_steps * num_envs is too large");
+    check_memory(bytes_for(schema_, num_steps * num_envs),
+                 "a RolloutBuffer of " + std::to_string(num_steps) + " steps x " + std::to_string(num_envs) + " envs");
     store_ = ColumnStore(schema_, num_steps * num_envs);
     std::vector<Field> derived;
     for (std::size_t f = 0; f < schema_.size(); ++f) {
@@ -48,6 +51,16 @@ class RolloutBuffer {
       derived_schema_ = Schema(std::move(derived));
       derived_ = ColumnStore(derived_schema_, num_steps * num_envs);
     }
+  }
+
+  // Bytes reserved for `rows` = num_steps * num_envs rows: the fields plus
+  // "advantage" and "return" (float32) per reward field (saturating).
+  static std::uint64_t bytes_for(const Schema& schema, std::int64_t rows) noexcept {
+    std::uint64_t row_bytes = schema.row_bytes();
+    for (const auto& f : schema.fields()) {
+      if (is_reward_field(f.name)) row_bytes += 2 * sizeof(float) * static_cast<std::uint64_t>(f.elements());
+    }
+    return rows <= 0 ? 0 : saturating_mul(row_bytes, static_cast<std::uint64_t>(rows));
   }
 
   const Schema& schema() const noexcept { return schema_; }
@@ -161,9 +174,16 @@ class RolloutBuffer {
     if (derived_out) derived_.gather(rows, n, derived_out);
   }
 
-  // Copies the filled steps [0, step) of field f (derived: a derived field) to out.
-  void copy_field(std::size_t f, bool derived, void* out) const {
+  // Copies the filled steps [0, step) of field f (derived: a derived field) to
+  // out. With steps >= 0, out holds that many steps (the step() its caller
+  // read): checked under the lock, so a concurrent add/reset in another thread
+  // raises instead of overrunning out.
+  void copy_field(std::size_t f, bool derived, void* out, std::int64_t steps = -1) const {
     std::lock_guard lock(mutex_);
+    if (steps >= 0 && steps != step_) {
+      throw InvalidArgument("the rollout holds " + std::to_string(step_) + " steps, not " + std::to_string(steps) +
+                            " (another thread called add() or reset() during this read)");
+    }
     if (derived && !gae_ready_) throw InvalidArgument("call compute_gae() before reading advantages/returns");
     const ColumnStore& s = derived ? derived_ : store_;
     std::memcpy(out, s.column(f), s.row_bytes(f) * static_cast<std::size_t>(step_ * num_envs_));
@@ -193,8 +213,16 @@ class RolloutBuffer {
         (ready && step != T)) {
       r.corrupt("rollout state");
     }
-    r.expect_remaining(schema.row_bytes() * static_cast<std::size_t>(step * E));
-    RolloutBuffer b(std::move(schema), T, E);
+    r.expect_remaining(saturating_mul(schema.row_bytes(), static_cast<std::uint64_t>(step * E)));
+    check_memory(bytes_for(schema, T * E), "'" + r.path() + "' holds a RolloutBuffer of " + std::to_string(T) +
+                                               " steps x " + std::to_string(E) + " envs, which");
+    RolloutBuffer b = [&] {
+      try {
+        return RolloutBuffer(std::move(schema), T, E);
+      } catch (const InvalidArgument&) {
+        r.corrupt("spec (it names a field compute_gae() derives)");
+      }
+    }();
     if (ready && b.prefixes_.empty()) r.corrupt("rollout state");
     b.step_ = step;
     b.gae_ready_ = ready != 0;

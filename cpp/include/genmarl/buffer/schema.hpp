@@ -88,6 +88,39 @@ inline bool is_terminal_field(std::string_view s) {
 inline bool is_boundary_field(std::string_view s) { return is_terminal_field(s) || base_name(s) == "truncated"; }
 inline bool is_next_field(std::string_view s) { return base_name(s).substr(0, 5) == "next_"; }
 
+// True when s is well-formed UTF-8 (no overlong forms, surrogates or code
+// points above U+10FFFF), so that every field name converts to a Python str.
+inline bool is_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    static constexpr std::uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 // An ordered, validated list of fields.
 class Schema {
  public:
@@ -103,6 +136,12 @@ class Schema {
       const Field& f = fields_[i];
       if (f.name.empty() || f.name.size() > 256) {
         throw InvalidArgument("field names must be 1..256 characters, got '" + f.name + "'");
+      }
+      if (!is_utf8(f.name)) {
+        throw InvalidArgument("field name " + std::to_string(i) + " is not valid UTF-8; field names must be text");
+      }
+      if (f.name.find('\0') != std::string::npos) {
+        throw InvalidArgument("field name " + std::to_string(i) + " contains a NUL character");
       }
       for (std::size_t j = 0; j < i; ++j) {
         if (fields_[j].name == f.name) throw InvalidArgument("field '" + f.name + "' is listed twice in the spec");

@@ -1,18 +1,30 @@
 // Buffer files: a versioned header, the spec, the buffer's state and its
 // columns, then a checksum of everything before it.
 //
-// Files are written to a temporary name next to the target and renamed into
-// place, so a crash never leaves a half-written file under the real name.
+// Files are written to a unique temporary name next to the target, fsync'ed
+// and renamed into place, so a crash never leaves a half-written file under
+// the real name, and concurrent saves to one path never mix (see FileWriter).
 // Reading first verifies the checksum over the whole file, then checks the
 // magic, version, kind and every length as it parses.
 #pragma once
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
+#include <functional>
 #include <string>
-#include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "genmarl/buffer/schema.hpp"
@@ -100,21 +112,131 @@ class StreamHash {
   std::uint64_t h_ = 0x6A09E667F3BCC908ULL;
 };
 
+namespace detail {
+
+// Rejects paths the OS would silently cut short (a NUL byte ends a C string).
+inline void check_path(const std::string& path) {
+  const auto nul = path.find('\0');
+  if (nul != std::string::npos) {
+    throw InvalidArgument("path contains a NUL byte at position " + std::to_string(nul) +
+                          "; file names cannot hold one (got '" + path.substr(0, nul) + "\\0...')");
+  }
+  if (path.empty()) throw InvalidArgument("path is empty; expected a file name");
+}
+
+// The directory and file name of a path ("." when it has no directory part).
+inline std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+inline std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Temporary files of a save to DIR/NAME are DIR/.TAG.tmp-PID-XXXXXXXXXXXXXXXX
+// (TAG = NAME, or for a long NAME a prefix of it plus a hash of all of it, so
+// the temp name fits NAME_MAX), created with O_EXCL. This is ".TAG.tmp-".
+inline std::string temp_prefix(const std::string& dir, const std::string& name) {
+  long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (name_max <= 0) name_max = 255;
+  // '.' + TAG + ".tmp-" + pid (<= 10 digits) + '-' + 16 hex digits.
+  const long budget = name_max - (1 + 5 + 10 + 1 + 16);
+  std::string tag = name;
+  if (static_cast<long>(name.size()) > budget) {
+    std::size_t cut = static_cast<std::size_t>(std::max(0L, budget - 17));
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+    tag = name.substr(0, cut) + "~" + hex64(hash_block(name.data(), name.size(), 0x746D70));
+  }
+  return "." + tag + ".tmp-";
+}
+
+// The pid in a temp file name that is exactly PREFIX + PID + '-' + 16 hex
+// digits, else -1.
+inline long temp_owner(const char* entry, const std::string& prefix) {
+  if (std::strncmp(entry, prefix.c_str(), prefix.size()) != 0) return -1;
+  const char* p = entry + prefix.size();
+  long pid = 0;
+  int digits = 0;
+  for (; *p >= '0' && *p <= '9' && digits < 10; ++p, ++digits) pid = pid * 10 + (*p - '0');
+  if (digits == 0 || *p != '-') return -1;
+  ++p;
+  for (int i = 0; i < 16; ++i, ++p) {
+    if (!std::isxdigit(static_cast<unsigned char>(*p))) return -1;
+  }
+  return *p == '\0' ? pid : -1;
+}
+
+// Removes temp files of earlier saves to this target whose process no longer
+// exists (a save killed before its rename). Files of live processes, including
+// this one's other threads, are left alone.
+inline void remove_stale_temps(const std::string& dir, const std::string& prefix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  const long self = static_cast<long>(::getpid());
+  while (const dirent* e = ::readdir(d)) {
+    const long pid = temp_owner(e->d_name, prefix);
+    if (pid <= 0 || pid == self) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+      ::unlinkat(::dirfd(d), e->d_name, 0);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace detail
+
+// Writes a buffer file: to a fresh temp file next to the target (unique per
+// process, thread and call, created with O_EXCL), fsync'ed, renamed into place,
+// then the directory fsync'ed. Concurrent saves to one path (threads or
+// processes) each write their own temp file; the last rename wins and the
+// target is always one complete file. A save killed midway leaves only its temp
+// file, which the next save to the same path removes.
 class FileWriter {
  public:
   explicit FileWriter(const std::string& path) : path_(path) {
-    tmp_ = path + ".tmp-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
-    file_ = std::fopen(tmp_.c_str(), "wb");
-    if (!file_) throw FileError("cannot write '" + path + "': " + std::strerror(errno));
+    detail::check_path(path);
+    auto [dir, name] = detail::split_path(path);
+    dir_ = std::move(dir);
+    if (name.empty() || name == "." || name == "..") {
+      throw FileError("cannot write '" + path + "': the path names a directory, not a file");
+    }
+    const std::string prefix = detail::temp_prefix(dir_, name);
+    detail::remove_stale_temps(dir_, prefix);
+    static std::atomic<std::uint64_t> counter{0};
+    const std::uint64_t pid = static_cast<std::uint64_t>(::getpid());
+    const std::uint64_t tid = std::hash<std::thread::id>{}(std::this_thread::get_id());
+    int fd = -1;
+    for (int attempt = 0; attempt < 64 && fd < 0; ++attempt) {
+      const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+      const std::uint64_t tag = mix64(mix64(now ^ (pid << 32)) ^ mix64(tid) ^ counter.fetch_add(1, std::memory_order_relaxed));
+      tmp_ = (path.find('/') == std::string::npos ? std::string() : dir_ + "/") + prefix +
+             std::to_string(pid) + "-" + detail::hex64(tag);
+      fd = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd < 0 && errno != EEXIST) throw FileError("cannot write '" + path + "': " + std::strerror(errno));
+    }
+    if (fd < 0) throw FileError("cannot write '" + path + "': no unused temporary file name next to it");
+    file_ = ::fdopen(fd, "wb");
+    if (!file_) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp_.c_str());
+      throw FileError("cannot write '" + path + "': " + std::strerror(err));
+    }
   }
   FileWriter(const FileWriter&) = delete;
   FileWriter& operator=(const FileWriter&) = delete;
   ~FileWriter() {
     if (file_) {
       std::fclose(file_);
-      std::remove(tmp_.c_str());
+      ::unlink(tmp_.c_str());
     }
   }
+
+  const std::string& temp_path() const noexcept { return tmp_; }
 
   void bytes(const void* data, std::size_t n) {
     hash_.update(data, n);
@@ -147,28 +269,35 @@ class FileWriter {
     }
   }
 
-  // Writes the checksum, flushes and renames the file into place.
+  // Writes the checksum, flushes the file to disk, renames it into place and
+  // flushes the directory entry.
   void commit() {
     const std::uint64_t h = hash_.digest();
     if (std::fwrite(&h, 1, sizeof(h), file_) != sizeof(h) || std::fflush(file_) != 0) {
-      throw FileError("cannot write '" + path_ + "': disk full?");
+      throw FileError("cannot write '" + path_ + "': " + std::strerror(errno));
     }
+    if (::fsync(::fileno(file_)) != 0) throw FileError("cannot write '" + path_ + "' (fsync): " + std::strerror(errno));
     const int rc = std::fclose(file_);
     file_ = nullptr;
     if (rc != 0) {
-      std::remove(tmp_.c_str());
-      throw FileError("cannot write '" + path_ + "'");
+      ::unlink(tmp_.c_str());
+      throw FileError("cannot write '" + path_ + "': " + std::strerror(errno));
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp_, path_, ec);
-    if (ec) {
-      std::remove(tmp_.c_str());
-      throw FileError("cannot move the written file into place at '" + path_ + "': " + ec.message());
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp_.c_str());
+      throw FileError("cannot move the written file into place at '" + path_ + "': " + std::strerror(err));
+    }
+    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      const bool failed = ::fsync(dfd) != 0 && errno == EIO;
+      ::close(dfd);
+      if (failed) throw FileError("'" + path_ + "' was written but its directory could not be flushed to disk (EIO)");
     }
   }
 
  private:
-  std::string path_, tmp_;
+  std::string path_, dir_, tmp_;
   std::FILE* file_ = nullptr;
   StreamHash hash_;
 };
@@ -176,16 +305,27 @@ class FileWriter {
 class FileReader {
  public:
   explicit FileReader(const std::string& path) : path_(path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-      throw FileError("'" + path + "' is a directory, not a genmarl buffer file");
+    detail::check_path(path);
+    // O_NONBLOCK so that opening a FIFO cannot wait for a writer; only
+    // regular files are read.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw FileError("cannot read '" + path + "': " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      const bool dir = S_ISDIR(st.st_mode);
+      ::close(fd);
+      throw FileError("'" + path + "' is " + (dir ? "a directory" : "not a regular file (a FIFO, socket or device)") +
+                      ", not a genmarl buffer file");
     }
-    file_ = std::fopen(path.c_str(), "rb");
-    if (!file_) throw FileError("cannot read '" + path + "': " + std::strerror(errno));
-    std::fseek(file_, 0, SEEK_END);
-    const long size = std::ftell(file_);
-    std::fseek(file_, 0, SEEK_SET);
-    if (size < static_cast<long>(sizeof(kFileMagic) + 16 + sizeof(std::uint64_t))) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    file_ = ::fdopen(fd, "rb");
+    if (!file_) {
+      const int err = errno;
+      ::close(fd);
+      throw FileError("cannot read '" + path + "': " + std::strerror(err));
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < sizeof(kFileMagic) + 16 + sizeof(std::uint64_t)) {
       throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
     }
     end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
@@ -227,6 +367,8 @@ class FileReader {
   }
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
   ~FileReader() {
     if (file_) std::fclose(file_);
   }
@@ -250,8 +392,8 @@ class FileReader {
     }
     try {
       return Schema(std::move(fields));
-    } catch (const InvalidArgument&) {
-      corrupt("spec");
+    } catch (const InvalidArgument& e) {
+      throw FileError("'" + path_ + "' holds an invalid spec (" + e.what() + "); refusing to load it");
     }
   }
 

@@ -2,29 +2,21 @@
 // sampling. Each level stores ceil(n / 16^k) nodes contiguously, so a lookup
 // reads one or two cache lines per level (5 levels for a million items) and
 // capacity needs no power-of-two padding.
+//
+// Every level starts as zero pages (LazyZeroArray), so a large tree costs
+// resident memory only where leaves are set. A min node holds the smallest
+// positive leaf below it, 0 when there is none, and the leaf level serves as
+// its own min level.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <new>
 #include <vector>
 
-namespace genmarl::buffer {
+#include "genmarl/buffer/memory.hpp"
 
-// Allocates with 128-byte alignment, so a node's 16 children (128 bytes) sit
-// in exactly two cache lines.
-template <class T>
-struct BlockAllocator {
-  using value_type = T;
-  BlockAllocator() = default;
-  template <class U>
-  BlockAllocator(const BlockAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{128})); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{128}); }
-  template <class U>
-  bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
-};
+namespace genmarl::buffer {
 
 class SumMinTree {
  public:
@@ -33,28 +25,37 @@ class SumMinTree {
   explicit SumMinTree(std::int64_t n) : n_(n) {
     std::int64_t size = n;
     for (;;) {
-      sums_.emplace_back(static_cast<std::size_t>(size), 0.0);
-      mins_.emplace_back(static_cast<std::size_t>(size), kInf);
+      sums_.emplace_back(static_cast<std::size_t>(size));
+      mins_.emplace_back(sums_.size() == 1 ? 0 : static_cast<std::size_t>(size));
       if (size == 1) break;
-      size = (size + kFanout - 1) / kFanout;
+      size = size / kFanout + (size % kFanout != 0);  // ceil, without overflow
     }
+  }
+
+  // Bytes a tree over n leaves allocates (saturating; 0 for n <= 0).
+  static std::uint64_t bytes_for(std::int64_t n) noexcept {
+    std::uint64_t b = 0;
+    for (std::int64_t size = n, level = 0; size > 0; ++level) {
+      b = saturating_add(b, saturating_mul(static_cast<std::uint64_t>(size), level == 0 ? 8 : 16));
+      if (size == 1) break;
+      size = size / kFanout + (size % kFanout != 0);  // ceil, without overflow
+    }
+    return b;
   }
 
   std::int64_t size() const noexcept { return n_; }
   double total() const noexcept { return sums_.back()[0]; }
   // Smallest positive leaf value (infinity when there is none).
-  double min() const noexcept { return mins_.back()[0]; }
-  double get(std::int64_t i) const noexcept { return sums_[0][static_cast<std::size_t>(i)]; }
-  std::size_t nbytes() const noexcept {
-    std::size_t b = 0;
-    for (const auto& l : sums_) b += l.size() * sizeof(double) * 2;
-    return b;
+  double min() const noexcept {
+    const double m = sums_.size() == 1 ? sums_[0][0] : mins_.back()[0];
+    return m > 0.0 ? m : kInf;
   }
+  double get(std::int64_t i) const noexcept { return sums_[0][static_cast<std::size_t>(i)]; }
+  std::size_t nbytes() const noexcept { return static_cast<std::size_t>(bytes_for(n_)); }
 
   // Sets leaf i to value v >= 0 and updates its ancestors.
   void set(std::int64_t i, double v) noexcept {
     sums_[0][static_cast<std::size_t>(i)] = v;
-    mins_[0][static_cast<std::size_t>(i)] = v > 0.0 ? v : kInf;
     for (std::size_t l = 1; l < sums_.size(); ++l) {
       i /= kFanout;
       refresh(l, i);
@@ -65,7 +66,6 @@ class SumMinTree {
   void set_range(std::int64_t begin, std::int64_t end, double v) noexcept {
     if (begin >= end) return;
     std::fill(sums_[0].begin() + begin, sums_[0].begin() + end, v);
-    std::fill(mins_[0].begin() + begin, mins_[0].begin() + end, v > 0.0 ? v : kInf);
     std::int64_t lo = begin, hi = end - 1;
     for (std::size_t l = 1; l < sums_.size(); ++l) {
       lo /= kFanout;
@@ -149,10 +149,7 @@ class SumMinTree {
     std::vector<std::int64_t>& nodes = scratch_;
     nodes.assign(idx, idx + n);
     for (std::int64_t k = 0; k < n; ++k) __builtin_prefetch(sums_[0].data() + idx[k], 1);
-    for (std::int64_t k = 0; k < n; ++k) {
-      sums_[0][static_cast<std::size_t>(idx[k])] = values[k];
-      mins_[0][static_cast<std::size_t>(idx[k])] = values[k] > 0.0 ? values[k] : kInf;
-    }
+    for (std::int64_t k = 0; k < n; ++k) sums_[0][static_cast<std::size_t>(idx[k])] = values[k];
     // Parents of a sorted list stay sorted: sort once, then only drop repeats.
     std::sort(nodes.begin(), nodes.end());
     for (std::size_t l = 1; l < sums_.size(); ++l) {
@@ -164,8 +161,8 @@ class SumMinTree {
           const std::size_t c = static_cast<std::size_t>(nodes[static_cast<std::size_t>(k + 8)] * kFanout);
           __builtin_prefetch(sums_[l - 1].data() + c);
           __builtin_prefetch(sums_[l - 1].data() + c + 8);
-          __builtin_prefetch(mins_[l - 1].data() + c);
-          __builtin_prefetch(mins_[l - 1].data() + c + 8);
+          __builtin_prefetch(min_level(l - 1) + c);
+          __builtin_prefetch(min_level(l - 1) + c + 8);
         }
         refresh(l, nodes[static_cast<std::size_t>(k)]);
       }
@@ -177,23 +174,26 @@ class SumMinTree {
  private:
   static constexpr double kInf = std::numeric_limits<double>::infinity();
 
+  // Level l of the min tree (the leaves themselves for l = 0).
+  const double* min_level(std::size_t l) const noexcept { return l == 0 ? sums_[0].data() : mins_[l].data(); }
+
   void refresh(std::size_t l, std::int64_t i) noexcept {
-    const auto& below_s = sums_[l - 1];
-    const auto& below_m = mins_[l - 1];
+    const double* below_s = sums_[l - 1].data();
+    const double* below_m = min_level(l - 1);
     const std::int64_t begin = i * kFanout;
-    const std::int64_t end = std::min<std::int64_t>(begin + kFanout, static_cast<std::int64_t>(below_s.size()));
-    double s = 0.0, m = kInf;
+    const std::int64_t end = std::min<std::int64_t>(begin + kFanout, static_cast<std::int64_t>(sums_[l - 1].size()));
+    double s = 0.0, m = 0.0;  // m: smallest positive value, 0 = none
     for (std::int64_t c = begin; c < end; ++c) {
-      s += below_s[static_cast<std::size_t>(c)];
-      m = std::min(m, below_m[static_cast<std::size_t>(c)]);
+      s += below_s[c];
+      const double v = below_m[c];
+      if (v > 0.0 && !(m > 0.0 && m <= v)) m = v;
     }
     sums_[l][static_cast<std::size_t>(i)] = s;
     mins_[l][static_cast<std::size_t>(i)] = m;
   }
 
   std::int64_t n_;
-  using Level = std::vector<double, BlockAllocator<double>>;
-  std::vector<Level> sums_, mins_;  // level 0 = leaves
+  std::vector<LazyZeroArray<double>> sums_, mins_;  // level 0 = leaves; mins_[0] is unused (empty)
   std::vector<std::int64_t> scratch_;
 };
 
