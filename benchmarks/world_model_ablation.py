@@ -32,6 +32,17 @@ VARIANTS: dict[str, dict] = {
     "delta_8x8": {"obs_target": "delta", "stoch_size": 8, "classes": 8},
     "delta_32x16": {"obs_target": "delta", "stoch_size": 32, "classes": 16},
     "delta_deter256": {"obs_target": "delta", "deter_size": 256},
+    "absolute_hdec": {"decoder_input": "deter"},
+    "delta_hdec": {"obs_target": "delta", "decoder_input": "deter"},
+    "delta_hdec_symlog": {"obs_target": "delta", "decoder_input": "deter", "obs_symlog": True},
+    # loss settings ride along under "loss" (WorldModel.loss keyword arguments)
+    "delta_kl": {"obs_target": "delta", "loss": {"free_nats": 0.1, "kl_dyn": 1.0}},
+    "delta_hdec_kl": {"obs_target": "delta", "decoder_input": "deter", "loss": {"free_nats": 0.1, "kl_dyn": 1.0}},
+    "absolute_hdec_kl": {"decoder_input": "deter", "loss": {"free_nats": 0.1, "kl_dyn": 1.0}},
+    "absolute_os8": {"loss": {"overshoot": 8}},
+    "delta_os8": {"obs_target": "delta", "loss": {"overshoot": 8}},
+    "delta_hdec_os8": {"obs_target": "delta", "decoder_input": "deter", "loss": {"overshoot": 8}},
+    "absolute_hdec_os8": {"decoder_input": "deter", "loss": {"overshoot": 8}},
 }
 
 
@@ -104,15 +115,17 @@ def main() -> None:
     results = {}
     for name in args.variants.split(","):
         torch.manual_seed(args.seed)
+        model_kw = {k: v for k, v in VARIANTS[name].items() if k != "loss"}
+        loss_kw = VARIANTS[name].get("loss", {})
         wm = WorldModel(groups, **{"deter_size": 128, "stoch_size": 16, "classes": 16, "hidden_size": 128,
-                                   "layers": 1, **VARIANTS[name]})
+                                   "layers": 1, **model_kw})
         opt = torch.optim.Adam(wm.parameters(), lr=args.lr, eps=1e-6)
         curve = []
         t_train = 0.0
         for u in range(1, args.updates + 1):
             b = tensors(train_buf.sample_sequences(args.batch_size, args.seq_len, mode="stitch"), groups)
             t = time.perf_counter()
-            loss, _, _ = wm.loss(b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"])
+            loss, _, _ = wm.loss(b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"], **loss_kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(wm.parameters(), 100.0)

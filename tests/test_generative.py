@@ -418,3 +418,65 @@ def test_genrl_config_works_without_torch() -> None:
         "try:\n    import genmarl.generative\nexcept ImportError as e:\n    assert 'needs torch' in str(e), e\nelse:\n    raise SystemExit(1)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- world-model decoder targets and the open-loop loss -------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["absolute", "delta"])
+@pytest.mark.parametrize("use_symlog", [False, True])
+def test_decoder_targets_invert(target, use_symlog) -> None:
+    """recon_targets followed by obs_from_targets step by step gives the observations back."""
+    from genmarl.algos.ppo import GroupInfo
+    from genmarl.generative.world_model import WorldModel
+
+    torch.manual_seed(0)
+    groups = [GroupInfo("a", 2, 5, False, 3), GroupInfo("b", 1, 4, False, 2)]
+    wm = WorldModel(groups, deter_size=8, stoch_size=2, classes=2, hidden_size=8, attention_heads=2,
+                    obs_target=target, obs_symlog=use_symlog)
+    obs = {"a": torch.randn(3, 6, 2, 5) * 3, "b": torch.randn(3, 6, 1, 4) * 3}
+    is_first = torch.zeros(3, 6, dtype=torch.bool)
+    is_first[:, 0] = True
+    is_first[1, 3] = True
+    targets, valid = wm.recon_targets(obs, is_first)
+    assert bool(valid.all())
+    prev = None
+    for t in range(6):
+        got = wm.obs_from_targets({g: v[:, t] for g, v in targets.items()}, prev)
+        for g in obs:
+            # a fresh episode restarts from zeros (episode 1's step 3): the reconstruction is absolute there
+            torch.testing.assert_close(got[g][1] if t == 3 else got[g], obs[g][1, t] if t == 3 else obs[g][:, t],
+                                       rtol=1e-5, atol=1e-5)
+        prev = {g: torch.where(is_first[:, min(t + 1, 5), None, None], torch.zeros_like(v), v) if t + 1 < 6 else v
+                for g, v in got.items()}
+    if target == "delta":
+        mid = torch.zeros(3, 6, dtype=torch.bool)
+        _, valid = wm.recon_targets(obs, mid)
+        assert not bool(valid[:, 0].any()) and bool(valid[:, 1:].all())
+
+
+def test_deter_decoder_reads_only_h_and_overshoot_trains_the_transition() -> None:
+    from genmarl.algos.ppo import GroupInfo
+    from genmarl.generative.world_model import WorldModel
+
+    torch.manual_seed(0)
+    wm = WorldModel([GroupInfo("a", 2, 5, False, 3)], deter_size=8, stoch_size=2, classes=2, hidden_size=8,
+                    attention_heads=2, decoder_input="deter", obs_target="delta")
+    feat = torch.randn(4, 2, wm.feat_size)
+    other = feat.clone()
+    other[..., wm.deter_size:] = torch.randn_like(other[..., wm.deter_size:])
+    torch.testing.assert_close(wm.decode(feat)["a"], wm.decode(other)["a"])
+    obs = {"a": torch.randn(3, 6, 2, 5)}
+    actions = torch.randint(0, 3, (3, 6, 2))
+    zeros = torch.zeros(3, 6, 2)
+    first = torch.zeros(3, 6, dtype=torch.bool)
+    torch.manual_seed(1)  # the same posterior samples in both calls
+    loss0, stats0, _ = wm.loss(obs, actions, zeros, zeros, first)
+    torch.manual_seed(1)
+    loss, stats, _ = wm.loss(obs, actions, zeros, zeros, first, overshoot=4)
+    assert "wm/overshoot_loss" not in stats0 and stats["wm/overshoot_loss"] > 0
+    assert loss.item() == pytest.approx(loss0.item() + stats["wm/overshoot_loss"], rel=1e-5)
+    loss.backward()
+    assert wm.gru.weight_hh.grad is not None and wm.gru.weight_hh.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="decoder_input must be one of"):
+        WorldModel([GroupInfo("a", 2, 5, False, 3)], decoder_input="z")

@@ -151,6 +151,9 @@ class GenRLConfig:
     model_lr: float = 1e-3
     obs_target: str = "absolute"  # decoder target: "absolute" observation or "delta" from the previous step
     obs_symlog: bool = False  # decode observations in symlog space
+    decoder_input: str = "feat"  # the decoder reads [h, z] ("feat") or only h ("deter")
+    overshoot: int = 0  # steps of open-loop prediction loss from each window's first step (0 = none)
+    overshoot_coef: float = 1.0
     # actor-critic in imagination
     horizon: int = 15
     imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
@@ -185,11 +188,12 @@ class GenRLConfig:
             self,
             at_least_one=("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size",
                           "classes", "hidden_size", "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "eval_episodes"),
-            non_negative=("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every",
+            non_negative=("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "overshoot",
                           "checkpoint_every", "seed"),
             unit_interval=("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"),
             positive=("model_lr", "actor_lr", "critic_lr"),
-            finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm"),
+            finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm",
+                                 "overshoot_coef"),
         )  # fmt: skip
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
@@ -197,6 +201,8 @@ class GenRLConfig:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
         if self.obs_target not in ("absolute", "delta"):
             raise ValueError(f"obs_target must be 'absolute' or 'delta', got {self.obs_target!r}")
+        if self.decoder_input not in ("feat", "deter"):
+            raise ValueError(f"decoder_input must be 'feat' or 'deter', got {self.decoder_input!r}")
         if self.plan_model not in ("world", "simulator"):
             raise ValueError(f"plan_model must be 'world' or 'simulator', got {self.plan_model!r}")
         if self.sampler not in ("auto", "torch", "genmarl"):

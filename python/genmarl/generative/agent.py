@@ -54,6 +54,7 @@ class GenerativeAgent(GroupedLearner):
             layers=cfg.mlp_layers,
             obs_target=cfg.obs_target,
             obs_symlog=cfg.obs_symlog,
+            decoder_input=cfg.decoder_input,
         ).to(self.device)
         N, A, Fd = self.wm.num_agents, self.wm.num_actions, self.wm.feat_size
         self.num_agents, self.num_actions = N, A
@@ -325,6 +326,7 @@ class GenerativeAgent(GroupedLearner):
             loss, stats, states = self.wm.loss(
                 b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"],
                 free_nats=cfg.free_nats, kl_dyn=cfg.kl_dyn, kl_rep=cfg.kl_rep, behaviour_coef=cfg.behaviour_coef,
+                overshoot=cfg.overshoot, overshoot_coef=cfg.overshoot_coef,
             )  # fmt: skip
             self.model_opt.zero_grad(set_to_none=True)
             loss.backward()

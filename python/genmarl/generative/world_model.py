@@ -36,6 +36,9 @@ from genmarl.algos.ppo import GroupInfo
 # What the observation decoder predicts: the observation itself, or its change from the previous
 # step's observation ("delta"; from zeros at an episode's first step).
 OBS_TARGETS = ("absolute", "delta")
+# What the decoder reads: the full feature [h, z], or only the deterministic state h ("deter": the
+# observation at t is then predicted from the history before it, the one-step prediction task).
+DECODER_INPUTS = ("feat", "deter")
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -117,10 +120,14 @@ class WorldModel(nn.Module):
         layers: int = 2,
         obs_target: str = "absolute",
         obs_symlog: bool = False,
+        decoder_input: str = "feat",
     ) -> None:
         super().__init__()
         if obs_target not in OBS_TARGETS:
             raise ValueError(f"obs_target must be one of {OBS_TARGETS}, got {obs_target!r}")
+        if decoder_input not in DECODER_INPUTS:
+            raise ValueError(f"decoder_input must be one of {DECODER_INPUTS}, got {decoder_input!r}")
+        self.decoder_input = decoder_input
         self.obs_target = obs_target
         self.obs_symlog = bool(obs_symlog)
         for g in groups:
@@ -148,7 +155,8 @@ class WorldModel(nn.Module):
         self.register_buffer("action_mask", mask, persistent=False)  # [N, A] valid actions of each agent
         self.slices = slices
         self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size, layers) for g in groups})
-        self.decoders = nn.ModuleDict({g.name: mlp(self.feat_size, hidden_size, g.obs_dim, layers) for g in groups})
+        dec_in = self.feat_size if decoder_input == "feat" else deter_size
+        self.decoders = nn.ModuleDict({g.name: mlp(dec_in, hidden_size, g.obs_dim, layers) for g in groups})
         self.trans_in = mlp(self.stoch_dim + A + N, hidden_size, hidden_size)
         self.attn_norm = nn.LayerNorm(hidden_size)
         self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True)
@@ -173,6 +181,8 @@ class WorldModel(nn.Module):
     def decode(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         """feat: [..., N, feat] -> the decoder's raw outputs [..., n_g, obs_dim_g] (see ``obs_target``;
         in symlog space with ``obs_symlog``). :meth:`predict_obs` turns them into observations."""
+        if self.decoder_input == "deter":
+            feat = feat[..., : self.deter_size]
         return {g.name: self.decoders[g.name](feat[..., self.slices[g.name], :]) for g in self.groups}
 
     def predict_obs(self, feat: torch.Tensor, prev_obs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -181,9 +191,15 @@ class WorldModel(nn.Module):
         With ``obs_target="delta"`` the prediction is ``prev_obs`` (the previous step's
         observation, real or predicted; None at an episode's first step) plus the predicted change.
         """
+        return self.obs_from_targets(self.decode(feat), prev_obs)
+
+    def obs_from_targets(
+        self, raw: dict[str, torch.Tensor], prev_obs: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Inverts :meth:`recon_targets` for one step: decoder-space values -> observations."""
         out = {}
-        for name, raw in self.decode(feat).items():
-            x = symexp(raw) if self.obs_symlog else raw
+        for name, r in raw.items():
+            x = symexp(r) if self.obs_symlog else r
             if self.obs_target == "delta" and prev_obs is not None:
                 x = prev_obs[name] + x
             out[name] = x
@@ -347,6 +363,8 @@ class WorldModel(nn.Module):
         kl_dyn: float = 0.5,
         kl_rep: float = 0.1,
         behaviour_coef: float = 1.0,
+        overshoot: int = 0,
+        overshoot_coef: float = 1.0,
     ) -> tuple[torch.Tensor, dict[str, float], ObserveResult]:
         """World-model loss on replayed sequences (all [B, T, ...]; rewards/terminated [B, T, N]).
 
@@ -372,6 +390,9 @@ class WorldModel(nn.Module):
         rep_loss = rep.clamp(min=free_nats).mean()
         beh_loss, beh_acc = self.behaviour_loss(feat, actions)
         loss = rec_loss + rew_loss + cont_loss + kl_dyn * dyn_loss + kl_rep * rep_loss + behaviour_coef * beh_loss
+        os_loss = self.overshoot_loss(out, obs, actions, is_first, overshoot) if overshoot > 0 else None
+        if os_loss is not None:
+            loss = loss + overshoot_coef * os_loss
         stats = {
             "wm/loss": loss.item(),
             "wm/recon": rec_loss.item(),
@@ -381,7 +402,36 @@ class WorldModel(nn.Module):
             "wm/behaviour_loss": beh_loss.item(),
             "wm/behaviour_acc_train": beh_acc,
         }
+        if os_loss is not None:
+            stats["wm/overshoot_loss"] = os_loss.item()
         return loss, stats, out
+
+    def overshoot_loss(
+        self, out: ObserveResult, obs: dict[str, torch.Tensor], actions: torch.Tensor, is_first: torch.Tensor, steps: int
+    ) -> torch.Tensor | None:
+        """Open-loop prediction loss: from the posterior at each window's first step, the model is
+        rolled ``steps`` steps with the actions taken and the prior's mode (straight-through), and
+        the predicted observations are compared with the real ones (squared error summed over
+        observation elements, steps after an episode boundary left out). This trains what
+        imagination and planning use -- multi-step predictions -- rather than one-step filtering."""
+        T = actions.shape[1]
+        K = min(int(steps), T - 1)
+        if K < 1:
+            return None
+        a1h = self.one_hot_actions(actions)
+        alive = torch.cumprod((~is_first[:, 1 : K + 1].to(torch.bool)).to(out.h.dtype), 1)  # [B, K]
+        h, z = out.h[:, 0], out.z[:, 0]
+        pred = {g.name: obs[g.name][:, 0] for g in self.groups}
+        total = out.h.new_zeros(())
+        for k in range(1, K + 1):
+            h = self.transition(h, z, a1h[:, k - 1])
+            probs = self.prior_logits(h).exp()
+            mode = F.one_hot(probs.argmax(-1), self.classes).to(probs.dtype)
+            z = (mode + probs - probs.detach()).flatten(-2)
+            pred = self.predict_obs(torch.cat([h, z], -1), pred)
+            err = sum(((pred[g.name] - obs[g.name][:, k]) ** 2).sum((-1, -2)) for g in self.groups)  # [B]
+            total = total + (alive[:, k - 1] * err).mean()
+        return total / K
 
     def behaviour_loss(self, feat: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, float]:
         """Cross-entropy of agent i's predictions of the actions of agents j != i. feat [..., N, F],
