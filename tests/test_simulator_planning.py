@@ -180,3 +180,33 @@ def test_cli_eval_plans_in_the_simulator(tmp_path):
     assert "planning in the simulator took" in proc.stdout
     bad = subprocess.run([*ev[:-1], "oracle"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid choice: 'oracle'" in bad.stderr
+
+
+def test_candidate_mixing_keeps_each_groups_missing_actions_masked():
+    env = genmarl.make("simple_speaker_listener", num_envs=4, seed=0)
+    agent = make_agent(env, plan_unimix=0.5)
+    feat = torch.randn(4, agent.num_agents, agent.wm.feat_size)
+    with torch.no_grad():
+        others = agent.wm.others_probs(feat)
+        probs = agent.candidate_logits(feat, others).softmax(-1)
+        policy = agent.logits(feat, others).softmax(-1)
+    mask = agent.wm.action_mask
+    assert float(probs[:, ~mask].max()) < 1e-12  # the speaker's padded actions are never drawn
+    n_valid = mask.sum(-1, keepdim=True).to(probs.dtype)
+    torch.testing.assert_close(probs[:, mask], (0.5 * policy + 0.5 / n_valid.expand_as(policy))[:, mask])
+    none = make_agent(env)
+    with torch.no_grad():
+        torch.testing.assert_close(none.candidate_logits(feat, others), none.logits(feat, others))
+    with pytest.raises(ValueError, match="plan_unimix must be in"):
+        GenRLConfig(plan_unimix=1.5).validate()
+
+
+def test_simulator_planning_with_mixed_candidates_acts_in_multi_group_envs():
+    env = genmarl.make("simple_speaker_listener", num_envs=3, seed=1)
+    agent = make_agent(env, plan=4, plan_horizon=2, plan_model="simulator", plan_unimix=0.9)
+    obs, _ = env.reset_grouped(seed=1)
+    for _ in range(5):
+        actions = agent.act(obs)
+        assert all(int(a.max()) < env.group_action_space(g).nvec[0] if hasattr(env.group_action_space(g), "nvec") else True
+                   for g, a in actions.items())
+        obs, *_ = env.step_grouped(actions)

@@ -122,7 +122,7 @@ def _eval(args: argparse.Namespace) -> int:
         cfg = config_from_dict(saved)
     except (TypeError, ValueError, KeyError) as exc:
         raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
-    for flag, key in (("--plan", "plan"), ("--plan-model", "plan_model")):
+    for flag, key in (("--plan", "plan"), ("--plan-model", "plan_model"), ("--plan-unimix", "plan_unimix")):
         value = getattr(args, key)
         if value is not None:
             if not isinstance(cfg, GenRLConfig):
@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
     ev.add_argument("--plan-model", default=None, choices=["world", "simulator"],
                     help="genrl runs: plan with the world model or the true simulator (an oracle; its env steps are reported)")
+    ev.add_argument("--plan-unimix", type=float, default=None, metavar="U",
+                    help="genrl runs: draw plan candidates from (1 - U) * policy + U * uniform")
     ev.add_argument(
         "--policy", action="append", default=[], metavar="GROUP=KIND",
         help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",

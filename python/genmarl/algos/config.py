@@ -172,6 +172,7 @@ class GenRLConfig:
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
     plan_horizon: int = 0  # 0 = horizon
     plan_model: str = "world"  # roll the candidates through the "world" model or the true "simulator" (oracle)
+    plan_unimix: float = 0.0  # candidates' actions drawn from (1 - u) * policy + u * uniform
     # runs
     eval_every: int = 25_000
     eval_episodes: int = 100
@@ -201,6 +202,8 @@ class GenRLConfig:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
         if self.obs_target not in ("absolute", "delta"):
             raise ValueError(f"obs_target must be 'absolute' or 'delta', got {self.obs_target!r}")
+        if not 0.0 <= self.plan_unimix <= 1.0:
+            raise ValueError(f"plan_unimix must be in [0, 1], got {self.plan_unimix}")
         if self.decoder_input not in ("feat", "deter"):
             raise ValueError(f"decoder_input must be 'feat' or 'deter', got {self.decoder_input!r}")
         if self.plan_model not in ("world", "simulator"):

@@ -37,6 +37,16 @@ from genmarl.training.checkpoints import to_numpy, to_tensor
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
 
 
+class _CandidatePolicy:
+    """The agent's policy as planning samples it (see :meth:`GenerativeAgent.candidate_logits`)."""
+
+    def __init__(self, agent: GenerativeAgent) -> None:
+        self.agent = agent
+
+    def logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        return self.agent.candidate_logits(feat, others)
+
+
 class GenerativeAgent(GroupedLearner):
     """The generative-RL agent for an env with genmarl's grouped API (discrete actions)."""
 
@@ -112,6 +122,17 @@ class GenerativeAgent(GroupedLearner):
             out.append(lg)
         return torch.cat(out, -2)
 
+    def candidate_logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        """Logits of planning candidates' actions: the policy mixed with ``cfg.plan_unimix`` of a
+        uniform choice among each agent's valid actions (a group's missing actions stay masked)."""
+        logits = self.logits(feat, others)
+        u = self.cfg.plan_unimix
+        if u <= 0:
+            return logits
+        valid = self.wm.action_mask.to(logits.dtype)  # [N, A]
+        probs = (1 - u) * logits.softmax(-1) + u * valid / valid.sum(-1, keepdim=True)
+        return torch.where(valid.bool(), probs.clamp_min(1e-30).log(), torch.full_like(logits, _MASKED))
+
     def values(self, feat: torch.Tensor, target: bool = False) -> torch.Tensor:
         """Values [..., N] of features [..., N, F] (the slow target critic with ``target``)."""
         return symexp(self._critic_raw(feat, target))
@@ -184,7 +205,9 @@ class GenerativeAgent(GroupedLearner):
         model: str | None = None,
         env: Any = None,
     ) -> torch.Tensor:
-        """Proactive planning: K joint action sequences per env sampled from the policy; returns
+        """Proactive planning: K joint action sequences per env sampled from the policy (mixed with
+        ``cfg.plan_unimix`` of uniform, so a near-deterministic policy still yields distinct
+        candidates); returns
         the first joint action [E, N] of the candidate with the best return, averaged over agents.
 
         ``model="world"`` (``cfg.plan_model`` by default) rolls the candidates through the world
@@ -204,7 +227,7 @@ class GenerativeAgent(GroupedLearner):
         if model != "world":
             raise ValueError(f"model must be 'world' or 'simulator', got {model!r}")
         E, N = h.shape[:2]
-        traj = self.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), self, horizon=H)
+        traj = self.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H)
         score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
         best = score.argmax(-1)
         return traj.actions[0].view(E, K, N)[torch.arange(E, device=h.device), best]
@@ -225,7 +248,7 @@ class GenerativeAgent(GroupedLearner):
             if t > 0:
                 filter_obs(obs)
             feat = torch.cat([carry["h"], carry["z"]], -1)
-            a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)))[0].to(self.device)
+            a = self.imagine.sample(self.candidate_logits(feat, wm.others_probs(feat)))[0].to(self.device)
             carry["h"] = wm.transition(carry["h"], carry["z"], wm.one_hot_actions(a))
             return self._split_groups(a)
 
