@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict] = {
     "delta_os8": {"obs_target": "delta", "loss": {"overshoot": 8}},
     "delta_hdec_os8": {"obs_target": "delta", "decoder_input": "deter", "loss": {"overshoot": 8}},
     "absolute_hdec_os8": {"decoder_input": "deter", "loss": {"overshoot": 8}},
+    "both_os8": {"obs_target": "both", "loss": {"overshoot": 8}},
 }
 
 

@@ -423,7 +423,7 @@ def test_genrl_config_works_without_torch() -> None:
 # ---- world-model decoder targets and the open-loop loss -------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["absolute", "delta"])
+@pytest.mark.parametrize("target", ["absolute", "delta", "both"])
 @pytest.mark.parametrize("use_symlog", [False, True])
 def test_decoder_targets_invert(target, use_symlog) -> None:
     """recon_targets followed by obs_from_targets step by step gives the observations back."""
@@ -449,7 +449,7 @@ def test_decoder_targets_invert(target, use_symlog) -> None:
                                        rtol=1e-5, atol=1e-5)
         prev = {g: torch.where(is_first[:, min(t + 1, 5), None, None], torch.zeros_like(v), v) if t + 1 < 6 else v
                 for g, v in got.items()}
-    if target == "delta":
+    if target != "absolute":
         mid = torch.zeros(3, 6, dtype=torch.bool)
         _, valid = wm.recon_targets(obs, mid)
         assert not bool(valid[:, 0].any()) and bool(valid[:, 1:].all())
@@ -480,3 +480,22 @@ def test_deter_decoder_reads_only_h_and_overshoot_trains_the_transition() -> Non
     assert wm.gru.weight_hh.grad is not None and wm.gru.weight_hh.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="decoder_input must be one of"):
         WorldModel([GroupInfo("a", 2, 5, False, 3)], decoder_input="z")
+
+
+def test_both_targets_add_an_absolute_reconstruction_head() -> None:
+    from genmarl.algos.ppo import GroupInfo
+    from genmarl.generative.world_model import WorldModel
+
+    torch.manual_seed(0)
+    kw = dict(deter_size=8, stoch_size=2, classes=2, hidden_size=8, attention_heads=2)
+    both = WorldModel([GroupInfo("a", 2, 5, False, 3)], obs_target="both", **kw)
+    assert WorldModel([GroupInfo("a", 2, 5, False, 3)], obs_target="delta", **kw).abs_decoders is None
+    obs = {"a": torch.randn(3, 6, 2, 5)}
+    zeros = torch.zeros(3, 6, 2)
+    loss, _, _ = both.loss(obs, torch.randint(0, 3, (3, 6, 2)), zeros, zeros, torch.zeros(3, 6, dtype=torch.bool))
+    loss.backward()
+    assert both.abs_decoders["a"][0].weight.grad.abs().sum() > 0  # the absolute head is trained
+    # predictions come from the delta head, as for obs_target="delta"
+    feat = torch.randn(4, 2, both.feat_size)
+    prev = {"a": torch.randn(4, 2, 5)}
+    torch.testing.assert_close(both.predict_obs(feat, prev)["a"], prev["a"] + both.decode(feat)["a"])

@@ -160,7 +160,7 @@ def test_simulator_planning_needs_an_env_with_state():
 def test_plan_model_is_validated():
     with pytest.raises(ValueError, match="plan_model must be 'world' or 'simulator'"):
         GenRLConfig(plan_model="oracle").validate()
-    with pytest.raises(ValueError, match="obs_target must be 'absolute' or 'delta'"):
+    with pytest.raises(ValueError, match="obs_target must be 'absolute', 'delta' or 'both'"):
         GenRLConfig(obs_target="residual").validate()
 
 

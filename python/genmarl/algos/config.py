@@ -149,7 +149,7 @@ class GenRLConfig:
     kl_rep: float = 0.1
     behaviour_coef: float = 1.0
     model_lr: float = 1e-3
-    obs_target: str = "absolute"  # decoder target: "absolute" observation or "delta" from the previous step
+    obs_target: str = "absolute"  # decoder target: "absolute" observation, "delta" from the previous step, or "both"
     obs_symlog: bool = False  # decode observations in symlog space
     decoder_input: str = "feat"  # the decoder reads [h, z] ("feat") or only h ("deter")
     overshoot: int = 0  # steps of open-loop prediction loss from each window's first step (0 = none)
@@ -200,8 +200,8 @@ class GenRLConfig:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
         if self.hidden_size % self.attention_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
-        if self.obs_target not in ("absolute", "delta"):
-            raise ValueError(f"obs_target must be 'absolute' or 'delta', got {self.obs_target!r}")
+        if self.obs_target not in ("absolute", "delta", "both"):
+            raise ValueError(f"obs_target must be 'absolute', 'delta' or 'both', got {self.obs_target!r}")
         if not 0.0 <= self.plan_unimix <= 1.0:
             raise ValueError(f"plan_unimix must be in [0, 1], got {self.plan_unimix}")
         if self.decoder_input not in ("feat", "deter"):

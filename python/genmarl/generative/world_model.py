@@ -34,8 +34,10 @@ from genmarl.algos.ppo import GroupInfo
 
 
 # What the observation decoder predicts: the observation itself, or its change from the previous
-# step's observation ("delta"; from zeros at an episode's first step).
-OBS_TARGETS = ("absolute", "delta")
+# step's observation ("delta"; from zeros at an episode's first step). "both": predictions come from
+# the delta head, and a second head also reconstructs the observation itself, so the latent state
+# keeps the absolute quantities (positions) that rewards depend on.
+OBS_TARGETS = ("absolute", "delta", "both")
 # What the decoder reads: the full feature [h, z], or only the deterministic state h ("deter": the
 # observation at t is then predicted from the history before it, the one-step prediction task).
 DECODER_INPUTS = ("feat", "deter")
@@ -157,6 +159,9 @@ class WorldModel(nn.Module):
         self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size, layers) for g in groups})
         dec_in = self.feat_size if decoder_input == "feat" else deter_size
         self.decoders = nn.ModuleDict({g.name: mlp(dec_in, hidden_size, g.obs_dim, layers) for g in groups})
+        self.abs_decoders = (
+            nn.ModuleDict({g.name: mlp(dec_in, hidden_size, g.obs_dim, layers) for g in groups}) if obs_target == "both" else None
+        )
         self.trans_in = mlp(self.stoch_dim + A + N, hidden_size, hidden_size)
         self.attn_norm = nn.LayerNorm(hidden_size)
         self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True)
@@ -200,7 +205,7 @@ class WorldModel(nn.Module):
         out = {}
         for name, r in raw.items():
             x = symexp(r) if self.obs_symlog else r
-            if self.obs_target == "delta" and prev_obs is not None:
+            if self.obs_target != "absolute" and prev_obs is not None:
                 x = prev_obs[name] + x
             out[name] = x
         return out
@@ -217,12 +222,12 @@ class WorldModel(nn.Module):
         out = {}
         for g in self.groups:
             o = obs[g.name]
-            if self.obs_target == "delta":
+            if self.obs_target != "absolute":
                 prev = torch.cat([torch.zeros_like(o[:, :1]), o[:, :-1]], 1)
                 prev = torch.where(first[:, :, None, None], torch.zeros_like(prev), prev)
                 o = o - prev
             out[g.name] = symlog(o) if self.obs_symlog else o
-        if self.obs_target == "delta":
+        if self.obs_target != "absolute":
             valid = valid.clone()
             valid[:, 0] = first[:, 0]
         return out, valid
@@ -248,7 +253,7 @@ class WorldModel(nn.Module):
         start = {g.name: obs[g.name][:, 0] for g in self.groups}
         # the step-0 reconstruction is relative to step -1, which the window lacks: count it only where
         # step 0 starts an episode (delta targets) -- absolute targets count everywhere
-        recon_keep = mask[:, 0] & (is_first[:, 0].to(torch.bool) if self.obs_target == "delta" else True)
+        recon_keep = mask[:, 0] & (is_first[:, 0].to(torch.bool) if self.obs_target != "absolute" else True)
         recon = self.predict_obs(out.feat[:, 0], None)
         res: dict[str, Any] = {"recon_error": sq_err(recon, 0, recon_keep)}
         errs, trivial = [], []
@@ -378,6 +383,11 @@ class WorldModel(nn.Module):
         targets, valid = self.recon_targets(obs, is_first)
         w = valid.to(feat.dtype)[..., None] / valid.to(feat.dtype).mean().clamp(min=1e-8)  # [B, T, 1]
         rec_loss = sum((w * ((recon[g.name] - targets[g.name]) ** 2).sum(-1)).mean() for g in self.groups)
+        if self.abs_decoders is not None:
+            x = feat[..., : self.deter_size] if self.decoder_input == "deter" else feat
+            for g in self.groups:
+                target = symlog(obs[g.name]) if self.obs_symlog else obs[g.name]
+                rec_loss = rec_loss + ((self.abs_decoders[g.name](x[..., self.slices[g.name], :]) - target) ** 2).sum(-1).mean()
         rew_pred = self.reward_head(out.h_next).squeeze(-1)
         rew_loss = ((rew_pred - symlog(rewards)) ** 2).mean()
         cont_target = 1.0 - terminated.float()
