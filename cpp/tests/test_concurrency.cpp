@@ -1,5 +1,5 @@
 // Concurrency stress tests of the env core, meant to run under ThreadSanitizer (CI builds
-// them with GENMARL_SANITIZE=thread): envs stepped from many threads, one env per thread;
+// them with -DGENMARL_TSAN=ON): envs stepped from many threads, one env per thread;
 // concurrent calls on one env rejected with ConcurrentCall and leaving it intact; envs and
 // pools created and destroyed from many threads at once.
 #include <gtest/gtest.h>
@@ -14,25 +14,12 @@
 #include "genmarl/core/thread_pool.hpp"
 #include "genmarl/env/output_buffers.hpp"
 #include "genmarl/envs/registry.hpp"
+#include "random_actions.hpp"
 
 using namespace genmarl;
+using genmarl::testing::random_actions;
 
 namespace {
-
-void fill_actions(BatchedEnv& env, CounterRng& rng) {
-  const auto& spec = env.spec();
-  const int E = env.num_envs(), A = spec.num_agents(), S = spec.max_action_dim;
-  for (int e = 0; e < E; ++e) {
-    for (int i = 0; i < A; ++i) {
-      const auto& a = spec.agents[i].action;
-      if (a.continuous) {
-        for (int k = 0; k < a.n; ++k) env.continuous_actions()[(e * A + i) * S + k] = static_cast<float>(rng.uniform());
-      } else {
-        env.discrete_actions()[e * A + i] = static_cast<std::int64_t>(rng.below(a.n));
-      }
-    }
-  }
-}
 
 // Steps `name` with random actions, round-tripping the state through get/set halfway; returns
 // every observation and reward written.
@@ -44,7 +31,7 @@ std::vector<float> run(const std::string& name, int pool_threads, int steps) {
   std::vector<float> log;
   for (int t = 0; t < steps; ++t) {
     if (t == steps / 2) env->set_state(env->get_state());
-    fill_actions(*env, rng);
+    random_actions(*env, rng);
     env->step(b.out);
     for (auto& o : b.obs) log.insert(log.end(), o.begin(), o.end());
     log.insert(log.end(), b.rewards.begin(), b.rewards.end());
