@@ -239,8 +239,12 @@ def test_imagined_rollout_shapes() -> None:
 # ---- learning ---------------------------------------------------------------------------------
 
 
-def test_world_model_beats_the_trivial_predictor_within_seconds() -> None:
-    agent = ring_agent(seed=3, batch_size=16, model_lr=5e-3)
+@pytest.mark.parametrize(("target", "overshoot", "factor"), [("absolute", 0, 0.25), ("both", 8, 0.75)])
+def test_world_model_beats_the_trivial_predictor_within_seconds(target, overshoot, factor) -> None:
+    # The ring's observations are one-hot positions: absolute targets learn them fastest; the
+    # default (delta + absolute heads, open-loop loss; made for continuous kinematics) must
+    # still beat 'nothing changes' within the same budget.
+    agent = ring_agent(seed=3, batch_size=16, model_lr=5e-3, obs_target=target, overshoot=overshoot)
     while agent.env_steps < agent.cfg.prefill_steps:
         agent.collect()
     before = agent.diagnostics(num_windows=64)
@@ -248,8 +252,9 @@ def test_world_model_beats_the_trivial_predictor_within_seconds() -> None:
         agent.train_step()
     after = agent.diagnostics(num_windows=128)
     assert after["wm/obs_error_trivial"] > 0.05
-    assert after["wm/obs_error_k1"] < 0.25 * after["wm/obs_error_trivial"], after
-    assert after["wm/obs_error_k1"] < 0.25 * before["wm/obs_error_k1"]
+    assert after["wm/obs_error_k1"] < factor * after["wm/obs_error_trivial"], after
+    # an untrained delta head already predicts about 'nothing changes', so 'before' is lower there
+    assert after["wm/obs_error_k1"] < factor * before["wm/obs_error_k1"]
     assert after["wm/reward_error"] < 0.5 * before["wm/reward_error"]
     assert len(after["wm/obs_error_k"]) == agent.cfg.horizon
 
@@ -273,7 +278,8 @@ def _ring_return(agent: GenerativeAgent, plan: int, episodes_seed: int) -> float
 def test_planning_beats_the_policy_it_samples_from() -> None:
     """With a trained world model and an untrained (uniform) actor, picking the best of K imagined
     futures approaches the other agent; acting on the actor alone is a random walk."""
-    agent = ring_agent(seed=4, horizon=4, batch_size=16, model_lr=5e-3)
+    # absolute targets: the ring's one-hot observations are learnt fastest that way (see above)
+    agent = ring_agent(seed=4, horizon=4, batch_size=16, model_lr=5e-3, obs_target="absolute", overshoot=0)
     while agent.env_steps < agent.cfg.prefill_steps:
         agent.collect()
     actor_state = {k: v.clone() for k, v in agent.actors.state_dict().items()}

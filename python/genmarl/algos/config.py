@@ -149,10 +149,10 @@ class GenRLConfig:
     kl_rep: float = 0.1
     behaviour_coef: float = 1.0
     model_lr: float = 1e-3
-    obs_target: str = "absolute"  # decoder target: "absolute" observation, "delta" from the previous step, or "both"
+    obs_target: str = "both"  # decoder target: "absolute" observation, "delta" from the previous step, or "both"
     obs_symlog: bool = False  # decode observations in symlog space
     decoder_input: str = "feat"  # the decoder reads [h, z] ("feat") or only h ("deter")
-    overshoot: int = 0  # steps of open-loop prediction loss from each window's first step (0 = none)
+    overshoot: int = 8  # steps of open-loop prediction loss from each window's first step (0 = none)
     overshoot_coef: float = 1.0
     # actor-critic in imagination
     horizon: int = 15
