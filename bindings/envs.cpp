@@ -22,9 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "genmarl/core/thread_pool.hpp"
 #include "genmarl/envs/registry.hpp"
-
-#include <unistd.h>
 
 namespace py = pybind11;
 using genmarl::BatchedEnv;
@@ -46,21 +45,13 @@ std::string shape_of(const std::vector<py::ssize_t>& v) {
   return s + ")";
 }
 
-// One mutex per env, re-created in a forked child. Called with the GIL held, which
-// serialises the pid check between Python threads.
+// One mutex per env, re-created in a forked child (ForkLocal): one inherited from a thread that
+// does not exist there could never be unlocked. Called with the GIL held, which serialises the
+// pid check between Python threads; waits for the mutex with the GIL released.
 class EnvMutex {
  public:
-  EnvMutex() : mutex_(std::make_unique<std::mutex>()), pid_(getpid()) {}
-  ~EnvMutex() {
-    if (pid_ != getpid()) static_cast<void>(mutex_.release());  // may be held by a thread of the parent
-  }
   std::unique_lock<std::mutex> lock() {
-    if (pid_ != getpid()) {
-      static_cast<void>(mutex_.release());
-      mutex_ = std::make_unique<std::mutex>();
-      pid_ = getpid();
-    }
-    std::unique_lock<std::mutex> held(*mutex_, std::try_to_lock);
+    std::unique_lock<std::mutex> held(mutex_.get(), std::try_to_lock);
     if (!held.owns_lock()) {
       py::gil_scoped_release release;
       held.lock();
@@ -69,8 +60,7 @@ class EnvMutex {
   }
 
  private:
-  std::unique_ptr<std::mutex> mutex_;
-  pid_t pid_;
+  genmarl::ForkLocal<std::mutex> mutex_;
 };
 
 class PyBatchedEnv {

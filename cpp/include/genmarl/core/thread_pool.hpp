@@ -10,9 +10,10 @@
 // every worker (thread or memory limits), the constructor stops the workers it
 // started and throws ThreadStartError instead of aborting.
 //
-// fork(): a ThreadPool's workers do not exist in a forked child. ForkSafePool
-// notices the new process id and starts a fresh pool there, abandoning the
-// inherited one (never destroyed: joining threads that do not exist would fail).
+// fork(): a ThreadPool's workers do not exist in a forked child. ForkLocal<T>
+// (ForkSafePool = ForkLocal<ThreadPool>) notices the new process id and makes a
+// fresh object there, abandoning the inherited one (never destroyed: joining
+// threads that do not exist would fail).
 #pragma once
 
 #include <atomic>
@@ -174,36 +175,39 @@ class ThreadPool {
   std::atomic<std::size_t> next_task_{0};
 };
 
-// Owns a ThreadPool and replaces it after fork(): get() in a child process abandons the
-// inherited pool (its workers are gone) and starts a new one with the same thread count.
-// Not thread-safe by itself: callers serialise get() with whatever serialises their jobs.
-class ForkSafePool {
+// Owns one T per process: get() in a forked child abandons the inherited object (never
+// destroyed: a pool's threads or a mutex's owner do not exist there) and makes a new one from
+// the same constructor arguments. Not thread-safe by itself: callers serialise get().
+template <class T>
+class ForkLocal {
  public:
-  explicit ForkSafePool(std::size_t num_threads)
-      : num_threads_(num_threads), pool_(std::make_unique<ThreadPool>(num_threads)), pid_(getpid()) {}
-  ForkSafePool(const ForkSafePool&) = delete;
-  ForkSafePool& operator=(const ForkSafePool&) = delete;
-  ~ForkSafePool() {
-    if (pid_ != getpid()) static_cast<void>(pool_.release());
+  template <class... Args>
+  explicit ForkLocal(Args... args)
+      : make_([args...] { return std::make_unique<T>(args...); }), value_(make_()), pid_(getpid()) {}
+  ForkLocal(const ForkLocal&) = delete;
+  ForkLocal& operator=(const ForkLocal&) = delete;
+  ~ForkLocal() {
+    if (pid_ != getpid()) static_cast<void>(value_.release());
   }
 
-  std::size_t num_threads() const noexcept { return num_threads_; }
-
-  ThreadPool& get() {
+  T& get() {
     const pid_t now = getpid();
     if (now != pid_) {
-      auto fresh = std::make_unique<ThreadPool>(num_threads_);  // may throw: then retried next call
-      static_cast<void>(pool_.release());
-      pool_ = std::move(fresh);
+      auto fresh = make_();  // may throw: then retried next call
+      static_cast<void>(value_.release());
+      value_ = std::move(fresh);
       pid_ = now;
     }
-    return *pool_;
+    return *value_;
   }
 
  private:
-  std::size_t num_threads_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::function<std::unique_ptr<T>()> make_;
+  std::unique_ptr<T> value_;
   pid_t pid_;
 };
+
+// A ThreadPool that restarts itself in a forked child.
+using ForkSafePool = ForkLocal<ThreadPool>;
 
 }  // namespace genmarl

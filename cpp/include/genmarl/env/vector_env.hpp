@@ -217,9 +217,10 @@ class VectorEnv final : public BatchedEnv {
 
   template <class Fn>
   void run_shards(Fn&& fn) {
-    const int shards = static_cast<int>(pool_->num_threads());
+    ThreadPool& pool = pool_->get();
+    const int shards = static_cast<int>(pool.num_threads());
     const int per = (num_envs_ + shards - 1) / shards;
-    pool_->get().run(static_cast<std::size_t>(shards), [&](std::size_t shard) {
+    pool.run(static_cast<std::size_t>(shards), [&](std::size_t shard) {
       const int begin = static_cast<int>(shard) * per;
       const int end = std::min(num_envs_, begin + per);
       for (int e = begin; e < end; ++e) fn(e);
