@@ -451,7 +451,7 @@ class GenerativeAgent(GroupedLearner):
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))
         out = wm.observe(b["obs"], b["actions"], b["is_first"], deterministic=True)
         mask = b["mask"]  # [B, H + 1]
-        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H)
+        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H, states=out)
         errs, trivial = errors["obs_error_k"], errors["obs_error_trivial_k"]
         res: dict[str, Any] = {"wm/recon_error": errors["recon_error"]}
         res["wm/obs_error_k"] = errs

@@ -186,9 +186,12 @@ class WorldModel(nn.Module):
     def decode(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         """feat: [..., N, feat] -> the decoder's raw outputs [..., n_g, obs_dim_g] (see ``obs_target``;
         in symlog space with ``obs_symlog``). :meth:`predict_obs` turns them into observations."""
-        if self.decoder_input == "deter":
-            feat = feat[..., : self.deter_size]
-        return {g.name: self.decoders[g.name](feat[..., self.slices[g.name], :]) for g in self.groups}
+        x = self._decoder_features(feat)
+        return {g.name: self.decoders[g.name](x[..., self.slices[g.name], :]) for g in self.groups}
+
+    def _decoder_features(self, feat: torch.Tensor) -> torch.Tensor:
+        """What the decoder heads read: [h, z], or h alone with ``decoder_input="deter"``."""
+        return feat[..., : self.deter_size] if self.decoder_input == "deter" else feat
 
     def predict_obs(self, feat: torch.Tensor, prev_obs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Predicted observations {g: [..., n_g, d_g]} of the states ``feat`` [..., N, F].
@@ -234,16 +237,23 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def open_loop_errors(
-        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, is_first: torch.Tensor, mask: torch.Tensor, horizon: int
+        self,
+        obs: dict[str, torch.Tensor],
+        actions: torch.Tensor,
+        is_first: torch.Tensor,
+        mask: torch.Tensor,
+        horizon: int,
+        states: ObserveResult | None = None,
     ) -> dict[str, Any]:
         """Open-loop prediction errors on windows ``[B, horizon + 1]`` (``mask`` marks real steps).
 
         From the posterior at step 0, the model is rolled forward with the actions actually taken
         and the prior's mode; ``obs_error_k[k-1]`` is the mean squared error per observation
         element of the prediction of step k, ``obs_error_trivial_k`` the same for 'obs[k] = obs[0]',
-        ``recon_error`` the posterior reconstruction of step 0.
+        ``recon_error`` the posterior reconstruction of step 0. ``states``: the deterministic
+        ``observe`` of these windows, when the caller already has it.
         """
-        out = self.observe(obs, actions, is_first, deterministic=True)
+        out = self.observe(obs, actions, is_first, deterministic=True) if states is None else states
         d_total = sum(g.num_agents * g.obs_dim for g in self.groups)
 
         def sq_err(pred: dict[str, torch.Tensor], t: int, keep: torch.Tensor) -> float:
@@ -384,7 +394,7 @@ class WorldModel(nn.Module):
         w = valid.to(feat.dtype)[..., None] / valid.to(feat.dtype).mean().clamp(min=1e-8)  # [B, T, 1]
         rec_loss = sum((w * ((recon[g.name] - targets[g.name]) ** 2).sum(-1)).mean() for g in self.groups)
         if self.abs_decoders is not None:
-            x = feat[..., : self.deter_size] if self.decoder_input == "deter" else feat
+            x = self._decoder_features(feat)
             for g in self.groups:
                 target = symlog(obs[g.name]) if self.obs_symlog else obs[g.name]
                 rec_loss = rec_loss + ((self.abs_decoders[g.name](x[..., self.slices[g.name], :]) - target) ** 2).sum(-1).mean()
@@ -435,9 +445,7 @@ class WorldModel(nn.Module):
         total = out.h.new_zeros(())
         for k in range(1, K + 1):
             h = self.transition(h, z, a1h[:, k - 1])
-            probs = self.prior_logits(h).exp()
-            mode = F.one_hot(probs.argmax(-1), self.classes).to(probs.dtype)
-            z = (mode + probs - probs.detach()).flatten(-2)
+            z = self.sample_z(self.prior_logits(h), deterministic=True)  # the mode, straight-through
             pred = self.predict_obs(torch.cat([h, z], -1), pred)
             err = sum(((pred[g.name] - obs[g.name][:, k]) ** 2).sum((-1, -2)) for g in self.groups)  # [B]
             total = total + (alive[:, k - 1] * err).mean()
