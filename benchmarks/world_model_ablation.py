@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict] = {
     "delta_hdec_os8": {"obs_target": "delta", "decoder_input": "deter", "loss": {"overshoot": 8}},
     "absolute_hdec_os8": {"decoder_input": "deter", "loss": {"overshoot": 8}},
     "both_os8": {"obs_target": "both", "loss": {"overshoot": 8}},
+    "both_os8_rew": {"obs_target": "both", "loss": {"overshoot": 8, "overshoot_reward_coef": 1.0}},
 }
 
 
@@ -84,12 +85,12 @@ def tensors(batch: dict, groups: list) -> dict:
 
 
 def evaluate(wm: WorldModel, val: dict, horizon: int) -> dict:
-    res = wm.open_loop_errors(val["obs"], val["actions"], val["is_first"], val["mask"], horizon)
+    res = wm.open_loop_errors(val["obs"], val["actions"], val["is_first"], val["mask"], horizon, rewards=val["rewards"])
     k1, kh = res["obs_error_k"][0], res["obs_error_k"][-1]
     t1, th = res["obs_error_trivial_k"][0], res["obs_error_trivial_k"][-1]
     below = all(e < t for e, t in zip(res["obs_error_k"], res["obs_error_trivial_k"], strict=True))
     return {"k1": k1, "k1_ratio": k1 / t1, f"kH": kh, "kH_ratio": kh / th, "below_trivial_all_k": below,
-            "recon": res["recon_error"]}
+            "recon": res["recon_error"], "reward_k1": res["reward_error_k"][0], "reward_kH": res["reward_error_k"][-1]}
 
 
 def main() -> None:
@@ -136,7 +137,8 @@ def main() -> None:
                 r = evaluate(wm, val, args.horizon)
                 curve.append({"updates": u, **r})
                 print(f"{name:>16} {u:6d} updates: k1 {r['k1']:.4f} ({r['k1_ratio']:.2f}x trivial)  "
-                      f"k{args.horizon} {r['kH']:.4f} ({r['kH_ratio']:.2f}x)  all k below trivial: {r['below_trivial_all_k']}",
+                      f"k{args.horizon} {r['kH']:.4f} ({r['kH_ratio']:.2f}x)  all k below trivial: {r['below_trivial_all_k']}  "
+                      f"reward error k1 {r['reward_k1']:.4f} k{args.horizon} {r['reward_kH']:.4f}",
                       flush=True)
         results[name] = {"curve": curve, "updates_per_s": args.updates / t_train}
         print(f"{name:>16}: {args.updates / t_train:.1f} world-model updates/s", flush=True)

@@ -239,11 +239,13 @@ def test_imagined_rollout_shapes() -> None:
 # ---- learning ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("target", "overshoot", "factor"), [("absolute", 0, 0.25), ("both", 8, 0.75)])
+@pytest.mark.parametrize(("target", "overshoot", "factor"), [("absolute", 0, 0.4), ("both", 8, 0.75)])
 def test_world_model_beats_the_trivial_predictor_within_seconds(target, overshoot, factor) -> None:
     # The ring's observations are one-hot positions: absolute targets learn them fastest; the
     # default (delta + absolute heads, open-loop loss; made for continuous kinematics) must
-    # still beat 'nothing changes' within the same budget.
+    # still beat 'nothing changes' within the same budget. After 200 updates the absolute model's
+    # ratio is 0.19-0.35 over seeds 3-5 (an untrained model is above 1), hence 0.4, not a bar one
+    # seed's random stream happens to clear.
     agent = ring_agent(seed=3, batch_size=16, model_lr=5e-3, obs_target=target, overshoot=overshoot)
     while agent.env_steps < agent.cfg.prefill_steps:
         agent.collect()
@@ -255,8 +257,11 @@ def test_world_model_beats_the_trivial_predictor_within_seconds(target, overshoo
     assert after["wm/obs_error_k1"] < factor * after["wm/obs_error_trivial"], after
     # an untrained delta head already predicts about 'nothing changes', so 'before' is lower there
     assert after["wm/obs_error_k1"] < factor * before["wm/obs_error_k1"]
-    assert after["wm/reward_error"] < 0.5 * before["wm/reward_error"]
-    assert len(after["wm/obs_error_k"]) == agent.cfg.horizon
+    # the reward head learns on filtered states and (the default) on open-loop ones: imagination reads
+    # the latter, so their error must halve; the filtered one shares the head and must fall too
+    assert np.nanmean(after["wm/reward_error_k"]) < 0.5 * np.nanmean(before["wm/reward_error_k"])
+    assert after["wm/reward_error"] < 0.6 * before["wm/reward_error"]
+    assert len(after["wm/obs_error_k"]) == agent.cfg.horizon == len(after["wm/reward_error_k"])
 
 
 def _ring_return(agent: GenerativeAgent, plan: int, episodes_seed: int) -> float:
@@ -505,3 +510,88 @@ def test_both_targets_add_an_absolute_reconstruction_head() -> None:
     feat = torch.randn(4, 2, both.feat_size)
     prev = {"a": torch.randn(4, 2, 5)}
     torch.testing.assert_close(both.predict_obs(feat, prev)["a"], prev["a"] + both.decode(feat)["a"])
+
+
+def test_overshoot_trains_the_reward_head_on_open_loop_states() -> None:
+    """The open-loop reward term equals a hand-rolled computation, stops at episode boundaries
+    (a reward of a later episode in the window does not count; the last reward of an episode
+    does), and adds to the loss with its coefficient."""
+    from genmarl.algos.ppo import GroupInfo
+    from genmarl.generative.world_model import WorldModel, symlog
+
+    torch.manual_seed(0)
+    wm = WorldModel([GroupInfo("a", 2, 5, False, 3)], deter_size=8, stoch_size=2, classes=2, hidden_size=8, attention_heads=2)
+    B, T, K = 3, 6, 4
+    obs = {"a": torch.randn(B, T, 2, 5)}
+    actions = torch.randint(0, 3, (B, T, 2))
+    rewards = torch.randn(B, T, 2)
+    zeros = torch.zeros(B, T, 2)
+    first = torch.zeros(B, T, dtype=torch.bool)
+    first[1, 3] = True  # window 1: a new episode starts at step 3 -> its rewards 0..2 count, 3.. do not
+    out = wm.observe(obs, actions, first)
+    _, rew_term = wm.overshoot_loss(out, obs, actions, first, K, rewards)
+    h, z = out.h[:, 0], out.z[:, 0]
+    expected = torch.zeros(())
+    for k in range(1, K + 1):
+        h = wm.transition(h, z, wm.one_hot_actions(actions[:, k - 1]))
+        err = ((wm.reward_head(h).squeeze(-1) - symlog(rewards[:, k - 1])) ** 2).mean(-1)
+        keep = torch.tensor([1.0, 1.0 if k - 1 < 3 else 0.0, 1.0])
+        expected = expected + (keep * err).mean()
+        z = wm.sample_z(wm.prior_logits(h), deterministic=True)
+    torch.testing.assert_close(rew_term, expected / K, rtol=1e-5, atol=1e-6)
+    # rewards of the later episode do not move the term
+    changed = rewards.clone()
+    changed[1, 3:] = 1e3
+    torch.testing.assert_close(wm.overshoot_loss(out, obs, actions, first, K, changed)[1], rew_term)
+    # and it is in the loss with its coefficient
+    torch.manual_seed(1)
+    loss0, _, _ = wm.loss(obs, actions, rewards, zeros, first, overshoot=K)
+    torch.manual_seed(1)
+    loss2, stats, _ = wm.loss(obs, actions, rewards, zeros, first, overshoot=K, overshoot_reward_coef=2.0)
+    assert stats["wm/overshoot_reward_loss"] > 0
+    assert loss2.item() == pytest.approx(loss0.item() + 2.0 * stats["wm/overshoot_reward_loss"], rel=1e-5)
+
+
+def test_categorical_draw_matches_the_distribution_and_never_draws_zero_mass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genmarl.generative import world_model
+    from genmarl.generative.world_model import categorical_draw
+
+    torch.manual_seed(0)
+    probs = torch.tensor([0.1, 0.0, 0.2, 0.3, 0.4, 0.0])
+    idx = categorical_draw(probs.expand(200_000, 6))
+    freq = torch.bincount(idx, minlength=6).float() / idx.numel()
+    torch.testing.assert_close(freq, probs, atol=5e-3, rtol=0)  # 5 sigma of 200k draws is < 5e-3
+    # unnormalised rows of a batch, each its own distribution
+    rows = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 5.0], [0.0, 3.0, 0.0]])
+    assert categorical_draw(rows.expand(4, 3, 3)).tolist() == [[0, 2, 1]] * 4
+    # the largest uniform torch can return, against a total mass that rounds: still a class with mass
+    monkeypatch.setattr(world_model.torch, "rand_like", lambda t: torch.full_like(t, 1.0 - 2**-24))
+    mixed = torch.softmax(torch.tensor([0.3, 1.7, -1e9, -1e9]), -1)
+    assert categorical_draw(mixed.expand(10, 4)).tolist() == [1] * 10
+
+
+def test_open_loop_reward_errors_align_with_the_step_rewarded() -> None:
+    """A reward head fixed at c scores (c - r[k-1])^2 at k, over the windows whose episode has not
+    restarted in steps 1..k-1 (and whose step k-1 is real)."""
+    from genmarl.algos.ppo import GroupInfo
+    from genmarl.generative.world_model import WorldModel, symlog
+
+    torch.manual_seed(0)
+    wm = WorldModel([GroupInfo("a", 2, 5, False, 3)], deter_size=8, stoch_size=2, classes=2, hidden_size=8, attention_heads=2)
+    c = -1.5
+    with torch.no_grad():
+        wm.reward_head[-1].weight.zero_()
+        wm.reward_head[-1].bias.fill_(float(symlog(torch.tensor(c))))
+    B, H = 4, 3
+    obs = {"a": torch.randn(B, H + 1, 2, 5)}
+    actions = torch.randint(0, 3, (B, H + 1, 2))
+    rewards = torch.randn(B, H + 1, 2)
+    first = torch.zeros(B, H + 1, dtype=torch.bool)
+    first[1, 2] = True  # window 1 restarts at step 2: its rewards of steps 0, 1 count, of step 2 not
+    mask = torch.ones(B, H + 1, dtype=torch.bool)
+    mask[3, 2:] = False  # window 3 is padded from step 2
+    res = wm.open_loop_errors(obs, actions, first, mask, H, rewards=rewards)
+    sq = ((c - rewards) ** 2).mean(-1)  # [B, T]
+    keep = {1: [0, 1, 2, 3], 2: [0, 1, 2, 3], 3: [0, 2]}
+    for k in range(1, H + 1):
+        assert res["reward_error_k"][k - 1] == pytest.approx(float(sq[keep[k], k - 1].mean()), rel=1e-5)

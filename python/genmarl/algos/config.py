@@ -154,6 +154,7 @@ class GenRLConfig:
     decoder_input: str = "feat"  # the decoder reads [h, z] ("feat") or only h ("deter")
     overshoot: int = 8  # steps of open-loop prediction loss from each window's first step (0 = none)
     overshoot_coef: float = 1.0
+    overshoot_reward_coef: float = 1.0  # weight of the reward head's loss along the same open-loop rollouts (0 = none)
     # actor-critic in imagination
     horizon: int = 15
     imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
@@ -163,7 +164,7 @@ class GenRLConfig:
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy_coef: float = 3e-3
-    actor_dynamics: float = 1.0  # weight of returns differentiated through the model vs REINFORCE (1 - this)
+    actor_dynamics: float = 0.0  # weight of returns differentiated through the model vs REINFORCE (1 - this); 0 = REINFORCE (DreamerV3 for discrete actions)
     critic_ema: float = 0.02  # target critic: Polyak rate per update
     return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
     max_grad_norm: float = 100.0
@@ -194,7 +195,7 @@ class GenRLConfig:
             unit_interval=("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"),
             positive=("model_lr", "actor_lr", "critic_lr"),
             finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm",
-                                 "overshoot_coef"),
+                                 "overshoot_coef", "overshoot_reward_coef"),
         )  # fmt: skip
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")

@@ -349,7 +349,7 @@ class GenerativeAgent(GroupedLearner):
             loss, stats, states = self.wm.loss(
                 b["obs"], b["actions"], b["rewards"], b["terminated"], b["is_first"],
                 free_nats=cfg.free_nats, kl_dyn=cfg.kl_dyn, kl_rep=cfg.kl_rep, behaviour_coef=cfg.behaviour_coef,
-                overshoot=cfg.overshoot, overshoot_coef=cfg.overshoot_coef,
+                overshoot=cfg.overshoot, overshoot_coef=cfg.overshoot_coef, overshoot_reward_coef=cfg.overshoot_reward_coef,
             )  # fmt: skip
             self.model_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -439,7 +439,8 @@ class GenerativeAgent(GroupedLearner):
         open-loop prediction k steps ahead (posterior at t, then the prior's mode under the
         actions actually taken), ``wm/obs_error_trivial_k`` the same for 'next = current',
         ``wm/recon_error`` (posterior reconstruction), ``wm/reward_error`` (squared error of the
-        1-step reward prediction), ``wm/behaviour_acc`` (agents' predictions of the other agents'
+        1-step reward prediction), ``wm/reward_error_k`` (list: the same along the open-loop
+        rollouts, for the reward of step k-1; ``wm/reward_error_kH`` its last), ``wm/behaviour_acc`` (agents' predictions of the other agents'
         actions) vs ``wm/behaviour_acc_baseline`` (each agent's most frequent action in the same
         data) and ``wm/behaviour_acc_chance``; ``wm/behaviour_loglik`` (mean log-likelihood of the other
         agents' actions under the prediction, nats) vs ``wm/behaviour_loglik_uniform``; ``wm/imagined_return`` (an imagined episode of
@@ -451,13 +452,15 @@ class GenerativeAgent(GroupedLearner):
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))
         out = wm.observe(b["obs"], b["actions"], b["is_first"], deterministic=True)
         mask = b["mask"]  # [B, H + 1]
-        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H, states=out)
+        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H, states=out, rewards=b["rewards"])
         errs, trivial = errors["obs_error_k"], errors["obs_error_trivial_k"]
         res: dict[str, Any] = {"wm/recon_error": errors["recon_error"]}
         res["wm/obs_error_k"] = errs
         res["wm/obs_error_trivial_k"] = trivial
         res["wm/obs_error_k1"], res["wm/obs_error_trivial"] = errs[0], trivial[0]
         res[f"wm/obs_error_k{H}"], res[f"wm/obs_error_trivial_k{H}"] = errs[-1], trivial[-1]
+        res["wm/reward_error_k"] = errors["reward_error_k"]  # along the open-loop rollouts
+        res[f"wm/reward_error_k{H}"] = errors["reward_error_k"][-1]
         m = mask.reshape(-1)
         rew_pred = wm.reward(out.h_next).reshape(-1, self.num_agents)[m]
         res["wm/reward_error"] = float(((rew_pred - b["rewards"].reshape(-1, self.num_agents)[m]) ** 2).mean())

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from genmarl.generative.world_model import WorldModel, mix_logits
+from genmarl.generative.world_model import WorldModel, categorical_draw, mix_logits
 
 
 def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, discounts: torch.Tensor, lam: float) -> torch.Tensor:
@@ -101,7 +101,7 @@ class ImaginationRollout:
         if not deterministic and self._use_kernels(logits):
             from genmarl import sampling
 
-            arr = logits.detach().contiguous().numpy()
+            arr = logits.detach().float().contiguous().numpy()
             idx, lp = sampling.categorical_sample(arr, self.seed, self.stream, unimix=unimix)
             self.stream += 1
             return torch.from_numpy(idx), torch.from_numpy(lp)
@@ -109,7 +109,7 @@ class ImaginationRollout:
         if deterministic:
             idx = logp.argmax(-1)
         else:
-            idx = torch.multinomial(logp.reshape(-1, logp.shape[-1]).exp(), 1).reshape(logp.shape[:-1])
+            idx = categorical_draw(logp.exp())
         return idx, logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
 
     def __call__(
@@ -136,7 +136,7 @@ class ImaginationRollout:
         self, h: torch.Tensor, z: torch.Tensor, policy: Policy, H: int, first_actions: torch.Tensor | None, st: bool
     ) -> Imagined:
         m = self.model
-        feats, others, acts, lps, rews, conts, hs = [], [], [], [], [], [], []
+        feats, others, acts, lps, hs = [], [], [], [], []
         for t in range(H + 1):
             feat = torch.cat([h, z], -1)
             oth = m.others_probs(feat)
@@ -157,8 +157,6 @@ class ImaginationRollout:
                 probs = logits.softmax(-1)
                 a1h = a1h + probs - probs.detach()
             h = m.transition(h, z, a1h)
-            rews.append(m.reward(h))
-            conts.append(torch.sigmoid(m.cont_logit(h)))
             prior = m.prior_net(h).unflatten(-1, (m.stoch_size, m.classes))
             idx, _ = self.sample(prior, m.unimix)
             z = F.one_hot(idx.to(h.device), m.classes).float()
@@ -168,13 +166,15 @@ class ImaginationRollout:
             z = z.flatten(-2)
             acts.append(a)
             lps.append(lp)
+        h_all = torch.stack(hs)
+        # rewards and continuation of every step in one call each (they read h[t + 1] and feed nothing back)
         return Imagined(
             feat=torch.stack(feats),
             others=torch.stack(others),
             actions=torch.stack(acts),
             log_probs=torch.stack(lps),
-            rewards=torch.stack(rews),
-            cont=torch.stack(conts),
-            h=torch.stack(hs),
+            rewards=m.reward(h_all[1:]),
+            cont=torch.sigmoid(m.cont_logit(h_all[1:])),
+            h=h_all,
         )
 

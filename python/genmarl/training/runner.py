@@ -96,7 +96,8 @@ def metric_columns(config: RunConfig, groups: list[str]) -> list[str]:
     at = columns.index("eval/return_mean")
     if isinstance(config, GenRLConfig):
         columns[at:at] = GENRL_COLUMNS
-        columns += WM_DIAGNOSTICS + [f"wm/obs_error_k{config.horizon}", f"wm/obs_error_trivial_k{config.horizon}"]
+        H = config.horizon
+        columns += WM_DIAGNOSTICS + [f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"]
     else:
         columns[at:at] = PPO_COLUMNS
     return columns
