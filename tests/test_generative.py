@@ -236,6 +236,29 @@ def test_imagined_rollout_shapes() -> None:
     assert torch.equal(agent.imagine(h, z, agent, first_actions=fixed).actions[0], fixed)
 
 
+def test_latent_mode_rolls_the_priors_most_likely_latents() -> None:
+    """latent_mode: every imagined latent is the prior's argmax (the same for any seed), actions are
+    still drawn; planning passes it with plan_latents='mode'."""
+    agent = ring_agent()
+    S = 6
+    h = agent.wm.initial_state(S).contiguous()
+    z = torch.zeros(S, 2, agent.wm.stoch_dim)
+    first = torch.zeros(S, 2, dtype=torch.long)
+    torch.manual_seed(0)
+    a = agent.imagine(h, z, agent, first_actions=first, horizon=1, latent_mode=True)
+    torch.manual_seed(1)
+    b = agent.imagine(h, z, agent, first_actions=first, horizon=1, latent_mode=True)
+    wm = agent.wm
+    z1 = a.feat[1, ..., wm.deter_size :].unflatten(-1, (wm.stoch_size, wm.classes))
+    mode = wm.prior_logits(a.h[1]).argmax(-1)
+    assert torch.equal(z1.argmax(-1), mode) and torch.equal(z1.sum(-1), torch.ones_like(z1[..., 0]))
+    torch.testing.assert_close(a.feat, b.feat)
+    traj = agent.imagine(h.repeat(50, 1, 1), z.repeat(50, 1, 1), agent, horizon=2, latent_mode=True)
+    assert len(torch.unique(traj.actions[0].flatten())) == 3  # actions are still sampled
+    with pytest.raises(ValueError, match="plan_latents must be 'sample' or 'mode'"):
+        GenRLConfig(plan_latents="mean").validate()
+
+
 # ---- learning ---------------------------------------------------------------------------------
 
 

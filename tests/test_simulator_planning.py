@@ -178,6 +178,11 @@ def test_cli_eval_plans_in_the_simulator(tmp_path):
     proc = subprocess.run(ev, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "planning in the simulator took" in proc.stdout
+    world = [*ev[:-2], "--plan-horizon", "2", "--plan-latents", "mode", "--plan-unimix", "0.5"]
+    proc = subprocess.run(world, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    bad = subprocess.run([*ev[:-2], "--plan-horizon=-1"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected a plan horizon >= 0" in bad.stderr
     bad = subprocess.run([*ev[:-1], "oracle"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid choice: 'oracle'" in bad.stderr
 

@@ -122,7 +122,9 @@ def _eval(args: argparse.Namespace) -> int:
         cfg = config_from_dict(saved)
     except (TypeError, ValueError, KeyError) as exc:
         raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
-    for flag, key in (("--plan", "plan"), ("--plan-model", "plan_model"), ("--plan-unimix", "plan_unimix")):
+    plan_flags = (("--plan", "plan"), ("--plan-model", "plan_model"), ("--plan-unimix", "plan_unimix"),
+                  ("--plan-horizon", "plan_horizon"), ("--plan-latents", "plan_latents"))  # fmt: skip
+    for flag, key in plan_flags:
         value = getattr(args, key)
         if value is not None:
             if not isinstance(cfg, GenRLConfig):
@@ -257,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="genrl runs: plan with the world model or the true simulator (an oracle; its env steps are reported)")
     ev.add_argument("--plan-unimix", type=float, default=None, metavar="U",
                     help="genrl runs: draw plan candidates from (1 - U) * policy + U * uniform")
+    ev.add_argument("--plan-horizon", type=_count("a plan horizon >= 0 (0: the imagination horizon)", 0), default=None,
+                    metavar="H", help="genrl runs: steps each plan candidate is rolled (0: the training horizon)")
+    ev.add_argument("--plan-latents", default=None, choices=["sample", "mode"],
+                    help="genrl runs, world-model planning: draw the prior's latents or take their mode")
     ev.add_argument(
         "--policy", action="append", default=[], metavar="GROUP=KIND",
         help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",

@@ -174,6 +174,7 @@ class GenRLConfig:
     plan_horizon: int = 0  # 0 = horizon
     plan_model: str = "world"  # roll the candidates through the "world" model or the true "simulator" (oracle)
     plan_unimix: float = 0.0  # candidates' actions drawn from (1 - u) * policy + u * uniform
+    plan_latents: str = "sample"  # world-model planning: draw the prior's latents ("sample") or take its mode ("mode")
     # runs
     eval_every: int = 25_000
     eval_episodes: int = 100
@@ -203,6 +204,8 @@ class GenRLConfig:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
         if self.obs_target not in ("absolute", "delta", "both"):
             raise ValueError(f"obs_target must be 'absolute', 'delta' or 'both', got {self.obs_target!r}")
+        if self.plan_latents not in ("sample", "mode"):
+            raise ValueError(f"plan_latents must be 'sample' or 'mode', got {self.plan_latents!r}")
         if not 0.0 <= self.plan_unimix <= 1.0:
             raise ValueError(f"plan_unimix must be in [0, 1], got {self.plan_unimix}")
         if self.decoder_input not in ("feat", "deter"):

@@ -227,7 +227,10 @@ class GenerativeAgent(GroupedLearner):
         if model != "world":
             raise ValueError(f"model must be 'world' or 'simulator', got {model!r}")
         E, N = h.shape[:2]
-        traj = self.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H)
+        traj = self.imagine(
+            h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H,
+            latent_mode=cfg.plan_latents == "mode",
+        )  # fmt: skip
         score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
         best = score.argmax(-1)
         return traj.actions[0].view(E, K, N)[torch.arange(E, device=h.device), best]

@@ -121,19 +121,30 @@ class ImaginationRollout:
         horizon: int | None = None,
         first_actions: torch.Tensor | None = None,
         differentiable: bool = False,
+        latent_mode: bool = False,
     ) -> Imagined:
         """Starts h [S, N, deter], z [S, N, stoch_dim] (e.g. posterior states of replayed steps).
 
         ``first_actions [S, N]`` fixes the joint action of step 0 (else it is sampled).
         ``differentiable``: keep the graph, with straight-through one-hots for sampled actions
         and latents, so that returns can be differentiated through the model into the policy
-        (dynamics backpropagation); the draws themselves are the same.
+        (dynamics backpropagation); the draws themselves are the same. ``latent_mode``: each step's
+        latent is the prior's mode instead of a draw (one most-likely future per action sequence,
+        what planning in deterministic envs scores); actions are still drawn.
         """
         with torch.set_grad_enabled(differentiable):
-            return self._roll(h, z, policy, self.horizon if horizon is None else horizon, first_actions, differentiable)
+            H = self.horizon if horizon is None else horizon
+            return self._roll(h, z, policy, H, first_actions, differentiable, latent_mode)
 
     def _roll(
-        self, h: torch.Tensor, z: torch.Tensor, policy: Policy, H: int, first_actions: torch.Tensor | None, st: bool
+        self,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        policy: Policy,
+        H: int,
+        first_actions: torch.Tensor | None,
+        st: bool,
+        latent_mode: bool = False,
     ) -> Imagined:
         m = self.model
         feats, others, acts, lps, hs = [], [], [], [], []
@@ -158,7 +169,7 @@ class ImaginationRollout:
                 a1h = a1h + probs - probs.detach()
             h = m.transition(h, z, a1h)
             prior = m.prior_net(h).unflatten(-1, (m.stoch_size, m.classes))
-            idx, _ = self.sample(prior, m.unimix)
+            idx, _ = self.sample(prior, m.unimix, deterministic=latent_mode)
             z = F.one_hot(idx.to(h.device), m.classes).float()
             if st:
                 probs = mix_logits(prior, m.unimix).exp()
