@@ -409,33 +409,10 @@ class WorldModel(nn.Module):
 
         reconstruction (squared error summed over obs dims) + reward (squared error in symlog space)
         + continuation (binary cross-entropy) + behaviour (cross-entropy of every other agent's
-        action) + KL balancing with free nats (DreamerV3). Returns (loss, stats, states).
+        action) + KL balancing with free nats (DreamerV3) + with ``overshoot`` > 0 the open-loop
+        loss (:meth:`overshoot_loss`: observations x ``overshoot_coef``, rewards x
+        ``overshoot_reward_coef``). Returns (loss, stats as floats read in one sync, states).
         """
-        loss, terms, out = self.loss_terms(
-            obs, actions, rewards, terminated, is_first, free_nats=free_nats, kl_dyn=kl_dyn, kl_rep=kl_rep,
-            behaviour_coef=behaviour_coef, overshoot=overshoot, overshoot_coef=overshoot_coef,
-            overshoot_reward_coef=overshoot_reward_coef,
-        )  # fmt: skip
-        return loss, stats_to_floats(terms), out
-
-    def loss_terms(
-        self,
-        obs: dict[str, torch.Tensor],
-        actions: torch.Tensor,
-        rewards: torch.Tensor,
-        terminated: torch.Tensor,
-        is_first: torch.Tensor,
-        *,
-        free_nats: float = 1.0,
-        kl_dyn: float = 0.5,
-        kl_rep: float = 0.1,
-        behaviour_coef: float = 1.0,
-        overshoot: int = 0,
-        overshoot_coef: float = 1.0,
-        overshoot_reward_coef: float = 0.0,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], ObserveResult]:
-        """:meth:`loss` with its statistics left as 0-d tensors: no host sync, no data-dependent
-        shape, so this is the function ``torch.compile`` traces as one graph."""
         out = self.observe(obs, actions, is_first)
         feat = out.feat
         recon = self.decode(feat)
@@ -483,7 +460,7 @@ class WorldModel(nn.Module):
             stats["wm/overshoot_loss"] = os_loss
         if os_rew is not None:
             stats["wm/overshoot_reward_loss"] = os_rew
-        return loss, {k: v.detach() for k, v in stats.items()}, out
+        return loss, stats_to_floats({k: v.detach() for k, v in stats.items()}), out
 
     def overshoot_loss(
         self,
@@ -545,7 +522,7 @@ class WorldModel(nn.Module):
 
 
 def stats_to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
-    """0-d tensors -> Python floats with one device-to-host copy."""
+    """0-d tensors -> Python floats with one device-to-host copy (one sync per update, not one per statistic)."""
     if not stats:
         return {}
     return dict(zip(stats, torch.stack([v.float() for v in stats.values()]).tolist(), strict=True))
