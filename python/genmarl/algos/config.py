@@ -21,6 +21,17 @@ PPO_ALGOS = ("mappo", "ippo")
 ALGOS = (*PPO_ALGOS, "genrl")
 
 
+# World-model choices (defined here, torch-free, for GenRLConfig's checks; WorldModel uses the same).
+# What the observation decoder predicts: the observation itself, or its change from the previous
+# step's observation ("delta"; from zeros at an episode's first step). "both": predictions come from
+# the delta head, and a second head also reconstructs the observation itself, so the latent state
+# keeps the absolute quantities (positions) that rewards depend on.
+OBS_TARGETS = ("absolute", "delta", "both")
+# What the decoder reads: the full feature [h, z], or only the deterministic state h ("deter": the
+# observation at t is then predicted from the history before it, the one-step prediction task).
+DECODER_INPUTS = ("feat", "deter")
+
+
 @dataclass
 class PPOConfig:
     """MAPPO / IPPO settings. Defaults follow the MAPPO paper's MPE settings (Yu et al. 2021)."""
@@ -202,13 +213,13 @@ class GenRLConfig:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
         if self.hidden_size % self.attention_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
-        if self.obs_target not in ("absolute", "delta", "both"):
+        if self.obs_target not in OBS_TARGETS:
             raise ValueError(f"obs_target must be 'absolute', 'delta' or 'both', got {self.obs_target!r}")
         if self.plan_latents not in ("sample", "mode"):
             raise ValueError(f"plan_latents must be 'sample' or 'mode', got {self.plan_latents!r}")
         if not 0.0 <= self.plan_unimix <= 1.0:
             raise ValueError(f"plan_unimix must be in [0, 1], got {self.plan_unimix}")
-        if self.decoder_input not in ("feat", "deter"):
+        if self.decoder_input not in DECODER_INPUTS:
             raise ValueError(f"decoder_input must be 'feat' or 'deter', got {self.decoder_input!r}")
         if self.plan_model not in ("world", "simulator"):
             raise ValueError(f"plan_model must be 'world' or 'simulator', got {self.plan_model!r}")

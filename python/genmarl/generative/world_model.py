@@ -30,17 +30,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from genmarl.algos.config import DECODER_INPUTS, OBS_TARGETS
 from genmarl.algos.ppo import GroupInfo
-
-
-# What the observation decoder predicts: the observation itself, or its change from the previous
-# step's observation ("delta"; from zeros at an episode's first step). "both": predictions come from
-# the delta head, and a second head also reconstructs the observation itself, so the latent state
-# keeps the absolute quantities (positions) that rewards depend on.
-OBS_TARGETS = ("absolute", "delta", "both")
-# What the decoder reads: the full feature [h, z], or only the deterministic state h ("deter": the
-# observation at t is then predicted from the history before it, the one-step prediction task).
-DECODER_INPUTS = ("feat", "deter")
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
