@@ -23,6 +23,7 @@ Truncation is not a termination: it only ends the stored episode (``is_first`` o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,15 +276,11 @@ class WorldModel(nn.Module):
         recon = self.predict_obs(out.feat[:, 0], None)
         res: dict[str, Any] = {"recon_error": sq_err(recon, 0, recon_keep)}
         errs, trivial, rew_errs = [], [], []
-        h, z, pred = out.h[:, 0], out.z[:, 0], start
-        for k in range(1, horizon + 1):
-            h = self.transition(h, z, self.one_hot_actions(actions[:, k - 1]))
+        for k, h, pred in self._open_loop(out.h[:, 0], out.z[:, 0], actions, start, horizon):
             if rewards is not None:  # the reward of step k-1 exists where no episode started in 1..k-1
                 rew_keep = mask[:, k - 1] & (~is_first[:, 1:k].to(torch.bool)).all(1)
                 rew_err = ((self.reward(h) - rewards[:, k - 1]) ** 2).mean(-1)
                 rew_errs.append(float(rew_err[rew_keep].mean()) if rew_keep.any() else float("nan"))
-            z = self.sample_z(self.prior_logits(h), deterministic=True)
-            pred = self.predict_obs(torch.cat([h, z], -1), pred)
             keep = mask[:, k] & ~is_first[:, k].to(torch.bool)
             errs.append(sq_err(pred, k, keep))
             trivial.append(sq_err(start, k, keep))
@@ -291,6 +288,22 @@ class WorldModel(nn.Module):
         if rewards is not None:
             res["reward_error_k"] = rew_errs
         return res
+
+    def _open_loop(
+        self, h: torch.Tensor, z: torch.Tensor, actions: torch.Tensor, start_obs: dict[str, torch.Tensor], steps: int
+    ) -> Iterator[tuple[int, torch.Tensor, dict[str, torch.Tensor]]]:
+        """Rolls the model ``steps`` steps from ``h``, ``z`` [B, N, ...] with the actions taken
+        (``actions`` [B, > steps, N]) and the prior's mode (straight-through), predicting
+        observations from ``start_obs`` on. Yields (k, h after the k-th transition -- the state
+        the reward of step k-1 is read from --, the predicted observations of step k), k = 1..steps.
+        The rollout behind :meth:`overshoot_loss` and :meth:`open_loop_errors`."""
+        a1h = self.one_hot_actions(actions)
+        pred = start_obs
+        for k in range(1, steps + 1):
+            h = self.transition(h, z, a1h[:, k - 1])
+            z = self.sample_z(self.prior_logits(h), deterministic=True)  # the mode, straight-through
+            pred = self.predict_obs(torch.cat([h, z], -1), pred)
+            yield k, h, pred
 
     def one_hot_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """actions: [..., N] int -> [..., N, A] float."""
@@ -476,21 +489,16 @@ class WorldModel(nn.Module):
         K = min(int(steps), T - 1)
         if K < 1:
             return None
-        a1h = self.one_hot_actions(actions)
         alive = torch.cumprod((~is_first[:, 1 : K + 1].to(torch.bool)).to(out.h.dtype), 1)  # [B, K]
-        h, z = out.h[:, 0], out.z[:, 0]
-        pred = {g.name: obs[g.name][:, 0] for g in self.groups}
+        start = {g.name: obs[g.name][:, 0] for g in self.groups}
         total = out.h.new_zeros(())
         rew_total = out.h.new_zeros(()) if rewards is not None else None
-        for k in range(1, K + 1):
-            h = self.transition(h, z, a1h[:, k - 1])
+        for k, h, pred in self._open_loop(out.h[:, 0], out.z[:, 0], actions, start, K):
             if rew_total is not None:
                 # the reward of step k-1 exists if no episode started in steps 1..k-1 (step k may start one)
                 rew_alive = alive[:, k - 2] if k > 1 else torch.ones_like(alive[:, 0])
                 rew_err = ((self.reward_head(h).squeeze(-1) - symlog(rewards[:, k - 1])) ** 2).mean(-1)  # [B]
                 rew_total = rew_total + (rew_alive * rew_err).mean()
-            z = self.sample_z(self.prior_logits(h), deterministic=True)  # the mode, straight-through
-            pred = self.predict_obs(torch.cat([h, z], -1), pred)
             err = sum(((pred[g.name] - obs[g.name][:, k]) ** 2).sum((-1, -2)) for g in self.groups)  # [B]
             total = total + (alive[:, k - 1] * err).mean()
         return total / K, (rew_total / K if rew_total is not None else None)
