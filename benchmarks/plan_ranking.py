@@ -70,9 +70,7 @@ def probe(agent: GenerativeAgent, env, t0: int, K: int, H: int, seed: int) -> di
     for _ in range(t0):
         obs, _, _, _, infos = env.step_grouped(agent.act(obs, deterministic=True, reset=reset))
         reset = infos["done"]
-    fresh = agent._hidden["fresh"] | torch.as_tensor(reset)
-    h = torch.where(fresh[:, None, None], wm.initial_state(E), agent._hidden["h"])
-    z = wm.sample_z(wm.posterior_logits(h, wm.embed(agent._check_obs(obs))), True)
+    h, z = agent.filter_state(obs, reset, deterministic=True)
     traj = agent.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(agent), horizon=H)
     gamma = agent.cfg.gamma
     alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[:-1]], 0), 0)

@@ -163,20 +163,28 @@ class GenerativeAgent(GroupedLearner):
         ``infos["done"]``); their recurrent state restarts from ``h_init``.
         """
         wm = self.wm
-        obs_t = self._check_obs(obs)
-        E = self.num_envs
-        fresh = self._hidden["fresh"]
-        if reset is not None:
-            fresh = fresh | torch.as_tensor(np.asarray(reset, bool), device=self.device)
-        h = torch.where(fresh[:, None, None], wm.initial_state(E), self._hidden["h"])
-        z = wm.sample_z(wm.posterior_logits(h, wm.embed(obs_t)), deterministic)
+        h, z = self.filter_state(obs, reset, deterministic)
         if self.cfg.plan > 0:
             a = self.plan(h, z)
         else:
             feat = torch.cat([h, z], -1)
             a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)), deterministic=deterministic)[0].to(self.device)
-        self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(fresh)}
+        self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(self._hidden["fresh"])}
         return self._split_groups(a)
+
+    @torch.no_grad()
+    def filter_state(
+        self, obs: dict[str, np.ndarray], reset: np.ndarray | None = None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The acting filter's state at ``obs`` (without advancing it): h [num_envs, N, deter] from
+        the previous step's transition (``h_init`` where an episode restarted, as in :meth:`act`)
+        and the posterior latent z [num_envs, N, stoch_dim] given the observations."""
+        obs_t = self._check_obs(obs)
+        fresh = self._hidden["fresh"]
+        if reset is not None:
+            fresh = fresh | torch.as_tensor(np.asarray(reset, bool), device=self.device)
+        h = torch.where(fresh[:, None, None], self.wm.initial_state(self.num_envs), self._hidden["h"])
+        return h, self.wm.posterior_z(h, obs_t, deterministic)
 
     def _check_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Grouped observations as float32 tensors; a ValueError says what was expected."""
@@ -245,7 +253,7 @@ class GenerativeAgent(GroupedLearner):
 
         def filter_obs(obs: dict[str, np.ndarray]) -> None:
             o = {g: torch.as_tensor(v, dtype=torch.float32, device=self.device) for g, v in obs.items()}
-            carry["z"] = wm.sample_z(wm.posterior_logits(carry["h"], wm.embed(o)))
+            carry["z"] = wm.posterior_z(carry["h"], o)
 
         def choose(t: int, obs: dict[str, np.ndarray], ended: np.ndarray) -> dict[str, np.ndarray]:
             if t > 0:

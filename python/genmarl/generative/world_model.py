@@ -337,6 +337,11 @@ class WorldModel(nn.Module):
     def posterior_logits(self, h: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
         return mix_logits(self.post_net(torch.cat([h, embed], -1)).unflatten(-1, (self.stoch_size, self.classes)), self.unimix)
 
+    def posterior_z(self, h: torch.Tensor, obs: dict[str, torch.Tensor], deterministic: bool = False) -> torch.Tensor:
+        """One filter step's latent: the posterior's draw (or mode) for states h [..., N, deter]
+        and observations obs[g] [..., n_g, d_g] -> one-hot [..., N, stoch_dim]."""
+        return self.sample_z(self.posterior_logits(h, self.embed(obs)), deterministic)
+
     def sample_z(self, logits: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """[..., stoch, classes] mixed log-probs -> one-hot [..., stoch * classes] (straight-through)."""
         return straight_through_sample(logits, 0.0, deterministic).flatten(-2)
