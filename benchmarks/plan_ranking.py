@@ -31,6 +31,7 @@ import torch
 import genmarl
 from genmarl.algos.config import config_from_dict
 from genmarl.generative.agent import GenerativeAgent, _CandidatePolicy
+from genmarl.generative.imagination import lambda_returns
 from genmarl.generative.simulator_planning import SimulatorPlanner
 from genmarl.training import checkpoints
 from genmarl.training.runner import make_learner
@@ -73,9 +74,9 @@ def probe(agent: GenerativeAgent, env, t0: int, K: int, H: int, seed: int) -> di
     h, z = agent.filter_state(obs, reset, deterministic=True)
     traj = agent.imagine(h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(agent), horizon=H)
     gamma = agent.cfg.gamma
-    alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[:-1]], 0), 0)
-    disc = gamma ** torch.arange(H, dtype=torch.float32)[:, None, None]
-    model_rew = (disc * alive * traj.rewards).sum(0).mean(-1).view(E, K).numpy()
+    # discounted predicted rewards weighted by predicted continuation: the lambda=1 return with no bootstrap
+    no_value = torch.zeros_like(traj.rewards[:1]).expand(H + 1, *traj.rewards.shape[1:])
+    model_rew = lambda_returns(traj.rewards, no_value, gamma * traj.cont, 1.0)[0].mean(-1).view(E, K).numpy()
     model_ret = agent._imagined_return(traj)[0].mean(-1).view(E, K).numpy()
     acts = traj.actions.permute(1, 0, 2).reshape(E, K, H, -1).numpy()  # [E, K, H, N]
     seqs = {g.name: np.ascontiguousarray(acts[..., wm.slices[g.name]]) for g in agent.groups}
