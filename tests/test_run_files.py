@@ -262,7 +262,7 @@ def test_eval_of_a_gpu_trained_run_falls_back_to_cpu(finished_run, tmp_path) -> 
     checkpoints.save(state, run / "model.pt")
     proc = genmarl_cli("eval", str(run), "--episodes", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "trained on cuda" in proc.stderr and "evaluating on cpu" in proc.stderr
+    assert "trained on cuda" in proc.stderr and "loading it on cpu" in proc.stderr
     # resuming needs the device it trained on: a clear error, not a crash
     latest = checkpoints.load(run / "checkpoints" / "latest.pt")
     latest["algo"]["config"]["device"] = "cuda"

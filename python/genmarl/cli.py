@@ -89,18 +89,12 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    import genmarl
-    from genmarl.algos.config import GenRLConfig, config_from_dict, device_available
+    from genmarl.algos.config import GenRLConfig
     from genmarl.training import checkpoints
     from genmarl.training.evaluate import evaluate
-    from genmarl.training.runner import make_learner, report
+    from genmarl.training.runner import load_trained, report
 
     run = Path(args.run)
-    model = run / "model.pt"
-    if not run.is_dir():
-        raise FileNotFoundError(f"{run} is not a run directory; expected the --out directory of genmarl train")
-    if not model.exists():
-        raise FileNotFoundError(f"{run} holds no trained model (model.pt); train it first")
     policies = {}
     for item in args.policy:
         group, eq, kind = item.partition("=")
@@ -109,36 +103,22 @@ def _eval(args: argparse.Namespace) -> int:
         policies[group] = kind
     if args.gif is not None:
         _check_output_file(args.gif, "--gif")
-    what = "a model.pt written by genmarl train"
-    state = checkpoints.load(model, what=what)
-    checkpoints.require(state, ("config",), model, what)
-    saved = state["config"]
-    if not isinstance(saved, dict):
-        raise checkpoints.CheckpointError(f"{model}: its config is a {type(saved).__name__}; expected {what}")
-    if isinstance(saved.get("device"), str) and not device_available(saved["device"]):
-        print(f"genmarl: {run} was trained on {saved['device']}, which this machine lacks; evaluating on cpu", file=sys.stderr)
-        saved = {**saved, "device": "cpu"}
-    try:
-        cfg = config_from_dict(saved)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
     plan_flags = (("--plan", "plan"), ("--plan-model", "plan_model"), ("--plan-unimix", "plan_unimix"),
                   ("--plan-horizon", "plan_horizon"), ("--plan-latents", "plan_latents"))  # fmt: skip
-    for flag, key in plan_flags:
-        value = getattr(args, key)
-        if value is not None:
-            if not isinstance(cfg, GenRLConfig):
-                raise ValueError(f"{flag} needs a genrl run; {run} trained {cfg.algo}")
-            cfg = dataclasses.replace(cfg, **{key: value}).validate()
-    env = genmarl.make(cfg.env, num_envs=1, seed=cfg.seed, **cfg.env_kwargs)
-    unknown = sorted(set(policies) - set(env.groups))
+
+    def with_plan_flags(cfg: Any) -> Any:
+        for flag, key in plan_flags:
+            value = getattr(args, key)
+            if value is not None:
+                if not isinstance(cfg, GenRLConfig):
+                    raise ValueError(f"{flag} needs a genrl run; {run} trained {cfg.algo}")
+                cfg = dataclasses.replace(cfg, **{key: value}).validate()
+        return cfg
+
+    algo, cfg = load_trained(run, num_envs=1, check=with_plan_flags)
+    unknown = sorted(set(policies) - set(algo.env.groups))
     if unknown:
-        raise ValueError(f"--policy names unknown agent group(s) {unknown}; {cfg.env}'s groups are {list(env.groups)}")
-    algo = make_learner(env, cfg)
-    try:
-        algo.load_state_dict(state)
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise checkpoints.CheckpointError(f"{model} does not fit its own config ({str(exc)[:300]})") from None
+        raise ValueError(f"--policy names unknown agent group(s) {unknown}; {cfg.env}'s groups are {list(algo.env.groups)}")
     ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif, policies=policies)
     summary = _read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}

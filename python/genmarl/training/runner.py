@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import genmarl
-from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict
+from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict, device_available
 from genmarl.training import checkpoints
 
 CSV_COLUMNS = [
@@ -85,6 +85,49 @@ def make_learner(env: Any, config: RunConfig) -> Any:
     from genmarl.algos.ppo import MAPPO
 
     return MAPPO(env, config)
+
+
+def load_trained(
+    run_dir: str | os.PathLike, num_envs: int = 1, device: str | None = None, check: Any = None
+) -> tuple[Any, RunConfig]:
+    """The learner of a trained run (its ``model.pt`` and saved config) on a fresh env of
+    ``num_envs`` envs, and the config. ``device`` overrides the saved one; a run trained on a
+    device this machine lacks loads on the CPU (with a note on stderr). ``check(cfg)`` (optional)
+    returns the config to build the learner with (e.g. with changed acting settings) or raises.
+
+    Raises FileNotFoundError for a missing run or model, and
+    :class:`~genmarl.training.checkpoints.CheckpointError` for a damaged or foreign model file.
+    """
+    run = Path(run_dir)
+    model = run / "model.pt"
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run} is not a run directory; expected the --out directory of genmarl train")
+    if not model.exists():
+        raise FileNotFoundError(f"{run} holds no trained model (model.pt); train it first")
+    what = "a model.pt written by genmarl train"
+    state = checkpoints.load(model, what=what)
+    checkpoints.require(state, ("config",), model, what)
+    saved = state["config"]
+    if not isinstance(saved, dict):
+        raise checkpoints.CheckpointError(f"{model}: its config is a {type(saved).__name__}; expected {what}")
+    if device is not None:
+        saved = {**saved, "device": device}
+    elif isinstance(saved.get("device"), str) and not device_available(saved["device"]):
+        print(f"genmarl: {run} was trained on {saved['device']}, which this machine lacks; loading it on cpu", file=sys.stderr)
+        saved = {**saved, "device": "cpu"}
+    try:
+        cfg = config_from_dict(saved)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise checkpoints.CheckpointError(f"{model}: the saved config is not valid ({exc})") from None
+    if check is not None:
+        cfg = check(cfg)
+    env = genmarl.make(cfg.env, num_envs=num_envs, seed=cfg.seed, **cfg.env_kwargs)
+    algo = make_learner(env, cfg)
+    try:
+        algo.load_state_dict(state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise checkpoints.CheckpointError(f"{model} does not fit its own config ({str(exc)[:300]})") from None
+    return algo, cfg
 
 
 def metric_columns(config: RunConfig, groups: list[str]) -> list[str]:
