@@ -161,6 +161,9 @@ class WorldModel(nn.Module):
             slices[g.name] = slice(start, start + g.num_agents)
             start += g.num_agents
         self.register_buffer("action_mask", mask, persistent=False)  # [N, A] valid actions of each agent
+        # [N, N-1]: row i lists the agents other than i (a buffer, so that traced graphs hold it as a constant)
+        others = torch.tensor([[j for j in range(N) if j != i] for i in range(N)], dtype=torch.long).view(N, max(N - 1, 0))
+        self.register_buffer("others_index", others, persistent=False)
         self.slices = slices
         self.encoders = nn.ModuleDict({g.name: mlp(g.obs_dim + g.num_agents, hidden_size, hidden_size, layers) for g in groups})
         dec_in = self.feat_size if decoder_input == "feat" else deter_size
@@ -367,8 +370,7 @@ class WorldModel(nn.Module):
         probs = self.behaviour_logits(feat).softmax(-1)  # [..., N, N, A]
         if N == 1:
             return probs.new_zeros(*probs.shape[:-2], 0)
-        others = _others_index(N, probs.device)  # [N, N-1]
-        idx = others.view(N, N - 1, 1).expand(*probs.shape[:-3], N, N - 1, A)
+        idx = self.others_index.view(N, N - 1, 1).expand(*probs.shape[:-3], N, N - 1, A)
         return probs.gather(-2, idx).flatten(-2)
 
     # ---- sequences -----------------------------------------------------------------------
@@ -530,16 +532,3 @@ def stats_to_floats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     if not stats:
         return {}
     return dict(zip(stats, torch.stack([v.float() for v in stats.values()]).tolist(), strict=True))
-
-
-_OTHERS: dict[tuple[int, str], torch.Tensor] = {}
-
-
-def _others_index(n: int, device: torch.device) -> torch.Tensor:
-    """[n, n-1]: row i lists 0..n-1 without i."""
-    key = (n, str(device))
-    if key not in _OTHERS:
-        idx = torch.tensor([[j for j in range(n) if j != i] for i in range(n)], dtype=torch.long)
-        _OTHERS[key] = idx.to(device)
-    return _OTHERS[key]
-
