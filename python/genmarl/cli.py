@@ -5,6 +5,7 @@
 ``genmarl train``  trains MAPPO / IPPO / the generative agent (genrl) into a run directory (needs ``genmarl[train]``).
 ``genmarl eval``   evaluates a trained run: returns per group with CIs, success metrics, GIF.
 ``genmarl plot``   learning curves of one or more runs.
+``genmarl export`` exports a trained run as AOTInductor packages for C++ (genmarl::torch) and Python.
 """
 
 from __future__ import annotations
@@ -157,6 +158,19 @@ def _check_output_file(path: str, flag: str) -> None:
         raise ValueError(f"{flag} {path}: the directory {p.parent} does not exist; expected a file in an existing directory")
 
 
+def _export(args: argparse.Namespace) -> int:
+    import time
+
+    from genmarl.export import export, read_info
+
+    t0 = time.perf_counter()
+    out = export(args.run, args.out, device=args.device, overwrite=args.overwrite)
+    info = read_info(out)
+    files = ", ".join(info["files"].values())
+    print(f"exported {info['algo']} on {info['env']} for {info['device']} to {out} ({files}, export.json) in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from genmarl.training.plot import plot_main
 
@@ -248,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         help="replace a group's trained policy by 'random' or 'heuristic' (e.g. agent=random)",
     )
     ev.set_defaults(fn=_eval)
+
+    ex = sub.add_parser("export", help="export a trained run as AOTInductor packages (policy.pt2, world_model.pt2)")
+    ex.add_argument("run", metavar="RUN_DIR")
+    ex.add_argument("--out", required=True, metavar="DIR", help="the export directory to write")
+    ex.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="the device the packages run on")
+    ex.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    ex.set_defaults(fn=_export)
 
     pl = sub.add_parser("plot", help="learning curves of runs (mean and spread over seeds)")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
