@@ -10,7 +10,28 @@ from genmarl import buffers, sampling
 from genmarl.envs.vector_env import VectorEnv, list_envs, make
 
 __version__ = "0.1.0"
-__all__ = ["InvalidArgument", "VectorEnv", "buffers", "list_envs", "make", "sampling", "train", "__version__"]
+__all__ = ["InvalidArgument", "VectorEnv", "buffers", "get_cmake_dir", "get_include", "list_envs", "make", "sampling", "train", "__version__"]
+
+
+def get_cmake_dir() -> str:
+    """The folder of genmarl's CMake package (``genmarlConfig.cmake``) inside the installed wheel,
+    for ``cmake -DCMAKE_PREFIX_PATH=...``: ``find_package(genmarl)`` then gives ``genmarl::core``
+    (and ``genmarl::torch`` when Torch's prefix is on the path too). Raises FileNotFoundError in an
+    install without it (an editable install: use the source tree's CMakeLists.txt)."""
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parent / "share" / "cmake" / "genmarl"
+    if not (d / "genmarlConfig.cmake").is_file():
+        raise FileNotFoundError(f"{d} holds no genmarlConfig.cmake: this genmarl was not installed from a wheel "
+                                "(in a source checkout, add_subdirectory() the repository instead)")
+    return str(d)
+
+
+def get_include() -> str:
+    """The folder of genmarl's C++ headers inside the installed wheel (``genmarl/...hpp``)."""
+    from pathlib import Path
+
+    return str(Path(get_cmake_dir()).parents[2] / "include")
 
 
 def train(config, out=None, resume=False):  # type: ignore[no-untyped-def]
