@@ -89,19 +89,24 @@ int main(int argc, char** argv) {
         ++calls;
       }
       const double plan_s = seconds_since(t0) / calls;
-      // the same planning call's graph work alone: H actor + step calls and one value call
+      // the same planning call's graph work alone: H actor + step calls and one value call on H + 1 states
       at::Tensor a = at::zeros({static_cast<std::int64_t>(K) * E, wm->num_agents()}, at::kLong);
-      t0 = Clock::now();
-      int graph_calls = 0;
-      while (seconds_since(t0) < 2.0) {
-        for (int t = 0; t < H; ++t) {
-          wm->actor(hs, zs);
-          wm->step(hs, zs, a);
+      at::Tensor hv = hs.repeat({H + 1, 1, 1}), zv = zs.repeat({H + 1, 1, 1});
+      auto per_call = [](auto&& fn) {
+        fn();
+        auto t = Clock::now();
+        int n = 0;
+        while (seconds_since(t) < 1.0) {
+          fn();
+          ++n;
         }
-        wm->value(hs.repeat({H + 1, 1, 1}), zs.repeat({H + 1, 1, 1}));
-        ++graph_calls;
-      }
-      const double graph_s = seconds_since(t0) / graph_calls;
+        return seconds_since(t) / n;
+      };
+      const double actor_s = per_call([&] { wm->actor(hs, zs); });
+      const double step_s = per_call([&] { wm->step(hs, zs, a); });
+      const double value_s = per_call([&] { wm->value(hv, zv); });
+      const double graph_s = H * (actor_s + step_s) + value_s;
+      std::printf(", \"actor_ms\": %.3f, \"step_ms\": %.3f, \"value_ms\": %.3f", actor_s * 1e3, step_s * 1e3, value_s * 1e3);
       std::printf(", \"imagined_steps_per_s\": %.0f, \"planned_decisions_per_s\": %.1f, \"plan_ms\": %.3f, \"graph_ms\": %.3f, \"graph_share\": %.3f",
                   imagined, E / plan_s, plan_s * 1e3, graph_s * 1e3, graph_s / plan_s);
     }
