@@ -35,13 +35,17 @@ GENRL_TINY = dict(
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """{kind: (run_dir, export_dir)} for mappo, gru (MAPPO with a GRU) and genrl."""
+    """{kind: (run_dir, export_dir)} for mappo, gru (MAPPO with a GRU), genrl and cont (MAPPO on two
+    groups with continuous actions)."""
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("export")
     configs = {
         "mappo": PPOConfig(env="simple_spread", total_steps=1600, num_envs=8, num_steps=25, seed=0, **QUIET),
         "gru": PPOConfig(env="simple_spread", total_steps=1600, num_envs=8, num_steps=25, use_gru=True, seed=1, **QUIET),
         "genrl": GenRLConfig(env="simple_spread", seed=2, **QUIET, **GENRL_TINY),
+        # two groups (adversary, agent) with continuous actions: group order and Gaussian means
+        "cont": PPOConfig(env="simple_adversary", env_kwargs={"continuous_actions": True}, total_steps=1600, num_envs=8,
+                          num_steps=25, seed=3, **QUIET),
     }
     out = {}
     for kind, cfg in configs.items():
@@ -87,7 +91,16 @@ def test_export_json_describes_the_packages(exported: dict[str, tuple[Path, Path
     assert [s["name"] for s in info["policy"]["outputs"]] == ["action/agent", "logits/agent"]
 
 
-@pytest.mark.parametrize("kind", ["mappo", "gru", "genrl"])
+def _assert_actions(got: np.ndarray, want: np.ndarray, msg: str) -> None:
+    """Discrete actions equal; continuous ones (Gaussian means) to 1e-5."""
+    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
+    if want.dtype == np.float32:
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=msg)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=msg)
+
+
+@pytest.mark.parametrize("kind", ["mappo", "gru", "genrl", "cont"])
 def test_exported_policy_acts_as_the_run(exported: dict[str, tuple[Path, Path]], kind: str) -> None:
     """Deterministic actions equal the learner's over 30 steps (an episode end included)."""
     run, d = exported[kind]
@@ -95,8 +108,9 @@ def test_exported_policy_acts_as_the_run(exported: dict[str, tuple[Path, Path]],
     policy = load(d)
     for t in range(30):
         got = policy.act(obs[t], deterministic=True, reset=resets[t])
+        assert list(got) == list(actions[t])
         for g, a in actions[t].items():
-            np.testing.assert_array_equal(got[g], a, err_msg=f"{kind} step {t}")
+            _assert_actions(got[g], a, f"{kind} {g} step {t}")
 
 
 @pytest.mark.parametrize("kind", ["mappo", "genrl"])
@@ -289,23 +303,26 @@ def _run_tool(tool: Path, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(tool), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("kind", ["mappo", "gru", "genrl"])
+@pytest.mark.parametrize("kind", ["mappo", "gru", "genrl", "cont"])
 def test_cpp_policy_acts_as_the_run(exported: dict[str, tuple[Path, Path]], tool: Path, tmp_path: Path, kind: str) -> None:
     """C++ Policy::act, deterministic, over 30 steps with resets: the learner's actions; logits equal
     the Python package's (atol 1e-5)."""
     run, d = exported[kind]
     obs, resets, actions = _rollout_obs(run, 30)
-    inp = {"obs/agent": torch.as_tensor(np.stack([o["agent"] for o in obs])), "reset": torch.as_tensor(resets),
-           "deterministic": torch.tensor(True), "seed": torch.tensor(0)}  # fmt: skip
+    groups = list(actions[0])
+    inp = {f"obs/{g}": torch.as_tensor(np.stack([o[g] for o in obs])) for g in groups}
+    inp.update({"reset": torch.as_tensor(resets), "deterministic": torch.tensor(True), "seed": torch.tensor(0)})
     torch.save(inp, tmp_path / "in.pt")
     proc = _run_tool(tool, "act", d, tmp_path / "in.pt", tmp_path / "out.pt")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dict(torch.load(tmp_path / "out.pt", weights_only=True))
-    np.testing.assert_array_equal(out["action/agent"].numpy(), np.stack([a["agent"] for a in actions]))
     policy = load(d)
+    for g in groups:
+        _assert_actions(out[f"action/{g}"].numpy(), np.stack([a[g] for a in actions]), f"{kind} {g}")
     for t in range(30):
         _, lg = policy.act(obs[t], deterministic=True, reset=resets[t], return_logits=True)
-        np.testing.assert_allclose(out["logits/agent"][t].numpy(), lg["agent"], atol=1e-5, rtol=1e-5)
+        for g in groups:
+            np.testing.assert_allclose(out[f"logits/{g}"][t].numpy(), lg[g], atol=1e-5, rtol=1e-5)
 
 
 def test_cpp_stochastic_actions_follow_the_policy(exported: dict[str, tuple[Path, Path]], tool: Path, tmp_path: Path) -> None:
@@ -403,3 +420,20 @@ def test_two_runs_of_one_architecture_export_their_own_weights(exported: dict[st
             feats, _ = algo.actors["agent"].features(algo._with_id(torch.as_tensor(obs["agent"]), "agent").reshape(12, -1), None)
             want = algo.actors["agent"].head(feats).reshape(4, 3, 5).numpy()
         np.testing.assert_allclose(lg["agent"], want, atol=1e-5, rtol=1e-5)
+
+
+def test_cmake_package_ships_with_the_wheel() -> None:
+    """A wheel install carries the CMake package, headers and sources for genmarl::core/torch; an
+    editable install says where to look instead."""
+    import genmarl
+
+    try:
+        d = Path(genmarl.get_cmake_dir())
+    except FileNotFoundError as exc:
+        assert "not installed from a wheel" in str(exc)
+        return
+    assert (d / "genmarlConfig.cmake").is_file() and (d / "genmarlConfigVersion.cmake").is_file()
+    inc = Path(genmarl.get_include())
+    assert (inc / "genmarl" / "torch" / "policy.hpp").is_file() and (inc / "genmarl" / "envs" / "registry.hpp").is_file()
+    src = d.parents[1] / "genmarl" / "src"
+    assert (src / "registry.cpp").is_file() and (src / "torch" / "world_model.cpp").is_file()
