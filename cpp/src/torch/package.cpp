@@ -268,6 +268,15 @@ std::vector<at::Tensor> Package::run(std::vector<at::Tensor> inputs) const {
   }
 }
 
+at::Tensor merge_reset(const at::Tensor& fresh, const at::Tensor& reset, const std::string& who) {
+  if (!reset.defined()) return fresh;
+  const std::int64_t B = fresh.size(0);
+  if (reset.scalar_type() != at::kBool || reset.dim() != 1 || reset.size(0) != B) {
+    throw ExportError(who + ": reset must be a bool tensor of shape [" + std::to_string(B) + "]");
+  }
+  return fresh.logical_or(reset.to(at::kCPU));
+}
+
 at::Tensor counter_noise(const std::vector<std::int64_t>& shape, bool normal, std::uint64_t seed, std::uint64_t stream) {
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
   float* p = out.data_ptr<float>();

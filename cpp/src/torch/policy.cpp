@@ -91,13 +91,7 @@ std::vector<at::Tensor> Policy::act(const std::vector<at::Tensor>& obs, bool det
     }
     fresh_ = at::ones({B}, cpu_bool);
   }
-  at::Tensor r = fresh_;
-  if (reset.defined()) {
-    if (reset.scalar_type() != at::kBool || reset.dim() != 1 || reset.size(0) != B) {
-      throw ExportError("Policy::act: reset must be a bool tensor of shape [" + std::to_string(B) + "]");
-    }
-    r = r.logical_or(reset.to(at::kCPU));
-  }
+  at::Tensor r = merge_reset(fresh_, reset, "Policy::act");
   std::vector<at::Tensor> inputs(ins.size());
   for (std::size_t g = 0; g < obs_index_.size(); ++g) inputs[obs_index_[g]] = obs[g];
   for (std::size_t s = 0; s < state_index_.size(); ++s) inputs[state_index_[s]] = state_[s];

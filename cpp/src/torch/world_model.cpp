@@ -202,13 +202,7 @@ std::vector<at::Tensor> Planner::act(const std::vector<at::Tensor>& obs, const a
     h_ = m.zero_state(E);
     fresh_ = at::ones({E}, bool_opts);
   }
-  at::Tensor r = fresh_;
-  if (reset.defined()) {
-    if (reset.scalar_type() != at::kBool || reset.dim() != 1 || reset.size(0) != E) {
-      throw ExportError("Planner::act: reset must be a bool tensor of shape [" + std::to_string(E) + "]");
-    }
-    r = r.logical_or(reset.to(at::kCPU));
-  }
+  at::Tensor r = merge_reset(fresh_, reset, "Planner::act");
   auto [h, post] = m.filter(obs, h_, r);
   at::Tensor z = latent_one_hot(imagine_.sampler().draw(post).to(h.device()), m.classes());
   at::Tensor a = plan(h, z).to(h.device());

@@ -97,6 +97,10 @@ class Package {
   c10::Device device_{c10::kCPU};
 };
 
+// The restart flags of an acting step: `fresh` [B] bool (CPU) or-ed with the caller's `reset`
+// (undefined: none), which must be a bool tensor [B]; `who` names the caller in the error.
+at::Tensor merge_reset(const at::Tensor& fresh, const at::Tensor& reset, const std::string& who);
+
 // Uniform [0, 1) or standard normal float32 noise of `shape` from genmarl's counter-based RNG,
 // keyed by (seed, stream): the same numbers on every machine and thread count.
 at::Tensor counter_noise(const std::vector<std::int64_t>& shape, bool normal, std::uint64_t seed, std::uint64_t stream);
