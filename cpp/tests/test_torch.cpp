@@ -125,3 +125,12 @@ TEST(SplitGroups, SlicesAgentsGroupByGroup) {
   EXPECT_TRUE(at::equal(parts[0], at::tensor({0L, 3L}).view({2, 1})));
   EXPECT_TRUE(at::equal(parts[1], at::tensor({1L, 2L, 4L, 5L}).view({2, 2})));
 }
+
+TEST(CategoricalSampler, OneHotDrawsAreTheIndexDraws) {
+  at::Tensor logits = at::randn({500, 16});
+  gt::CategoricalSampler a(11), b(11);
+  at::Tensor one_hot = a.draw_one_hot(logits);
+  EXPECT_EQ(one_hot.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::equal(one_hot, at::one_hot(b.draw(logits), 16).to(at::kFloat)));
+  EXPECT_TRUE(at::equal(a.draw_one_hot(logits, /*mode=*/true), at::one_hot(logits.argmax(-1), 16).to(at::kFloat)));
+}

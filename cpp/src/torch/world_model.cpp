@@ -112,6 +112,17 @@ at::Tensor CategoricalSampler::draw(const at::Tensor& logits, bool mode) {
   return at::multinomial(logits.softmax(-1).reshape({-1, k}), 1).reshape(sizes);
 }
 
+at::Tensor CategoricalSampler::draw_one_hot(const at::Tensor& logits, bool mode) {
+  const std::int64_t k = logits.size(-1);
+  if (mode || !logits.device().is_cpu()) return at::one_hot(draw(logits, mode), k).to(at::kFloat);
+  at::Tensor x = logits.to(at::kFloat).contiguous();
+  at::Tensor out = at::empty(x.sizes(), at::TensorOptions().dtype(at::kFloat));
+  at::Tensor idx = at::empty({x.numel() / k}, at::TensorOptions().dtype(at::kLong));
+  sampling::sample(x.data_ptr<float>(), x.numel() / k, k, seed_, stream_++, 0.0f, idx.data_ptr<std::int64_t>(), nullptr,
+                   out.data_ptr<float>());
+  return out;
+}
+
 at::Tensor latent_one_hot(const at::Tensor& index, int classes) {
   return at::one_hot(index, classes).to(at::kFloat).flatten(-2);
 }
@@ -141,28 +152,36 @@ Imagined ImaginationRollout::rollout(const at::Tensor& h0, const at::Tensor& z0,
   if (horizon < 1) throw ExportError("the imagination horizon must be >= 1, got " + std::to_string(horizon));
   const WorldModel& m = *model_;
   at::Tensor h = h0, z = z0;
-  std::vector<at::Tensor> hs, zs, acts, rews, conts;
+  std::vector<at::Tensor> hs, zs, acts, rews, conts, values;
   for (int t = 0; t <= horizon; ++t) {
-    hs.push_back(h);
-    zs.push_back(z);
+    if (options.keep_states) {
+      hs.push_back(h);
+      zs.push_back(z);
+    } else {
+      values.push_back(m.value(h, z));
+    }
     if (t == horizon) break;
     at::Tensor logits = mix_valid(m.actor(h, z), m.valid_actions(), options.action_unimix);
     at::Tensor a = sampler_.draw(logits, options.greedy_actions).to(h.device());
     auto s = m.step(h, z, a);
-    z = latent_one_hot(sampler_.draw(s.prior, options.latent_mode).to(h.device()), m.classes());
+    z = sampler_.draw_one_hot(s.prior, options.latent_mode).to(h.device()).flatten(-2);
     h = s.h_next;
     acts.push_back(a);
     rews.push_back(s.reward);
     conts.push_back(s.cont);
   }
   Imagined out;
-  out.h = at::stack(hs);
-  out.z = at::stack(zs);
   out.actions = at::stack(acts);
   out.rewards = at::stack(rews);
   out.cont = at::stack(conts);
-  const auto S = h0.size(0);
-  out.values = m.value(out.h.flatten(0, 1), out.z.flatten(0, 1)).view({horizon + 1, S, m.num_agents()});
+  if (options.keep_states) {
+    out.h = at::stack(hs);
+    out.z = at::stack(zs);
+    const auto S = h0.size(0);
+    out.values = m.value(out.h.flatten(0, 1), out.z.flatten(0, 1)).view({horizon + 1, S, m.num_agents()});
+  } else {
+    out.values = at::stack(values);
+  }
   return out;
 }
 
@@ -183,6 +202,7 @@ at::Tensor Planner::plan(const at::Tensor& h, const at::Tensor& z) {
   ImagineOptions opt;
   opt.action_unimix = unimix_;
   opt.latent_mode = latent_mode_;
+  opt.keep_states = false;
   Imagined traj = imagine_.rollout(h.repeat_interleave(K_, 0), z.repeat_interleave(K_, 0), H_, opt);
   const auto& ps = m.plan_settings();
   at::Tensor ret = lambda_returns(traj.rewards, traj.values, ps.gamma * traj.cont, ps.lambda);

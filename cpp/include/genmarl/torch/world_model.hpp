@@ -73,6 +73,8 @@ class CategoricalSampler {
  public:
   explicit CategoricalSampler(std::uint64_t seed = 0) : seed_(seed) {}
   at::Tensor draw(const at::Tensor& logits, bool mode = false);
+  // The draws of draw() as float32 one-hots [..., k] (on CPU written by the kernel directly).
+  at::Tensor draw_one_hot(const at::Tensor& logits, bool mode = false);
   std::uint64_t stream() const { return stream_; }
 
  private:
@@ -103,6 +105,8 @@ struct ImagineOptions {
   double action_unimix = 0.0;  // mix the policy with uniform valid actions (planning candidates)
   bool latent_mode = false;    // each latent is the prior's mode instead of a draw
   bool greedy_actions = false; // each action is the policy's argmax instead of a draw
+  bool keep_states = true;     // false: leave Imagined::h and z undefined and value each step as it
+                               // comes (what planning needs: no copies of the whole trajectory)
 };
 
 // Batched imagined rollouts: S start states x N agents for H steps, one call per graph per step.
