@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from genmarl.algos.config import GenRLConfig, PPOConfig  # noqa: E402
-from genmarl.export import ExportError, ExportedWorldModel, export, load, read_info  # noqa: E402
+from genmarl.export import ExportError, ExportedWorldModel, _flatten, export, load, read_info  # noqa: E402
 from genmarl.export.graphs import GenRLPolicyGraph, PPOPolicyGraph  # noqa: E402
 from genmarl.training.runner import load_trained, train  # noqa: E402
 
@@ -129,21 +129,13 @@ def test_package_equals_the_eager_graph_with_the_same_noise(exported: dict[str, 
     reset = torch.as_tensor(rng.random(B) < 0.5)
     det = torch.tensor(False)
     with torch.no_grad():
-        want = list(_flat(graph(obs, state, reset, noise, det)))
-        got = list(_flat(policy.model(obs, state, reset, noise, det)))
+        want = list(_flatten(graph(obs, state, reset, noise, det)))
+        got = list(_flatten(policy.model(obs, state, reset, noise, det)))
     for w, g, spec in zip(want, got, policy.outputs, strict=True):
         if w.dtype == torch.int64:
             assert torch.equal(w, g), spec["name"]
         else:
             torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5, msg=spec["name"])
-
-
-def _flat(x):  # type: ignore[no-untyped-def]
-    if isinstance(x, (list, tuple)):
-        for v in x:
-            yield from _flat(v)
-    else:
-        yield x
 
 
 def test_stochastic_actions_follow_the_policy(exported: dict[str, tuple[Path, Path]]) -> None:

@@ -11,11 +11,8 @@
 #include "genmarl/core/rng.hpp"
 
 namespace genmarl::torch {
-namespace {
 
-constexpr const char* kFormat = "1";
-
-std::vector<std::string> split(const std::string& s, char sep) {
+std::vector<std::string> split_list(const std::string& s, char sep) {
   std::vector<std::string> out;
   if (s.empty()) return out;
   std::string cur;
@@ -30,6 +27,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
   out.push_back(cur);
   return out;
 }
+
+namespace {
+
+constexpr const char* kFormat = "1";
 
 long long to_int(const std::string& s, const std::string& what) {
   try {
@@ -69,8 +70,8 @@ const char* dtype_name(c10::ScalarType t) {
 
 std::vector<TensorSpec> parse_specs(const std::string& s, const std::string& what) {
   std::vector<TensorSpec> out;
-  for (const auto& item : split(s, ';')) {
-    auto parts = split(item, ':');
+  for (const auto& item : split_list(s, ';')) {
+    auto parts = split_list(item, ':');
     if (parts.size() != 3 && !(parts.size() == 2 && !item.empty() && item.back() == ':')) {
       throw ExportError(what + ": malformed tensor spec '" + item + "'");
     }
@@ -78,7 +79,7 @@ std::vector<TensorSpec> parse_specs(const std::string& s, const std::string& wha
     spec.name = parts[0];
     spec.dtype = parse_dtype(parts[1], what);
     if (parts.size() == 3) {
-      for (const auto& d : split(parts[2], ',')) spec.shape.push_back(d == "B" ? -1 : to_int(d, what));
+      for (const auto& d : split_list(parts[2], ',')) spec.shape.push_back(d == "B" ? -1 : to_int(d, what));
     }
     out.push_back(std::move(spec));
   }
@@ -134,13 +135,13 @@ ExportInfo ExportInfo::from_metadata(const std::map<std::string, std::string>& m
   info.device = get("genmarl.device");
   info.genmarl_version = get("genmarl.genmarl_version");
   info.torch_version = get("genmarl.torch_version");
-  for (const auto& kv : split(get("genmarl.env_params"), ';')) {
+  for (const auto& kv : split_list(get("genmarl.env_params"), ';')) {
     auto eq = kv.find('=');
     if (eq == std::string::npos) throw ExportError(path + ": malformed env argument '" + kv + "'");
     info.env_params.set(kv.substr(0, eq), to_double(kv.substr(eq + 1), path + ": env argument"));
   }
-  for (const auto& name : split(get("genmarl.groups"), ',')) {
-    auto f = split(get("genmarl.group." + name), ',');
+  for (const auto& name : split_list(get("genmarl.groups"), ',')) {
+    auto f = split_list(get("genmarl.group." + name), ',');
     if (f.size() != 6 || (f[2] != "discrete" && f[2] != "continuous")) {
       throw ExportError(path + ": malformed group metadata for '" + name + "'");
     }
@@ -220,6 +221,10 @@ const std::string& Package::meta(const std::string& key) const {
   if (it == metadata_.end()) throw ExportError(path_ + " lacks the metadata '" + key + "'");
   return it->second;
 }
+
+long long Package::meta_int(const std::string& key) const { return to_int(meta(key), path_ + ": metadata " + key); }
+
+double Package::meta_double(const std::string& key) const { return to_double(meta(key), path_ + ": metadata " + key); }
 
 int Package::input_index(const std::string& name) const {
   for (std::size_t i = 0; i < inputs_.size(); ++i) {

@@ -26,13 +26,9 @@ Policy::Policy(const std::string& export_dir, std::uint64_t seed)
   std::map<std::string, std::string> noise_kind;
   auto it = package_.metadata().find("genmarl.noise");
   if (it != package_.metadata().end()) {
-    for (std::size_t start = 0; start <= it->second.size();) {
-      auto end = it->second.find(';', start);
-      if (end == std::string::npos) end = it->second.size();
-      auto item = it->second.substr(start, end - start);
+    for (const auto& item : split_list(it->second, ';')) {
       auto eq = item.find('=');
       if (eq != std::string::npos) noise_kind[item.substr(0, eq)] = item.substr(eq + 1);
-      start = end + 1;
     }
   }
   for (const auto& g : info_.groups) {

@@ -1,6 +1,7 @@
 #include "genmarl/torch/world_model.hpp"
 
 #include <filesystem>
+#include <tuple>
 
 #include <ATen/ATen.h>
 
@@ -24,20 +25,15 @@ std::string wm_path(const std::string& dir) {
   return path.string();
 }
 
-int meta_int(const Package& p, const std::string& key) {
-  try {
-    return std::stoi(p.meta(key));
-  } catch (const std::logic_error&) {
-    throw ExportError(p.path() + ": metadata " + key + " is not an integer");
-  }
-}
-
-double meta_double(const Package& p, const std::string& key) {
-  try {
-    return std::stod(p.meta(key));
-  } catch (const std::logic_error&) {
-    throw ExportError(p.path() + ": metadata " + key + " is not a number");
-  }
+// The planning horizon and candidate mix of a planner: the given ones, or the export's (horizon 0,
+// unimix < 0); throws for K < 1, a negative horizon or unimix >= 1.
+std::pair<int, double> plan_choices(const PlanSettings& ps, int K, int horizon, double unimix) {
+  if (K < 1) throw ExportError("the number of plan candidates K must be >= 1, got " + std::to_string(K));
+  if (horizon < 0) throw ExportError("the plan horizon must be >= 0 (0: the export's), got " + std::to_string(horizon));
+  const int H = horizon > 0 ? horizon : (ps.plan_horizon > 0 ? ps.plan_horizon : ps.horizon);
+  const double u = unimix >= 0 ? unimix : ps.plan_unimix;
+  if (u >= 1.0) throw ExportError("unimix must be in [0, 1)");
+  return {H, u};
 }
 
 }  // namespace
@@ -49,17 +45,17 @@ WorldModel::WorldModel(const std::string& export_dir)
       value_(filter_.path(), "value", "world_model.value"),
       behaviour_(filter_.path(), "behaviour", "world_model.behaviour") {
   info_ = ExportInfo::from_metadata(filter_.metadata(), filter_.path());
-  N_ = meta_int(filter_, "genmarl.wm.num_agents");
-  A_ = meta_int(filter_, "genmarl.wm.num_actions");
-  deter_ = meta_int(filter_, "genmarl.wm.deter_size");
-  stoch_ = meta_int(filter_, "genmarl.wm.stoch_size");
-  classes_ = meta_int(filter_, "genmarl.wm.classes");
-  plan_.gamma = meta_double(filter_, "genmarl.plan.gamma");
-  plan_.lambda = meta_double(filter_, "genmarl.plan.lambda");
-  plan_.horizon = meta_int(filter_, "genmarl.plan.horizon");
-  plan_.plan = meta_int(filter_, "genmarl.plan.plan");
-  plan_.plan_horizon = meta_int(filter_, "genmarl.plan.plan_horizon");
-  plan_.plan_unimix = meta_double(filter_, "genmarl.plan.plan_unimix");
+  N_ = static_cast<int>(filter_.meta_int("genmarl.wm.num_agents"));
+  A_ = static_cast<int>(filter_.meta_int("genmarl.wm.num_actions"));
+  deter_ = static_cast<int>(filter_.meta_int("genmarl.wm.deter_size"));
+  stoch_ = static_cast<int>(filter_.meta_int("genmarl.wm.stoch_size"));
+  classes_ = static_cast<int>(filter_.meta_int("genmarl.wm.classes"));
+  plan_.gamma = filter_.meta_double("genmarl.plan.gamma");
+  plan_.lambda = filter_.meta_double("genmarl.plan.lambda");
+  plan_.horizon = static_cast<int>(filter_.meta_int("genmarl.plan.horizon"));
+  plan_.plan = static_cast<int>(filter_.meta_int("genmarl.plan.plan"));
+  plan_.plan_horizon = static_cast<int>(filter_.meta_int("genmarl.plan.plan_horizon"));
+  plan_.plan_unimix = filter_.meta_double("genmarl.plan.plan_unimix");
   plan_.latent_mode = filter_.meta("genmarl.plan.plan_latents") == "mode";
   if (N_ != info_.num_agents() || A_ < 1 || deter_ < 1 || stoch_ < 1 || classes_ < 1) {
     throw ExportError(filter_.path() + ": inconsistent world-model sizes in the metadata");
@@ -187,12 +183,8 @@ Imagined ImaginationRollout::rollout(const at::Tensor& h0, const at::Tensor& z0,
 
 Planner::Planner(std::shared_ptr<const WorldModel> model, int K, int horizon, std::uint64_t seed, double unimix, int latent_mode)
     : model_(std::move(model)), imagine_(model_, seed), K_(K) {
-  if (K < 1) throw ExportError("the number of plan candidates K must be >= 1, got " + std::to_string(K));
-  if (horizon < 0) throw ExportError("the plan horizon must be >= 0 (0: the export's), got " + std::to_string(horizon));
   const auto& ps = model_->plan_settings();
-  H_ = horizon > 0 ? horizon : (ps.plan_horizon > 0 ? ps.plan_horizon : ps.horizon);
-  unimix_ = unimix >= 0 ? unimix : ps.plan_unimix;
-  if (unimix_ >= 1.0) throw ExportError("unimix must be in [0, 1)");
+  std::tie(H_, unimix_) = plan_choices(ps, K, horizon, unimix);
   latent_mode_ = latent_mode >= 0 ? latent_mode != 0 : ps.latent_mode;
 }
 
@@ -244,11 +236,8 @@ std::vector<at::Tensor> split_groups(const ExportInfo& info, const at::Tensor& j
 SimulatorPlanner::SimulatorPlanner(std::shared_ptr<const WorldModel> model, int K, int horizon, std::uint64_t seed, double unimix,
                                    int num_threads)
     : model_(std::move(model)), sampler_(seed), K_(K), threads_(num_threads) {
-  if (K < 1) throw ExportError("the number of plan candidates K must be >= 1, got " + std::to_string(K));
+  std::tie(H_, unimix_) = plan_choices(model_->plan_settings(), K, horizon, unimix);
   if (num_threads < 1) throw ExportError("num_threads must be >= 1");
-  const auto& ps = model_->plan_settings();
-  H_ = horizon > 0 ? horizon : (ps.plan_horizon > 0 ? ps.plan_horizon : ps.horizon);
-  unimix_ = unimix >= 0 ? unimix : ps.plan_unimix;
 }
 
 at::Tensor SimulatorPlanner::plan(const BatchedEnv& env, const at::Tensor& h0, const at::Tensor& z0) {

@@ -203,7 +203,7 @@ def export(
     info["autotune"] = bool(autotune)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        files = _compile(graph, example, dynamic, _metadata(info, "policy", ins, outs, graph.noise_kinds()), "policy", device, policy_options)
+        files = _compile(graph, example, dynamic, _metadata(info, "policy", ins, outs, info["policy"]["noise"]), "policy", device, policy_options)
         _package(tmp / POLICY_FILE, {"model": files})
         if genrl:
             models, specs = {}, {}
@@ -211,7 +211,7 @@ def export(
                 g = cls(algo).eval()
                 w_ins, w_outs = g.specs()
                 specs[name] = {"inputs": [s.to_json() for s in w_ins], "outputs": [s.to_json() for s in w_outs]}
-                ex, dyn = _example(w_ins, B, dev, batch, grouped=name == "filter")
+                ex, dyn = _example(w_ins, B, dev, batch)
                 models[name] = _compile(g, ex, dyn, _metadata(info, f"world_model.{name}", w_ins, w_outs), name, device, inductor_options)
             info["world_model"]["models"] = specs
             _package(tmp / WORLD_MODEL_FILE, models)
@@ -225,7 +225,7 @@ def export(
     return out
 
 
-def _example(specs: list[Any], B: int, dev: Any, batch: Any, grouped: bool = True) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def _example(specs: list[Any], B: int, dev: Any, batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Example inputs and dynamic shapes for graphs whose forward takes (obs list, state list,
     reset, noise list, deterministic) -- the policy graphs -- or plain tensors in spec order."""
     import torch

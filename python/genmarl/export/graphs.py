@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from genmarl.generative.world_model import inverse_cdf
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -33,16 +35,6 @@ class TensorSpec:
     def to_metadata(self) -> str:
         """``name:dtype:d0,d1,...`` (``B`` for the batch axis): what genmarl::torch parses."""
         return f"{self.name}:{self.dtype}:" + ",".join("B" if d == -1 else str(d) for d in self.shape)
-
-
-def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Index [...] of the class where the uniform ``u`` [...] in [0, 1) falls in the cumulative
-    sums of ``probs`` [..., k] (a zero-mass class is never picked; as
-    :func:`genmarl.generative.world_model.categorical_draw`, with the uniform given)."""
-    cdf = probs.cumsum(-1)
-    total = cdf[..., -1:]
-    x = torch.minimum(u.unsqueeze(-1) * total, torch.nextafter(total, torch.zeros_like(total)))
-    return (cdf <= x).sum(-1).clamp(max=probs.shape[-1] - 1)
 
 
 # ---- MAPPO / IPPO ---------------------------------------------------------------------------
@@ -164,9 +156,7 @@ class GenRLPolicyGraph(nn.Module):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         wm = self.wm
         obs_d = {g.name: obs[i] for i, g in enumerate(self.groups)}
-        h = state[0]
-        B = h.shape[0]
-        h = torch.where(reset[:, None, None], wm.initial_state(B), h)
+        h = wm.restart(state[0], reset)
         post = wm.posterior_logits(h, wm.embed(obs_d))  # [B, N, S, C] normalised log-probs
         z_idx = torch.where(deterministic, post.argmax(-1), inverse_cdf(post.exp(), noise[0]))
         z = F.one_hot(z_idx, wm.classes).to(h.dtype).flatten(-2)
@@ -200,7 +190,7 @@ class WorldFilterGraph(nn.Module):
 
     def forward(self, obs: list[torch.Tensor], h: torch.Tensor, reset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         wm = self.wm
-        h = torch.where(reset[:, None, None], wm.initial_state(h.shape[0]), h)
+        h = wm.restart(h, reset)
         return h, wm.posterior_logits(h, wm.embed({g.name: obs[i] for i, g in enumerate(self.groups)}))
 
 

@@ -183,7 +183,7 @@ class GenerativeAgent(GroupedLearner):
         fresh = self._hidden["fresh"]
         if reset is not None:
             fresh = fresh | torch.as_tensor(np.asarray(reset, bool), device=self.device)
-        h = torch.where(fresh[:, None, None], self.wm.initial_state(self.num_envs), self._hidden["h"])
+        h = self.wm.restart(self._hidden["h"], fresh)
         return h, self.wm.posterior_z(h, obs_t, deterministic)
 
     def _check_obs(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

@@ -70,10 +70,17 @@ def categorical_draw(probs: torch.Tensor) -> torch.Tensor:
     any device. A class of probability zero is never drawn: the uniform is kept strictly below the
     total mass, so rounding cannot land past the last class that has mass.
     """
+    return inverse_cdf(probs, torch.rand_like(probs[..., 0]))
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index [...] of the class where the uniform ``u`` [...] in [0, 1) falls in the cumulative
+    sums of ``probs`` [..., k]: :func:`categorical_draw` with the uniforms given (what exported
+    graphs, which draw nothing themselves, take as an input)."""
     cdf = probs.cumsum(-1)
     total = cdf[..., -1:]
-    u = torch.minimum(torch.rand_like(total) * total, torch.nextafter(total, torch.zeros_like(total)))
-    return (cdf <= u).sum(-1).clamp_(max=probs.shape[-1] - 1)
+    x = torch.minimum(u.unsqueeze(-1) * total, torch.nextafter(total, torch.zeros_like(total)))
+    return (cdf <= x).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def straight_through_sample(logits: torch.Tensor, unimix: float, deterministic: bool = False) -> torch.Tensor:
@@ -332,6 +339,11 @@ class WorldModel(nn.Module):
             torch.zeros(1, N, self.num_actions, device=dev),
         )[0]
         return h0.expand(*lead, N, self.deter_size)
+
+    def restart(self, h: torch.Tensor, reset: torch.Tensor) -> torch.Tensor:
+        """h [B, N, deter] with the rows where ``reset`` [B] bool replaced by ``h_init`` (a step that
+        starts an episode, or acting)."""
+        return torch.where(reset[:, None, None], self.initial_state(h.shape[0]), h)
 
     def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
         """[..., N, deter] -> mixed log-probabilities [..., N, stoch, classes]."""

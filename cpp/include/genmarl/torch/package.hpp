@@ -78,6 +78,9 @@ class Package {
 
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& meta(const std::string& key) const;  // throws ExportError when absent
+  // meta(key) as a whole integer / number; ExportError when absent or not one.
+  long long meta_int(const std::string& key) const;
+  double meta_double(const std::string& key) const;
   const std::vector<TensorSpec>& inputs() const { return inputs_; }
   const std::vector<TensorSpec>& outputs() const { return outputs_; }
   int input_index(const std::string& name) const;   // -1 when absent
@@ -96,6 +99,9 @@ class Package {
   std::vector<TensorSpec> inputs_, outputs_;
   c10::Device device_{c10::kCPU};
 };
+
+// The items of a metadata list ("a;b;c" with sep ';'); an empty string has none.
+std::vector<std::string> split_list(const std::string& s, char sep);
 
 // The restart flags of an acting step: `fresh` [B] bool (CPU) or-ed with the caller's `reset`
 // (undefined: none), which must be a bool tensor [B]; `who` names the caller in the error.
