@@ -1,6 +1,9 @@
-"""Environment throughput: genmarl side by side with mpe2, VMAS and JaxMARL in one run.
+"""Environment throughput: genmarl side by side with the reference packages (mpe2,
+lbforaging) and VMAS / JaxMARL in one run.
 
     python benchmarks/env_throughput.py [--scenarios simple_spread simple_tag] [--seconds 1.5]
+    python benchmarks/env_throughput.py --scenarios Foraging-8x8-2p-2f-coop-v3 Foraging-15x15-4p-4f-v3 \
+        --libs genmarl lbforaging
 
 Every library steps the same scenario (default arguments, 25-step episodes, auto-reset on)
 with uniformly random discrete actions drawn ahead of time (JaxMARL draws them inside its
@@ -10,6 +13,8 @@ jitted step). Each (library, num_threads) pair runs in its own subprocess so thr
 * genmarl, num_envs=1: a Python loop over the per-agent dict API (``env.step(dict)``).
 * genmarl, num_envs>1: the grouped zero-copy API (``env.step_grouped``).
 * mpe2: its PettingZoo parallel env, one env (it has no batched mode).
+* lbforaging: ``gymnasium.make(id)``, one env, ``reset()`` when the episode ends; actions
+  uniform over all six (invalid ones act as NONE in both libraries).
 * VMAS (torch CPU): ``env.step`` on the batch, ``env.reset()`` when the episodes end.
 * JaxMARL (jax CPU): ``jit(vmap(env.step))`` inside a ``lax.scan`` of 100 steps.
 
@@ -29,6 +34,16 @@ import time
 NUM_ENVS = [1, 64, 1024, 8192]
 THREADS = [1, 2]
 MPE2_NAMES = {"simple_spread": "simple_spread_v3", "simple_tag": "simple_tag_v3"}
+REFERENCES = ("mpe2", "lbforaging")  # single-env reference packages
+
+
+def supports(lib: str, scenario: str) -> bool:
+    """Whether a library has the scenario (peers without it are skipped, not reported)."""
+    if lib == "genmarl":
+        return True
+    if lib == "lbforaging":
+        return scenario.startswith("Foraging")
+    return scenario in MPE2_NAMES
 
 
 def _timed(step, seconds: float, min_steps: int = 5) -> float:
@@ -91,6 +106,28 @@ def run_mpe2(scenario: str, num_envs: int, threads: int, seconds: float) -> dict
     return {"steps_per_s": rate, "agents": len(env.possible_agents)}
 
 
+def run_lbforaging(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
+    import gymnasium as gym
+    import lbforaging  # noqa: F401 - registers the ids
+    import numpy as np
+
+    env = gym.make(scenario)
+    env.reset(seed=0)
+    n = len(env.unwrapped.players)
+    rng = np.random.default_rng(0)
+    pool = [tuple(int(a) for a in rng.integers(0, 6, n)) for _ in range(256)]
+    state = {"i": 0}
+
+    def step():
+        _, _, done, trunc, _ = env.step(pool[state["i"] % 256])
+        if done or trunc:
+            env.reset()
+        state["i"] += 1
+
+    rate = _timed(step, seconds)
+    return {"steps_per_s": rate, "agents": n}
+
+
 def run_vmas(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
     import torch
     import vmas
@@ -150,14 +187,16 @@ def run_jaxmarl(scenario: str, num_envs: int, threads: int, seconds: float) -> d
     return {"steps_per_s": rate * n_scan * num_envs, "agents": len(env.agents)}
 
 
-RUNNERS = {"genmarl": run_genmarl, "mpe2": run_mpe2, "vmas": run_vmas, "jaxmarl": run_jaxmarl}
+RUNNERS = {"genmarl": run_genmarl, "mpe2": run_mpe2, "lbforaging": run_lbforaging, "vmas": run_vmas, "jaxmarl": run_jaxmarl}
 
 
 def worker(args: argparse.Namespace) -> None:
     out = {}
     for scenario in args.scenarios:
+        if not supports(args.lib, scenario):
+            continue
         for n in args.num_envs:
-            if args.lib == "mpe2" and n != 1:
+            if args.lib in REFERENCES and n != 1:
                 continue
             try:
                 out[f"{scenario}/{n}"] = RUNNERS[args.lib](scenario, n, args.threads, args.seconds)
@@ -206,31 +245,36 @@ def main() -> None:
         if not _available(lib):
             print(f"# {lib}: not installed, skipped (pip install '.[bench]')")
             continue
-        for t in args.threads_list if lib != "mpe2" else [1]:
+        for t in args.threads_list if lib not in REFERENCES else [1]:
             print(f"# running {lib} with {t} thread(s) ...", flush=True)
             results[(lib, t)] = _spawn(lib, t, args)
 
-    mpe2_rate = {s: results.get(("mpe2", 1), {}).get(f"{s}/1", {}).get("steps_per_s") for s in args.scenarios}
+    ref_rate = {}
+    for s in args.scenarios:
+        ref = next((lib for lib in REFERENCES if supports(lib, s)), None)
+        ref_rate[s] = (ref, results.get((ref, 1), {}).get(f"{s}/1", {}).get("steps_per_s"))
     print()
-    print(f"{'scenario':<14} {'envs':>5} {'thr':>3} {'library':<8} {'env-steps/s':>13} {'agent-steps/s':>14}  genmarl/peer")
+    print(f"{'scenario':<28} {'envs':>5} {'thr':>3} {'library':<10} {'env-steps/s':>13} {'agent-steps/s':>14}  genmarl/peer")
     for s in args.scenarios:
         for n in args.num_envs:
             for t in args.threads_list:
                 g = results.get(("genmarl", t), {}).get(f"{s}/{n}", {})
                 for lib in args.libs:
-                    if lib == "mpe2" and (n != 1 or t != 1):
+                    if lib in REFERENCES and (n != 1 or t != 1):
                         continue
-                    r = results.get((lib, 1 if lib == "mpe2" else t), {}).get(f"{s}/{n}")
+                    r = results.get((lib, 1 if lib in REFERENCES else t), {}).get(f"{s}/{n}")
                     if not r:
                         continue
                     if "error" in r:
-                        print(f"{s:<14} {n:>5} {t:>3} {lib:<8} error: {r['error']}")
+                        print(f"{s:<28} {n:>5} {t:>3} {lib:<10} error: {r['error']}")
                         continue
                     ratio = "" if lib == "genmarl" or "steps_per_s" not in g else f"{g['steps_per_s'] / r['steps_per_s']:.1f}x"
-                    print(f"{s:<14} {n:>5} {t:>3} {lib:<8} {r['steps_per_s']:>13,.0f} {r['steps_per_s'] * r['agents']:>14,.0f}  {ratio}")
-            g = results.get(("genmarl", 1), {}).get(f"{s}/{n}", {})
-            if mpe2_rate[s] and "steps_per_s" in g:
-                print(f"{'':<14} {'':>5} {'':>3} genmarl(1 thread) / mpe2 single env: {g['steps_per_s'] / mpe2_rate[s]:,.0f}x")
+                    print(f"{s:<28} {n:>5} {t:>3} {lib:<10} {r['steps_per_s']:>13,.0f} {r['steps_per_s'] * r['agents']:>14,.0f}  {ratio}")
+            ref, rate = ref_rate[s]
+            for t in args.threads_list:
+                g = results.get(("genmarl", t), {}).get(f"{s}/{n}", {})
+                if rate and "steps_per_s" in g:
+                    print(f"{'':<28} {'':>5} {'':>3} genmarl({t} thread) / {ref} single env: {g['steps_per_s'] / rate:,.0f}x")
         g1 = results.get(("genmarl", 1), {}).get(f"{s}/1024", {}).get("steps_per_s")
         g2 = results.get(("genmarl", 2), {}).get(f"{s}/1024", {}).get("steps_per_s")
         if g1 and g2:

@@ -82,6 +82,10 @@ class PyBatchedEnv {
       d["name"] = a.name;
       d["group"] = a.group;
       d["obs_dim"] = a.obs_dim;
+      d["obs_shape"] = py::tuple(py::cast(a.obs_shape));
+      d["obs_low"] = py::cast(a.obs_low);
+      d["obs_high"] = py::cast(a.obs_high);
+      d["action_mask"] = a.action_mask;
       d["continuous"] = a.action.continuous;
       d["action_n"] = a.action.n;
       d["action_low"] = a.action.low;
@@ -99,6 +103,8 @@ class PyBatchedEnv {
       d["first_agent"] = g.first_agent;
       d["num_agents"] = g.num_agents;
       d["obs_dim"] = g.obs_dim;
+      d["obs_shape"] = py::tuple(py::cast(g.obs_shape));
+      d["action_mask"] = g.action_mask;
       d["continuous"] = g.action.continuous;
       d["action_n"] = g.action.n;
       out.append(d);
@@ -106,29 +112,34 @@ class PyBatchedEnv {
     return out;
   }
 
+  // Both return (obs per group, action masks per group or None where a group has none).
   py::tuple reset(std::optional<std::uint64_t> seed) {
     auto held = mutex_.lock();
     std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::object> masks = new_masks();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    out.action_mask = mask_pointers(masks);
     {
       py::gil_scoped_release release;
       if (seed) env_->reset(*seed, out);
       else env_->reset_continue(out);
     }
-    return py::make_tuple(to_list(obs));
+    return py::make_tuple(to_list(obs), to_list(masks));
   }
 
   py::tuple observe() {
     auto held = mutex_.lock();
     std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::object> masks = new_masks();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    out.action_mask = mask_pointers(masks);
     {
       py::gil_scoped_release release;
       env_->observe(out);
     }
-    return py::make_tuple(to_list(obs));
+    return py::make_tuple(to_list(obs), to_list(masks));
   }
 
   // actions: one array per agent ([E] int or [E, act_dim] float) or, grouped,
@@ -206,6 +217,9 @@ class PyBatchedEnv {
     }
 
     std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::object> masks = new_masks();
+    const int M = static_cast<int>(sp.metric_names.size());
+    py::array_t<double> final_metrics({E, M});
     py::array_t<float> rewards({E, A});
     py::array_t<bool> terminated({E, A});
     py::array_t<bool> truncated({E, A});
@@ -214,6 +228,8 @@ class PyBatchedEnv {
     py::array_t<std::int32_t> final_length({E});
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
+    out.action_mask = mask_pointers(masks);
+    out.final_metrics = final_metrics.mutable_data();
     for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
     out.rewards = rewards.mutable_data();
     out.terminated = terminated.mutable_data();
@@ -235,7 +251,7 @@ class PyBatchedEnv {
       py::list lst;
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
         const auto& gs = sp.groups[g];
-        py::array_t<float> arr({E, gs.num_agents, gs.obs_dim});
+        py::array_t<float> arr(obs_shape(gs));
         float* dst = arr.mutable_data();
         const std::size_t row = static_cast<std::size_t>(gs.num_agents) * gs.obs_dim;
         for (int e = 0; e < E; ++e) {
@@ -247,17 +263,21 @@ class PyBatchedEnv {
       final_obs = lst;
       float* fr = final_return.mutable_data();
       std::int32_t* fl = final_length.mutable_data();
+      double* fm = final_metrics.mutable_data();
       for (int e = 0; e < E; ++e) {
         if (!d[e]) {
           std::fill_n(fr + static_cast<std::size_t>(e) * A, A, 0.0f);
+          std::fill_n(fm + static_cast<std::size_t>(e) * M, M, 0.0);
           fl[e] = 0;
         }
       }
     } else {
       std::memset(final_return.mutable_data(), 0, sizeof(float) * E * A);
       std::memset(final_length.mutable_data(), 0, sizeof(std::int32_t) * E);
+      if (M > 0) std::memset(final_metrics.mutable_data(), 0, sizeof(double) * E * M);
     }
-    return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length);
+    return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length,
+                          to_list(masks), final_metrics);
   }
 
   py::dict get_state() {
@@ -304,12 +324,33 @@ class PyBatchedEnv {
   }
 
  private:
+  // [num_envs, agents_in_group, *obs_shape]
+  std::vector<py::ssize_t> obs_shape(const genmarl::GroupSpec& g) const {
+    std::vector<py::ssize_t> shape{env_->num_envs(), g.num_agents};
+    for (int d : g.obs_shape) shape.push_back(d);
+    return shape;
+  }
   std::vector<py::array_t<float>> new_obs() const {
     std::vector<py::array_t<float>> obs;
-    for (const auto& g : spec().groups) obs.emplace_back(std::vector<py::ssize_t>{env_->num_envs(), g.num_agents, g.obs_dim});
+    for (const auto& g : spec().groups) obs.emplace_back(obs_shape(g));
     return obs;
   }
-  static py::list to_list(const std::vector<py::array_t<float>>& v) {
+  // [num_envs, agents_in_group, action_n] bool per group with masks, None for the others.
+  std::vector<py::object> new_masks() const {
+    std::vector<py::object> masks;
+    for (const auto& g : spec().groups) {
+      if (g.action_mask) masks.push_back(py::array_t<bool>({env_->num_envs(), g.num_agents, g.action.n}));
+      else masks.push_back(py::none());
+    }
+    return masks;
+  }
+  static std::vector<bool*> mask_pointers(std::vector<py::object>& masks) {
+    std::vector<bool*> ptrs;
+    for (auto& m : masks) ptrs.push_back(m.is_none() ? nullptr : py::cast<py::array_t<bool>>(m).mutable_data());
+    return ptrs;
+  }
+  template <class T>
+  static py::list to_list(const std::vector<T>& v) {
     py::list l;
     for (const auto& a : v) l.append(a);
     return l;
@@ -326,6 +367,7 @@ const char* kind_name(genmarl::ParamKind k) {
     case genmarl::ParamKind::kFloat: return "float";
     case genmarl::ParamKind::kBool: return "bool";
     case genmarl::ParamKind::kOptionalInt: return "optional_int";
+    case genmarl::ParamKind::kIntTuple: return "int_tuple";
   }
   return "?";
 }
@@ -342,20 +384,35 @@ void bind_envs(py::module_& m) {
       [](const std::string& name) {
         py::list out;
         for (const auto& p : genmarl::find_env(name).params) {
-          out.append(py::make_tuple(p.name, kind_name(p.kind), p.default_value, p.doc));
+          out.append(py::make_tuple(p.name, kind_name(p.kind), p.default_value, p.doc, p.length));
         }
         return out;
       },
-      py::arg("name"), "Accepted arguments of an environment: (name, kind, default, doc); optional_int None is -1.");
+      py::arg("name"),
+      "Accepted arguments of an environment or alias: (name, kind, default, doc, tuple length); optional_int None is -1.");
+  m.def(
+      "resolve_env",
+      [](const std::string& name) {
+        auto r = genmarl::resolve_env(name);
+        py::dict args;
+        for (const auto& [k, v] : r.alias_params.values()) args[py::str(k)] = v;
+        for (const auto& [k, v] : r.alias_params.tuples()) args[py::str(k)] = py::tuple(py::cast(v));
+        return py::make_tuple(r.entry->name, r.entry->family, args);
+      },
+      py::arg("name"), "(registered name, family, the arguments an alias stands for) of a name or alias.");
 
   py::class_<PyBatchedEnv>(m, "BatchedEnv")
-      .def(py::init([](const std::string& name, const std::map<std::string, double>& params, int num_envs,
-                       int num_threads, std::uint64_t seed) {
+      .def(py::init([](const std::string& name, const std::map<std::string, double>& params,
+                       const std::map<std::string, std::vector<double>>& tuples, int num_envs, int num_threads,
+                       std::uint64_t seed) {
              return std::make_unique<PyBatchedEnv>(
-                 genmarl::make_env(name, genmarl::Params(params), num_envs, num_threads, seed));
+                 genmarl::make_env(name, genmarl::Params(params, tuples), num_envs, num_threads, seed));
            }),
-           py::arg("name"), py::arg("params"), py::arg("num_envs"), py::arg("num_threads"), py::arg("seed"))
+           py::arg("name"), py::arg("params"), py::arg("tuples"), py::arg("num_envs"), py::arg("num_threads"),
+           py::arg("seed"))
       .def_property_readonly("name", [](PyBatchedEnv& s) { return s.spec().name; })
+      .def_property_readonly("family", [](PyBatchedEnv& s) { return s.spec().family; })
+      .def_property_readonly("metric_names", [](PyBatchedEnv& s) { return s.spec().metric_names; })
       .def_property_readonly("num_envs", [](PyBatchedEnv& s) { return s.env().num_envs(); })
       .def_property_readonly("num_threads", [](PyBatchedEnv& s) { return s.env().num_threads(); })
       .def_property_readonly("seed", [](PyBatchedEnv& s) { return s.env().seed(); })

@@ -90,7 +90,7 @@ def test_bad_input_never_crashes_the_process():
                 fn()
             except (ValueError, TypeError, KeyError, IndexError, RuntimeError):
                 bad += 1
-        for name in genmarl.list_envs():
+        for name in genmarl.list_envs("mpe"):
             for cont in (False, True):
                 env = genmarl.make(name, num_envs=2, continuous_actions=cont)
                 env.reset(seed=0)

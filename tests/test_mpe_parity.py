@@ -70,7 +70,7 @@ def _resync(name):
         return None
 
 
-CASES = [(n, kw) for n in genmarl.list_envs() for kw in [{}] + VARIANTS.get(n, [])]
+CASES = [(n, kw) for n in genmarl.list_envs("mpe") for kw in [{}] + VARIANTS.get(n, [])]
 
 
 @pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])

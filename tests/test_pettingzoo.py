@@ -15,7 +15,12 @@ from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parall
 import genmarl  # noqa: E402
 import genmarl.pettingzoo as gpz  # noqa: E402
 
-ENVS = genmarl.list_envs()
+ENVS = genmarl.list_envs("mpe")
+GRID_ENVS = {
+    "Foraging-8x8-2p-2f-coop-v3": {},
+    "Foraging-2s-10x10-3p-3f-v3": {},
+    "lbf": {"grid_observation": True, "sight": 2, "players": 3, "max_num_food": 3, "penalty": 0.1},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +65,26 @@ def test_parallel_render():
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (700, 700, 3) and frame.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name", list(GRID_ENVS))
+def test_pettingzoo_api_masked_envs(name):
+    kwargs = GRID_ENVS[name]
+    parallel_api_test(gpz.parallel_env(name, **kwargs), num_cycles=120)
+    api_test(gpz.env(name, **kwargs), num_cycles=120)
+    parallel_seed_test(functools.partial(gpz.parallel_env, name, **kwargs), num_cycles=120)
+    seed_test(functools.partial(gpz.env, name, **kwargs), num_cycles=120)
+
+
+def test_pettingzoo_action_mask_matches_valid_moves():
+    env = gpz.parallel_env("lbf", field_size=(5, 5), players=2, max_num_food=1)
+    obs, infos = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        if not env.agents:
+            break
+        for a in env.agents:
+            mask = infos[a]["action_mask"]
+            assert mask.dtype == np.int8 and mask.shape == (6,) and mask[0] == 1
+        actions = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
+        obs, rew, term, trunc, infos = env.step(actions)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import genmarl
 
-ENVS = genmarl.list_envs()
+ENVS = genmarl.list_envs("mpe")
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

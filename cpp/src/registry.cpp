@@ -1,5 +1,6 @@
 #include "genmarl/envs/registry.hpp"
 
+#include "genmarl/envs/lbf/foraging.hpp"
 #include "genmarl/envs/mpe/all.hpp"
 
 namespace genmarl {
@@ -18,6 +19,7 @@ const std::vector<EnvEntry>& env_registry() {
       make_entry<mpe::SimpleFormation>("mpe"),
       make_entry<mpe::SimpleWorldComm>("mpe"),
       make_entry<mpe::CollectTreasure>("mpe"),
+      make_entry<lbf::Foraging>("lbf"),
   };
   return entries;
 }
@@ -28,19 +30,30 @@ std::vector<std::string> list_envs() {
   return names;
 }
 
-const EnvEntry& find_env(const std::string& name) {
+ResolvedEnv resolve_env(const std::string& name) {
   for (const auto& e : env_registry()) {
-    if (e.name == name) return e;
+    if (e.name == name) return {&e, Params()};
+  }
+  for (const auto& e : env_registry()) {
+    if (!e.parse_alias) continue;
+    if (auto p = e.parse_alias(name)) return {&e, *p};
   }
   std::string known;
   for (const auto& e : env_registry()) known += (known.empty() ? "" : ", ") + e.name;
-  throw InvalidArgument("unknown environment '" + name + "'; known: " + known);
+  throw InvalidArgument("unknown environment '" + name + "'; known: " + known +
+                        " (and the registered ids of the reference packages, e.g. Foraging-8x8-2p-2f-coop-v3)");
 }
+
+const EnvEntry& find_env(const std::string& name) { return *resolve_env(name).entry; }
 
 std::unique_ptr<BatchedEnv> make_env(const std::string& name, const Params& params, int num_envs, int num_threads,
                                      std::uint64_t seed) {
-  const EnvEntry& entry = find_env(name);
-  return entry.make(params.resolve(entry.params, name), num_envs, num_threads, seed);
+  ResolvedEnv r = resolve_env(name);
+  // The caller's arguments override the alias's.
+  Params merged = r.alias_params;
+  for (const auto& [k, v] : params.values()) merged.set(k, v);
+  for (const auto& [k, v] : params.tuples()) merged.set_tuple(k, v);
+  return r.entry->make(merged.resolve(r.entry->params, r.entry->name), num_envs, num_threads, seed);
 }
 
 }  // namespace genmarl

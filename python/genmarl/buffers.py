@@ -135,18 +135,20 @@ def env_spec(
 ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The per-group fields of a :class:`genmarl.VectorEnv`'s transitions.
 
-    For each agent group ``g`` (``n`` agents, observation size ``d``): ``g/obs (n, d) float32``,
+    For each agent group ``g`` (``n`` agents, observation shape ``s``): ``g/obs (n, *s) float32``,
     ``g/action (n,) int64`` (discrete) or ``(n, act_dim) float32`` (continuous),
     ``g/reward``, ``g/terminated``, ``g/truncated`` (``(n,)``), plus ``g/next_obs`` when
-    ``next_obs``; ``g/log_prob`` when ``action_extras``; ``g/value`` and ``g/final_value``
-    when ``value_fields``.
+    ``next_obs``; ``g/log_prob`` (and ``g/action_mask (n, num_actions) bool`` for groups with
+    action masks) when ``action_extras``; ``g/value`` and ``g/final_value`` when ``value_fields``.
     """
     from gymnasium import spaces
 
+    masked = set(env.action_masks()) if getattr(env, "has_action_masks", False) else set()
     spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for g in env.groups:
-        n, d = env.group_observation_space(g).shape
-        spec[f"{g}/obs"] = ((n, d), np.dtype(np.float32))
+        obs_shape = tuple(env.group_observation_space(g).shape)
+        n = obs_shape[0]
+        spec[f"{g}/obs"] = (obs_shape, np.dtype(np.float32))
         act = env.group_action_space(g)
         if isinstance(act, spaces.Box):
             spec[f"{g}/action"] = (tuple(act.shape), np.dtype(np.float32))
@@ -154,6 +156,8 @@ def env_spec(
             spec[f"{g}/action"] = ((n,), np.dtype(np.int64))
         if action_extras:
             spec[f"{g}/log_prob"] = ((n,), np.dtype(np.float32))
+            if g in masked:
+                spec[f"{g}/action_mask"] = ((n, int(act.nvec[0])), np.dtype(np.bool_))
         spec[f"{g}/reward"] = ((n,), np.dtype(np.float32))
         spec[f"{g}/terminated"] = ((n,), np.dtype(np.bool_))
         spec[f"{g}/truncated"] = ((n,), np.dtype(np.bool_))
@@ -161,7 +165,7 @@ def env_spec(
             spec[f"{g}/value"] = ((n,), np.dtype(np.float32))
             spec[f"{g}/final_value"] = ((n,), np.dtype(np.float32))
         if next_obs:
-            spec[f"{g}/next_obs"] = ((n, d), np.dtype(np.float32))
+            spec[f"{g}/next_obs"] = (obs_shape, np.dtype(np.float32))
     return spec
 
 

@@ -51,7 +51,7 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
         self.agents: list[str] = []
         self.observation_spaces = {a: self._venv.observation_space(a) for a in self.possible_agents}
         self.action_spaces = {a: self._venv.action_space(a) for a in self.possible_agents}
-        state_dim = sum(s.shape[0] for s in self.observation_spaces.values())
+        state_dim = sum(int(np.prod(s.shape)) for s in self.observation_spaces.values())
         self.state_space = spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
         self._obs: dict[str, np.ndarray] = {}
         self._needs_seed = True
@@ -71,13 +71,20 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
         if seed is None and self._needs_seed:
             seed = self._base_seed
         if seed is not None:
-            obs, _ = self._venv.reset(seed=seed)
+            obs, infos = self._venv.reset(seed=seed)
             self._needs_seed = False
         else:
-            obs, _ = self._venv.reset()
+            obs, infos = self._venv.reset()
         self.agents = list(self.possible_agents)
         self._obs = {a: obs[a][0] for a in self.agents}
-        return dict(self._obs), {a: {} for a in self.agents}
+        return dict(self._obs), self._agent_infos(infos)
+
+    def _agent_infos(self, infos: dict) -> dict[str, dict]:
+        # PettingZoo's convention: infos[agent]["action_mask"], a [num_actions] int8 array.
+        return {
+            a: ({"action_mask": infos[a]["action_mask"][0].astype(np.int8)} if "action_mask" in infos[a] else {})
+            for a in self.agents
+        }
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
@@ -97,9 +104,10 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
             {a: float(rew[a][0]) for a in self.agents},
             {a: bool(term[a][0]) for a in self.agents},
             {a: bool(trunc[a][0]) for a in self.agents},
-            {a: {} for a in self.agents},
+            {} if finished else self._agent_infos(infos),
         )
         if finished:
+            out = out[:4] + ({a: {} for a in self.agents},)
             self.agents = []
         return out
 

@@ -1,8 +1,9 @@
-"""Helpers for testing genmarl against the reference `mpe2` package.
+"""Helpers for testing genmarl against the reference packages (mpe2, lbforaging).
 
-``sync_from_mpe2(vector_env, env_index, mpe2_env)`` copies the full state of a reset
-mpe2 env (parallel or AEC) into one env of a :class:`genmarl.VectorEnv`, so both can be
-stepped side by side with the same actions.
+``sync_from_reference(vector_env, env_index, ref_env)`` copies the full state of a reset
+reference env (an mpe2 parallel or AEC env, or an lbforaging ``ForagingEnv``) into one env
+of a :class:`genmarl.VectorEnv`, so both can be stepped side by side with the same actions.
+``sync_from_mpe2`` is the mpe2 case.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def sync_from_mpe2(vector_env: VectorEnv, env_index: int, mpe2_env: Any) -> None
             state["comm"][e, i] = agent.state.c
     state["steps"][e] = raw.steps
     try:
-        sync = importlib.import_module(f"genmarl._sync.{vector_env.name}")
+        sync = importlib.import_module(f"genmarl._sync.{vector_env.scenario}")
     except ModuleNotFoundError:
         sync = None
     if sync is not None:
@@ -94,3 +95,30 @@ def sync_from_mpe2(vector_env: VectorEnv, env_index: int, mpe2_env: Any) -> None
     vector_env.set_state(state)
     stage = getattr(raw.scenario, "curriculum_stage", 0)
     vector_env.set_curriculum_stage(int(stage))
+
+
+def sync_from_reference(vector_env: VectorEnv, env_index: int, ref_env: Any) -> None:
+    """Copies the state of a reset reference env into env ``env_index`` of ``vector_env``.
+
+    The reference is recognised by its type: mpe2 envs (see :func:`sync_from_mpe2`) and
+    lbforaging 2.0.0 ``ForagingEnv`` (field, players' positions and levels, the food level
+    spawned and the step counter). The env must have been made with the same arguments.
+    """
+    if not isinstance(vector_env, VectorEnv):
+        raise TypeError("vector_env must be a genmarl.VectorEnv")
+    if not 0 <= env_index < vector_env.num_envs:
+        raise IndexError(f"env_index must be in [0, {vector_env.num_envs}), got {env_index}")
+    raw = getattr(ref_env, "unwrapped", ref_env)
+    module = type(raw).__module__
+    if hasattr(raw, "world") and module.startswith("mpe2"):
+        if vector_env.family != "mpe":
+            raise ValueError(f"an mpe2 reference needs an MPE env, got family {vector_env.family!r}")
+        sync_from_mpe2(vector_env, env_index, ref_env)
+    elif module.startswith("lbforaging"):
+        if vector_env.family != "lbf":
+            raise ValueError(f"an lbforaging reference needs an lbf env, got family {vector_env.family!r}")
+        from genmarl._sync.lbf import sync_lbf
+
+        sync_lbf(vector_env, env_index, ref_env)
+    else:
+        raise TypeError(f"no reference sync for {type(raw).__module__}.{type(raw).__name__}; supported: mpe2, lbforaging")

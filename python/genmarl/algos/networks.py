@@ -62,14 +62,19 @@ class Actor(nn.Module):
             out.append(h)
         return torch.stack(out)
 
-    def dist(self, feats: torch.Tensor) -> torch.distributions.Distribution:
+    def dist(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.distributions.Distribution:
+        """``mask [..., act_n] bool`` (discrete): invalid actions get probability 0."""
         out = self.head(feats)
         if self.continuous:
             return Normal(out, self.log_std.exp().expand_as(out))
+        if mask is not None:
+            out = out.masked_fill(~mask, torch.finfo(out.dtype).min)
         return Categorical(logits=out)
 
-    def log_prob_entropy(self, feats: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        d = self.dist(feats)
+    def log_prob_entropy(
+        self, feats: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.dist(feats, mask)
         if self.continuous:
             return d.log_prob(actions).sum(-1), d.entropy().sum(-1)
         return d.log_prob(actions), d.entropy()

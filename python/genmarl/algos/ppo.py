@@ -84,22 +84,25 @@ def resolve_device(name: str) -> torch.device:
 class GroupInfo:
     name: str
     num_agents: int
-    obs_dim: int
+    obs_dim: int  # one agent's observation, flattened
     continuous: bool
     act_n: int  # discrete: number of actions; continuous: action dimension
+    masked: bool = False  # the env reports valid actions (infos["action_mask"][name])
 
 
 def group_infos(env: Any) -> list[GroupInfo]:
     from gymnasium import spaces
 
+    masked = set(env.action_masks()) if getattr(env, "has_action_masks", False) else set()
     out = []
     for g in env.groups:
-        n, d = env.group_observation_space(g).shape
+        shape = env.group_observation_space(g).shape
+        n, d = shape[0], int(np.prod(shape[1:]))
         act = env.group_action_space(g)
         if isinstance(act, spaces.Box):
             out.append(GroupInfo(g, n, d, True, int(act.shape[-1])))
         else:
-            out.append(GroupInfo(g, n, d, False, int(act.nvec[0])))
+            out.append(GroupInfo(g, n, d, False, int(act.nvec[0]), g in masked))
     return out
 
 
@@ -151,12 +154,14 @@ class GroupedLearner:
         torch.manual_seed(cfg.seed)
         self.np_rng = np.random.default_rng(cfg.seed)
         self.obs: dict[str, np.ndarray] | None = None
+        self.masks: dict[str, np.ndarray] = {}  # valid actions in self.obs, for groups with masks
         self._last_done = np.zeros(self.num_envs, bool)
         self.updates = 0
         self.env_steps = 0
 
     def reset(self, seed: int | None = None) -> None:
-        self.obs, _ = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
+        self.obs, infos = self.env.reset_grouped(seed=self.cfg.seed if seed is None else seed)
+        self.masks = infos.get("action_mask", {})
         self._hidden = self._zero_hidden()
         self._last_done = np.zeros(self.num_envs, bool)
 
@@ -184,6 +189,7 @@ class GroupedLearner:
         if "env_state" in state:
             self.env.set_state({k: to_numpy(v) for k, v in state["env_state"].items()})
             self.obs = self.env.observe_grouped()
+            self.masks = self.env.action_masks() if getattr(self.env, "has_action_masks", False) else {}
             self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
             self._last_done = to_numpy(state["last_done"]).astype(bool)
 
@@ -233,6 +239,8 @@ class MAPPO(GroupedLearner):
                 extra[f"{g.name}/h"] = ((g.num_agents, cfg.hidden_size), np.float32)
         self.rollout = RolloutBuffer(cfg.num_steps, self.num_envs, {**env_spec(env, action_extras=True, value_fields=True), **extra})
         self._ids = {g.name: torch.eye(g.num_agents, device=self.device) for g in self.groups}
+        # rank of one group observation [n, *obs_shape] (vector observations: 2)
+        self._obs_rank = {g: len(env.group_observation_space(g).shape) for g in env.groups}
         self._hidden = self._zero_hidden()
 
     # ---- inputs ----------------------------------------------------------------------
@@ -250,7 +258,20 @@ class MAPPO(GroupedLearner):
         return torch.cat([x, ids], -1)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {g.name: torch.as_tensor(obs[g.name], device=self.device) for g in self.groups}
+        """[..., n, *obs_shape] -> [..., n, obs_dim] tensors."""
+        out = {}
+        for g in self.groups:
+            o = torch.as_tensor(obs[g.name], device=self.device)
+            lead = o.shape[: o.dim() - self._obs_rank[g.name]]
+            out[g.name] = o.reshape(*lead, g.num_agents, g.obs_dim)
+        return out
+
+    def _mask_tensors(self, masks: dict[str, np.ndarray] | None) -> dict[str, torch.Tensor | None]:
+        masks = masks or {}
+        return {
+            g.name: torch.as_tensor(masks[g.name], device=self.device) if g.masked and g.name in masks else None
+            for g in self.groups
+        }
 
     def _critic_inputs(self, obs_t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per group [..., n, critic_in]: global state (MAPPO) or own obs (IPPO), plus the id."""
@@ -280,20 +301,26 @@ class MAPPO(GroupedLearner):
 
     @torch.no_grad()
     def act(
-        self, obs: dict[str, np.ndarray], deterministic: bool = False, reset: np.ndarray | None = None
+        self,
+        obs: dict[str, np.ndarray],
+        deterministic: bool = False,
+        reset: np.ndarray | None = None,
+        action_mask: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Actions for grouped observations ``obs[g]: [num_envs, n, obs_dim]``.
+        """Actions for grouped observations ``obs[g]: [num_envs, n, *obs_shape]``.
 
         ``reset [num_envs] bool`` (GRU policies): envs whose episode just restarted (the
-        previous step's ``infos["done"]``) start from a zero hidden state.
+        previous step's ``infos["done"]``) start from a zero hidden state. ``action_mask``
+        (``infos["action_mask"]``): only valid actions are chosen.
         """
-        actions, _, _ = self._policy(obs, deterministic, reset)
+        actions, _, _ = self._policy(obs, deterministic, reset, action_mask)
         return actions
 
     def _policy(
-        self, obs: dict[str, np.ndarray], deterministic: bool, reset: np.ndarray | None
+        self, obs: dict[str, np.ndarray], deterministic: bool, reset: np.ndarray | None, action_mask: dict | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
         obs_t = self._tensors(obs)
+        masks = self._mask_tensors(action_mask)
         if reset is not None and self.cfg.use_gru:
             keep = torch.as_tensor(~np.asarray(reset, bool), device=self.device)[:, None, None].float()
             for g in self._hidden:
@@ -306,7 +333,8 @@ class MAPPO(GroupedLearner):
             if h is not None:
                 hiddens[g.name] = self._hidden[g.name].cpu().numpy()
             feats, h_new = self.actors[g.name].features(x.reshape(E * n, -1), h)
-            dist = self.actors[g.name].dist(feats)
+            m = masks[g.name]
+            dist = self.actors[g.name].dist(feats, None if m is None else m.reshape(E * n, -1))
             if deterministic:
                 a = dist.mean if g.continuous else dist.probs.argmax(-1)
             else:
@@ -344,7 +372,8 @@ class MAPPO(GroupedLearner):
         finished = FinishedEpisodes([g.name for g in self.groups])
         for _ in range(cfg.num_steps):
             obs = self.obs
-            actions, log_probs, hiddens = self._policy(obs, False, self._last_done if cfg.use_gru else None)
+            masks = self.masks
+            actions, log_probs, hiddens = self._policy(obs, False, self._last_done if cfg.use_gru else None, masks)
             values = self.values(obs)
             nxt, rew, term, trunc, infos = self.env.step_grouped(self.env_actions(actions))
             done = infos["done"]
@@ -367,8 +396,11 @@ class MAPPO(GroupedLearner):
                 step[f"{k}/final_value"] = final_values[k]
                 if cfg.use_gru:
                     step[f"{k}/h"] = hiddens[k]
+                if g.masked:
+                    step[f"{k}/action_mask"] = masks[k]
             self.rollout.add(step)
             self.obs = nxt
+            self.masks = infos.get("action_mask", {})
             self._last_done = done
             self.env_steps += self.num_envs
         last = self.values(self.obs)
@@ -412,7 +444,10 @@ class MAPPO(GroupedLearner):
     def _minibatch_step(self, mb: dict[str, np.ndarray], adv_stats: dict[str, tuple[float, float]]) -> dict[str, float]:
         cfg = self.cfg
         t = {k: torch.as_tensor(v, device=self.device) for k, v in mb.items()}
-        obs_t = {g.name: t[f"{g.name}/obs"] for g in self.groups}
+        obs_t = {}
+        for g in self.groups:
+            o = t[f"{g.name}/obs"]
+            obs_t[g.name] = o.reshape(*o.shape[: o.dim() - self._obs_rank[g.name]], g.num_agents, g.obs_dim)
         critic_in = self._critic_inputs(obs_t)
         actor_loss = torch.zeros((), device=self.device)
         critic_loss = torch.zeros((), device=self.device)
@@ -431,7 +466,7 @@ class MAPPO(GroupedLearner):
                 feats = actor.features_seq(x.reshape(T, B * n, -1), h0, resets).reshape(T, B, n, -1)
             else:
                 feats, _ = actor.features(x, None)
-            log_prob, entropy = actor.log_prob_entropy(feats, t[f"{k}/action"])
+            log_prob, entropy = actor.log_prob_entropy(feats, t[f"{k}/action"], t.get(f"{k}/action_mask"))
             adv = t[f"{k}/advantage"]
             if cfg.adv_norm:
                 mean, std = adv_stats[k]

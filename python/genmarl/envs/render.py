@@ -1,6 +1,6 @@
-"""A small numpy rasteriser for MPE worlds: filled circles with a black outline.
+"""Numpy rasterisers, one per env family, looked up by :func:`renderer`.
 
-Layout follows mpe2's pygame renderer (700x700, white background, y axis up, the camera
+MPE: filled circles with a black outline. Layout follows mpe2's pygame renderer (700x700, white background, y axis up, the camera
 fitted to the farthest entity with a 0.9 margin, colours ``color * 200``). With
 ``dynamic_rescaling`` entity radii are drawn in world units (they shrink as the camera
 zooms out); without it they use mpe2's fixed ``size * 350`` pixels. Agents' messages are
@@ -19,6 +19,8 @@ _FIXED_PIXELS_PER_SIZE = 350.0
 
 def render_mpe(state: dict[str, np.ndarray], env_index: int, dynamic_rescaling: bool = True) -> np.ndarray:
     """``[HEIGHT, WIDTH, 3] uint8`` frame of one env of an MPE state from ``get_state()``."""
+    if isinstance(dynamic_rescaling, dict):  # the env's scenario_kwargs
+        dynamic_rescaling = bool(dynamic_rescaling.get("dynamic_rescaling", True))
     pos = state["pos"][env_index]
     size = state["size"][env_index]
     color = state["color"][env_index]
@@ -45,3 +47,39 @@ def render_mpe(state: dict[str, np.ndarray], env_index: int, dynamic_rescaling: 
         patch[inside] = np.clip(color[n] * 200.0, 0, 255).astype(np.uint8)
         patch[ring] = 0
     return frame
+
+
+_CELL = 40
+
+
+def render_grid_foraging(state: dict[str, np.ndarray], env_index: int, _kwargs: dict | None = None) -> np.ndarray:
+    """Level-Based Foraging frame: food cells green (darker for higher levels), players blue
+    squares with one white tick per level, grey grid lines. ``[rows * 40, cols * 40, 3] uint8``."""
+    field = state["field"][env_index]
+    pos = state["pos"][env_index]
+    level = state["level"][env_index]
+    rows, cols = field.shape
+    frame = np.full((rows * _CELL, cols * _CELL, 3), 255, np.uint8)
+    top = max(int(field.max()), 1)
+    for r, c in zip(*np.nonzero(field)):
+        shade = int(200 - 150 * field[r, c] / top)
+        frame[r * _CELL + 4 : (r + 1) * _CELL - 4, c * _CELL + 4 : (c + 1) * _CELL - 4] = (40, shade, 40)
+    for (r, c), lv in zip(pos, level):
+        frame[r * _CELL + 6 : (r + 1) * _CELL - 6, c * _CELL + 6 : (c + 1) * _CELL - 6] = (40, 80, 200)
+        for k in range(min(int(lv), 6)):
+            x = c * _CELL + 10 + 4 * k
+            frame[r * _CELL + 10 : r * _CELL + 18, x : x + 2] = 255
+    frame[::_CELL, :] = 160
+    frame[:, ::_CELL] = 160
+    return frame
+
+
+_RENDERERS = {"mpe": render_mpe, "lbf": render_grid_foraging}
+
+
+def renderer(family: str):
+    """The frame function ``(state, env_index, scenario_kwargs) -> [H, W, 3] uint8`` of a family."""
+    try:
+        return _RENDERERS[family]
+    except KeyError:
+        raise RuntimeError(f"no renderer for env family {family!r}; families with one: {sorted(_RENDERERS)}") from None

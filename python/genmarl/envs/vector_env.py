@@ -29,27 +29,46 @@ from genmarl import _core
 _RENDER_MODES = (None, "rgb_array")
 
 
-def list_envs() -> list[str]:
-    """Names of every registered environment, e.g. ``["simple", "simple_spread", ...]``."""
-    return list(_core.list_envs())
+def list_envs(family: str | None = None) -> list[str]:
+    """Names of the registered environments, e.g. ``["simple", "simple_spread", ..., "lbf"]``;
+    ``family`` (e.g. ``"mpe"``, ``"lbf"``) keeps one family's. Registered ids of the reference
+    packages (``"Foraging-8x8-2p-2f-coop-v3"``) are aliases, not listed."""
+    names = list(_core.list_envs())
+    if family is None:
+        return names
+    return [n for n in names if _core.resolve_env(n)[1] == family]
 
 
-def _env_params(name: str) -> list[tuple[str, str, float, str]]:
+def _env_params(name: str) -> list[tuple]:
     try:
         return list(_core.env_params(name))
     except ValueError as exc:  # unknown env
         raise ValueError(str(exc)) from None
 
 
-def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, float]:
+def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Type-checks ``kwargs`` against the env's arguments: ``(scalars, tuples)`` for the core,
+    which checks the values (ranges, impossible configurations)."""
     specs = {p[0]: p for p in _env_params(name)}
     accepted = ", ".join(specs)
     out: dict[str, float] = {}
+    tuples: dict[str, list[float]] = {}
     for key, value in kwargs.items():
         if key not in specs:
             raise TypeError(f"{name}: unexpected keyword argument '{key}'; accepted arguments: {accepted}")
         kind = specs[key][1]
-        if kind == "bool":
+        if kind == "int_tuple":
+            length = specs[key][4]
+            items = [value] if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
+            if not isinstance(items, (tuple, list)) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
+            ):
+                raise TypeError(f"{name}: argument '{key}' must be an int or a tuple of {length} ints, got {value!r}")
+            if len(items) == 1:
+                out[key] = float(int(items[0]))
+            else:
+                tuples[key] = [float(int(v)) for v in items]
+        elif kind == "bool":
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{name}: argument '{key}' must be a bool, got {type(value).__name__}")
             out[key] = float(bool(value))
@@ -69,7 +88,7 @@ def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, float]:
             if not np.isfinite(float(value)):
                 raise ValueError(f"{name}: argument '{key}' must be finite, got {value}")
             out[key] = float(value)
-    return out
+    return out, tuples
 
 
 def _default_threads(num_envs: int) -> int:
@@ -108,12 +127,17 @@ class VectorEnv:
         seed = self._check_seed(seed)
         if render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")
-        params = _resolve_kwargs(name, scenario_kwargs)
-        self._env = _core.BatchedEnv(name, params, int(num_envs), int(num_threads), seed)
+        params, tuples = _resolve_kwargs(name, scenario_kwargs)
+        self._env = _core.BatchedEnv(name, params, tuples, int(num_envs), int(num_threads), seed)
+        #: the name or registered id given to make() (make(name, **scenario_kwargs) recreates the env)
         self.name = name
+        #: the scenario it resolved to (e.g. "lbf" for "Foraging-8x8-2p-2f-coop-v3") and its family
+        self.scenario = self._env.name
+        self.family = self._env.family
+        #: per-episode metrics the scenario computes (``infos["metrics"]`` when episodes end)
+        self.metric_names: list[str] = list(self._env.metric_names)
         self.render_mode = render_mode
         self.scenario_kwargs = dict(scenario_kwargs)
-        self._dynamic_rescaling = bool(scenario_kwargs.get("dynamic_rescaling", True))
         self._agent_info = list(self._env.agents)
         self._group_info = list(self._env.groups)
         self.possible_agents: list[str] = [a["name"] for a in self._agent_info]
@@ -133,9 +157,8 @@ class VectorEnv:
         for i, a in enumerate(self._agent_info):
             g = group_index[a["group"]]
             self._layout.append((a["name"], i, g, i - self._group_info[g]["first_agent"]))
-        self._observation_spaces = {
-            a["name"]: spaces.Box(-np.inf, np.inf, (a["obs_dim"],), np.float32) for a in self._agent_info
-        }
+        self._observation_spaces = {a["name"]: self._make_observation_space(a) for a in self._agent_info}
+        self._mask_groups = [k for k, g in enumerate(self._group_info) if g["action_mask"]]
         self._action_spaces = {a["name"]: self._make_action_space(a) for a in self._agent_info}
         self._closed = False
 
@@ -145,6 +168,15 @@ class VectorEnv:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         return int(seed)
+
+    @staticmethod
+    def _make_observation_space(info: dict) -> spaces.Box:
+        shape = tuple(info["obs_shape"])
+        if not info["obs_low"]:
+            return spaces.Box(-np.inf, np.inf, shape, np.float32)
+        low = np.asarray(info["obs_low"], np.float32).reshape(shape)
+        high = np.asarray(info["obs_high"], np.float32).reshape(shape)
+        return spaces.Box(low, high, shape, np.float32)
 
     @staticmethod
     def _make_action_space(info: dict) -> spaces.Space:
@@ -172,8 +204,14 @@ class VectorEnv:
     def unwrapped(self) -> VectorEnv:
         return self
 
+    @property
+    def has_action_masks(self) -> bool:
+        """Whether some group's actions come with masks (``infos["action_mask"]``)."""
+        return bool(self._mask_groups)
+
     def observation_space(self, agent: str) -> spaces.Space:
-        """Observation space of one agent in one env: ``Box(-inf, inf, (obs_dim,), float32)``."""
+        """Observation space of one agent in one env: ``Box(low, high, obs_shape, float32)``
+        (``(obs_dim,)`` for vector observations; unbounded where the scenario states no bounds)."""
         return self._observation_spaces[self._check_agent(agent)]
 
     def action_space(self, agent: str) -> spaces.Space:
@@ -181,9 +219,11 @@ class VectorEnv:
         return self._action_spaces[self._check_agent(agent)]
 
     def group_observation_space(self, group: str) -> spaces.Box:
-        """Space of one env's grouped observation: ``[agents_in_group, obs_dim]`` float32."""
+        """Space of one env's grouped observation: ``[agents_in_group, *obs_shape]`` float32."""
         info = self._group_info[self._check_group(group)]
-        return spaces.Box(-np.inf, np.inf, (info["num_agents"], info["obs_dim"]), np.float32)
+        space = self.observation_space(self.group_agents[info["name"]][0])
+        n = info["num_agents"]
+        return spaces.Box(np.stack([space.low] * n), np.stack([space.high] * n), (n, *space.shape), np.float32)
 
     def group_action_space(self, group: str) -> spaces.Space:
         """Space of one env's grouped action: ``MultiDiscrete`` or ``Box(0, 1, (n_g, act_dim))``."""
@@ -226,30 +266,48 @@ class VectorEnv:
     def reset_grouped(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Resets every env. ``seed=None`` starts each env's next episode without reseeding.
 
-        Returns ``(obs, infos)`` with ``obs[group]: [num_envs, agents_in_group, obs_dim] float32``.
+        Returns ``(obs, infos)`` with ``obs[group]: [num_envs, agents_in_group, *obs_shape] float32``
+        and, for envs with action masks, ``infos["action_mask"][group]: [num_envs,
+        agents_in_group, num_actions] bool``.
         """
         self._check_open()
-        (obs,) = self._env.reset(None if seed is None else self._check_seed(seed))
-        return dict(zip(self.groups, obs)), {}
+        obs, masks = self._env.reset(None if seed is None else self._check_seed(seed))
+        return dict(zip(self.groups, obs)), self._grouped_mask_info(masks)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        """Resets every env; returns ``(obs, infos)`` keyed by agent (``obs[a]: [num_envs, obs_dim]``)."""
+        """Resets every env; returns ``(obs, infos)`` keyed by agent (``obs[a]: [num_envs,
+        *obs_shape]``; ``infos[a]["action_mask"]: [num_envs, num_actions]`` where the env has masks)."""
         self._check_open()
-        (obs,) = self._env.reset(None if seed is None else self._check_seed(seed))
-        return self._per_agent(obs), {a: {} for a, _, _, _ in self._layout}
+        obs, masks = self._env.reset(None if seed is None else self._check_seed(seed))
+        return self._per_agent(obs), self._agent_mask_info(masks)
 
     def observe(self) -> dict[str, np.ndarray]:
         """Observations of the current state without stepping, keyed by agent (``[num_envs,
-        obs_dim]``), e.g. after :meth:`set_state`."""
+        *obs_shape]``), e.g. after :meth:`set_state`."""
         self._check_open()
-        (obs,) = self._env.observe()
+        obs, _ = self._env.observe()
         return self._per_agent(obs)
 
     def observe_grouped(self) -> dict[str, np.ndarray]:
-        """Observations of the current state keyed by group (``[num_envs, agents_in_group, obs_dim]``)."""
+        """Observations of the current state keyed by group (``[num_envs, agents_in_group, *obs_shape]``)."""
         self._check_open()
-        (obs,) = self._env.observe()
+        obs, _ = self._env.observe()
         return dict(zip(self.groups, obs))
+
+    def action_masks(self) -> dict[str, np.ndarray]:
+        """Valid actions in the current state, keyed by group (``[num_envs, agents_in_group,
+        num_actions] bool``), for the groups that have masks."""
+        self._check_open()
+        _, masks = self._env.observe()
+        return {self.groups[k]: masks[k] for k in self._mask_groups}
+
+    def _grouped_mask_info(self, masks: list) -> dict[str, Any]:
+        if not self._mask_groups:
+            return {}
+        return {"action_mask": {self.groups[k]: masks[k] for k in self._mask_groups}}
+
+    def _agent_mask_info(self, masks: list) -> dict[str, dict]:
+        return {a: ({"action_mask": masks[g][:, j]} if masks[g] is not None else {}) for a, _, g, j in self._layout}
 
     def _per_agent(self, group_obs: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Per-agent views ``[num_envs, obs_dim]`` into the grouped observation arrays."""
@@ -275,35 +333,42 @@ class VectorEnv:
         if len(actions) != len(arrays):
             extra = [a for a in actions if a not in self._observation_spaces]
             raise KeyError(f"actions contain unknown agents {extra}; expected exactly {self.possible_agents}")
-        obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, False)
+        obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, False)
         layout = self._layout
         obs_d = self._per_agent(obs)
         rew_d = {a: rew[:, i] for a, i, _, _ in layout}
         term_d = {a: term[:, i] for a, i, _, _ in layout}
         trunc_d = {a: trunc[:, i] for a, i, _, _ in layout}
-        if final_obs is None:
-            infos: dict[str, dict] = {a: {} for a, _, _, _ in layout}
-        else:
-            infos = {
-                a: {
-                    "final_observation": final_obs[g][:, j],
-                    "_final_observation": done,
-                    "episode_return": final_ret[:, i],
-                    "episode_length": final_len,
-                }
-                for a, i, g, j in layout
-            }
+        infos = self._agent_mask_info(masks)
+        if final_obs is not None:
+            metrics = self._metrics(final_met)
+            for a, i, g, j in layout:
+                infos[a].update(
+                    {
+                        "final_observation": final_obs[g][:, j],
+                        "_final_observation": done,
+                        "episode_return": final_ret[:, i],
+                        "episode_length": final_len,
+                    }
+                )
+                if metrics:
+                    infos[a]["metrics"] = metrics
         return obs_d, rew_d, term_d, trunc_d, infos
+
+    def _metrics(self, final_metrics: np.ndarray) -> dict[str, np.ndarray]:
+        return {m: final_metrics[:, k] for k, m in enumerate(self.metric_names)}
 
     def step_grouped(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Steps every env with one action array per agent group (the zero-copy training path).
 
         ``actions[group]``: ``[num_envs, agents_in_group]`` integers or
         ``[num_envs, agents_in_group, act_dim]`` floats. Returns ``obs[group]: [num_envs,
-        agents_in_group, obs_dim]`` and ``rewards/terminated/truncated[group]: [num_envs,
-        agents_in_group]``; ``infos`` holds ``"done" [num_envs] bool`` and, when some env
-        finished, ``"final_observation"`` (per group), ``"episode_return"`` (per group) and
-        ``"episode_length" [num_envs]``.
+        agents_in_group, *obs_shape]`` and ``rewards/terminated/truncated[group]: [num_envs,
+        agents_in_group]``; ``infos`` holds ``"done" [num_envs] bool``, ``"action_mask"`` (per
+        group, for envs with masks) and, when some env finished, ``"final_observation"`` (per
+        group), ``"episode_return"`` (per group), ``"episode_length" [num_envs]`` and
+        ``"metrics"`` (``{name: [num_envs] float64}``, for scenarios with metrics); rows of the
+        final values are valid where ``done``.
         """
         self._check_open()
         if not isinstance(actions, Mapping):
@@ -316,12 +381,14 @@ class VectorEnv:
         if len(actions) != len(arrays):
             extra = [g for g in actions if g not in self.groups]
             raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
-        obs, rew, term, trunc, done, final_obs, final_ret, final_len = self._env.step(arrays, True)
-        infos: dict[str, Any] = {"done": done}
+        obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, True)
+        infos: dict[str, Any] = {"done": done, **self._grouped_mask_info(masks)}
         if final_obs is not None:
             infos["final_observation"] = dict(zip(self.groups, final_obs))
             infos["episode_return"] = {g: final_ret[:, s] for g, s in self._group_slices}
             infos["episode_length"] = final_len
+            if self.metric_names:
+                infos["metrics"] = self._metrics(final_met)
         return (
             dict(zip(self.groups, obs)),
             {g: rew[:, s] for g, s in self._group_slices},
@@ -330,8 +397,11 @@ class VectorEnv:
             infos,
         )
 
-    def sample_actions(self, rng: np.random.Generator | None = None, grouped: bool = False) -> dict[str, np.ndarray]:
-        """Uniformly random actions for every env, keyed by agent (or by group)."""
+    def sample_actions(
+        self, rng: np.random.Generator | None = None, grouped: bool = False, action_mask: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Uniformly random actions for every env, keyed by agent (or by group). With
+        ``action_mask`` (grouped, as in ``infos["action_mask"]``) only valid actions are drawn."""
         rng = rng if rng is not None else np.random.default_rng()
         E = self.num_envs
         if grouped:
@@ -339,6 +409,17 @@ class VectorEnv:
             for g in self._group_info:
                 if g["continuous"]:
                     out[g["name"]] = rng.random((E, g["num_agents"], g["action_n"]), dtype=np.float32)
+                elif action_mask is not None and g["name"] in action_mask:
+                    mask = np.asarray(action_mask[g["name"]])
+                    want = (E, g["num_agents"], g["action_n"])
+                    if mask.shape != want or mask.dtype != np.bool_:
+                        raise ValueError(
+                            f"action_mask of group {g['name']!r} must be a bool array of shape {want}, "
+                            f"got {mask.dtype} {mask.shape}"
+                        )
+                    # uniform among the valid actions: argmax of masked uniform keys
+                    keys = np.where(mask, rng.random(mask.shape), -1.0)
+                    out[g["name"]] = keys.argmax(-1).astype(np.int64)
                 else:
                     out[g["name"]] = rng.integers(0, g["action_n"], (E, g["num_agents"]), dtype=np.int64)
             return out
@@ -366,15 +447,16 @@ class VectorEnv:
 
     # ---- rendering --------------------------------------------------------------------
     def render(self, env_index: int = 0) -> np.ndarray:
-        """``[700, 700, 3] uint8`` frame of env ``env_index`` (needs ``render_mode="rgb_array"``)."""
+        """``[H, W, 3] uint8`` frame of env ``env_index`` (needs ``render_mode="rgb_array"``),
+        drawn by the env family's renderer."""
         self._check_open()
         if self.render_mode != "rgb_array":
             raise RuntimeError('render() needs render_mode="rgb_array" in genmarl.make(...)')
         if isinstance(env_index, bool) or not isinstance(env_index, numbers.Integral) or not 0 <= env_index < self.num_envs:
             raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index!r}")
-        from genmarl.envs.render import render_mpe
+        from genmarl.envs.render import renderer
 
-        return render_mpe(self._env.get_state(), int(env_index), self._dynamic_rescaling)
+        return renderer(self.family)(self._env.get_state(), int(env_index), self.scenario_kwargs)
 
     def close(self) -> None:
         self._closed = True

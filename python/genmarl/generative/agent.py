@@ -155,12 +155,18 @@ class GenerativeAgent(GroupedLearner):
 
     @torch.no_grad()
     def act(
-        self, obs: dict[str, np.ndarray], deterministic: bool = False, reset: np.ndarray | None = None
+        self,
+        obs: dict[str, np.ndarray],
+        deterministic: bool = False,
+        reset: np.ndarray | None = None,
+        action_mask: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Joint actions {g: [num_envs, n_g] int64} for grouped observations ``obs[g]: [num_envs, n_g, d_g]``.
 
         ``reset [num_envs] bool``: envs whose episode just restarted (the previous step's
-        ``infos["done"]``); their recurrent state restarts from ``h_init``.
+        ``infos["done"]``); their recurrent state restarts from ``h_init``. ``action_mask``
+        (``infos["action_mask"]``): the policy picks only valid actions (planning candidates are
+        not masked: the env applies its own rule to an invalid action).
         """
         wm = self.wm
         h, z = self.filter_state(obs, reset, deterministic)
@@ -168,9 +174,23 @@ class GenerativeAgent(GroupedLearner):
             a = self.plan(h, z)
         else:
             feat = torch.cat([h, z], -1)
-            a = self.imagine.sample(self.logits(feat, wm.others_probs(feat)), deterministic=deterministic)[0].to(self.device)
+            logits = self.logits(feat, wm.others_probs(feat))
+            if action_mask:
+                logits = logits.masked_fill(~self._joint_mask(action_mask), _MASKED)
+            a = self.imagine.sample(logits, deterministic=deterministic)[0].to(self.device)
         self._hidden = {"h": wm.transition(h, z, wm.one_hot_actions(a)), "fresh": torch.zeros_like(self._hidden["fresh"])}
         return self._split_groups(a)
+
+    def _joint_mask(self, action_mask: dict[str, np.ndarray]) -> torch.Tensor:
+        """[num_envs, N, num_actions] bool: the env's masks where given, each group's own actions elsewhere."""
+        mask = self.wm.action_mask.unsqueeze(0).expand(self.num_envs, -1, -1).clone()
+        first = 0
+        for g in self.groups:
+            if g.name in action_mask:
+                m = torch.as_tensor(np.asarray(action_mask[g.name], bool), device=self.device)
+                mask[:, first : first + g.num_agents, : g.act_n] = m
+            first += g.num_agents
+        return mask
 
     @torch.no_grad()
     def filter_state(
@@ -194,6 +214,8 @@ class GenerativeAgent(GroupedLearner):
         out = {}
         for g in self.groups:
             a = np.asarray(obs[g.name])
+            if a.ndim > 3 and a.shape[:2] == (self.num_envs, g.num_agents) and int(np.prod(a.shape[2:])) == g.obs_dim:
+                a = a.reshape(self.num_envs, g.num_agents, g.obs_dim)  # e.g. grid observations
             if a.shape != (self.num_envs, g.num_agents, g.obs_dim) or not np.issubdtype(a.dtype, np.number):
                 raise ValueError(
                     f"obs[{g.name!r}] must be a numeric array of shape (num_envs, n, obs_dim) = "
@@ -290,14 +312,16 @@ class GenerativeAgent(GroupedLearner):
         for _ in range(self.cfg.num_steps):
             obs = self.obs
             if self.env_steps < self.cfg.prefill_steps:
-                actions = self.env.sample_actions(self.np_rng, grouped=True)
+                masked = {"action_mask": self.masks} if self.masks else {}
+                actions = self.env.sample_actions(self.np_rng, grouped=True, **masked)
             else:
                 if not self._acting:  # the filter starts from h_init mid-episode, as replayed windows do
                     self._hidden = self._zero_hidden()
                     self._acting = True
-                actions = self.act(obs, reset=self._last_done)
+                actions = self.act(obs, reset=self._last_done, action_mask=self.masks)
             nxt, rew, term, trunc, infos = self.env.step_grouped(actions)
             done = infos["done"]
+            self.masks = infos.get("action_mask", {})
             step: dict[str, np.ndarray] = {}
             for g in self.groups:
                 k = g.name

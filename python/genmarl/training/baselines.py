@@ -66,11 +66,14 @@ def heuristic_actions(env: Any, group: str, obs: np.ndarray) -> np.ndarray:
     raise ValueError(f"no heuristic policy for group {group!r} of {name!r}")
 
 
-def random_actions(env: Any, group: str, rng: np.random.Generator) -> np.ndarray:
-    """Uniformly random actions of one group for every env."""
+def random_actions(env: Any, group: str, rng: np.random.Generator, mask: np.ndarray | None = None) -> np.ndarray:
+    """Uniformly random actions of one group for every env; with ``mask`` ([num_envs, n,
+    num_actions] bool, ``infos["action_mask"][group]``) uniform among the valid actions."""
     from gymnasium import spaces
 
     space = env.group_action_space(group)
     if isinstance(space, spaces.Box):
         return rng.random((env.num_envs, *space.shape), dtype=np.float32)
+    if mask is not None:
+        return np.where(mask, rng.random(mask.shape), -1.0).argmax(-1).astype(np.int64)
     return rng.integers(0, space.nvec[0], size=(env.num_envs, len(space.nvec)), dtype=np.int64)

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 import genmarl
-from genmarl.training.metrics import EpisodeMetrics
 
 
 def summarize(x: np.ndarray) -> dict[str, float]:
@@ -41,7 +40,7 @@ def evaluate(
     ``"heuristic"`` (see :mod:`genmarl.training.baselines`); ``algo=None`` evaluates baselines
     only (then ``env_name``/``env_kwargs`` name the env). Returns ``return`` (mean return per agent
     over all agents), ``groups`` ({group: return per agent of the group}), the scenario's success
-    ``metrics`` (see :class:`EpisodeMetrics`) and ``episodes``; each statistic as ``{"mean", "std",
+    ``metrics`` (the scenario's per-episode metrics, ``VectorEnv.metric_names``) and ``episodes``; each statistic as ``{"mean", "std",
     "ci95_low", "ci95_high", "n"}``. With ``gif`` the first env's first episode is written as an
     animated GIF.
     """
@@ -71,28 +70,26 @@ def evaluate(
         runner.env, runner.num_envs = env, E
         runner._hidden = runner._zero_hidden()
     rng = np.random.default_rng(seed)
-    obs, _ = env.reset_grouped(seed=seed)
-    metrics = EpisodeMetrics(env)
+    obs, infos = env.reset_grouped(seed=seed)
+    masks = infos.get("action_mask")
     returns: list[np.ndarray] = []
     group_returns: dict[str, list[np.ndarray]] = {g: [] for g in env.groups}
-    extra: dict[str, list[np.ndarray]] = {m: [] for m in metrics.names}
+    extra: dict[str, list[np.ndarray]] = {m: [] for m in getattr(env, "metric_names", [])}
     frames = [env.render(0)] if gif else []
     gif_done = not gif
     finished = 0
     reset = np.zeros(E, bool)
     while finished < episodes:
-        actions = runner.act(obs, deterministic=deterministic, reset=reset) if runner is not None else {}
+        actions = runner.act(obs, deterministic=deterministic, reset=reset, action_mask=masks) if runner is not None else {}
         for g, p in policies.items():
             if p == "random":
-                actions[g] = random_actions(env, g, rng)
+                actions[g] = random_actions(env, g, rng, (masks or {}).get(g))
             elif p == "heuristic":
                 actions[g] = heuristic_actions(env, g, obs[g])
         nxt, rew, term, trunc, infos = env.step_grouped(MAPPO.env_actions(actions))
         done = infos["done"]
-        after = nxt
-        if done.any():
-            after = {g: np.where(done[:, None, None], infos["final_observation"][g], nxt[g]) for g in env.groups}
-        m = metrics.step(after, done, infos.get("episode_return"))
+        masks = infos.get("action_mask")
+        m = {k: v[done] for k, v in infos.get("metrics", {}).items()}
         if done.any():
             take = min(int(done.sum()), episodes - finished)
             total, per_group = finished_returns(infos, done)

@@ -49,6 +49,9 @@ class CallGuard {
 // contiguous [num_envs, agents_in_group, obs_dim] float32 block.
 struct StepOutputs {
   std::vector<float*> obs;
+  // Per group [num_envs, agents_in_group, action_n] (nullptr for groups without masks, or
+  // empty to skip masks): which actions are valid in the state of `obs`.
+  std::vector<bool*> action_mask;
   float* rewards = nullptr;        // [num_envs, num_agents]
   bool* terminated = nullptr;      // [num_envs, num_agents]
   bool* truncated = nullptr;       // [num_envs, num_agents]
@@ -56,6 +59,7 @@ struct StepOutputs {
   std::vector<float*> final_obs;   // per group, rows valid where done
   float* final_return = nullptr;   // [num_envs, num_agents] episode return, rows valid where done
   std::int32_t* final_length = nullptr;  // [num_envs] episode length, valid where done
+  double* final_metrics = nullptr;  // [num_envs, spec().metric_names.size()], rows valid where done
 };
 
 // One named array of the full simulator state: dtype is a numpy type string
@@ -91,7 +95,7 @@ class BatchedEnv {
   virtual void reset_continue(const StepOutputs& out) = 0;
   // Steps every env with the actions in the buffers; finished envs auto-reset in the same step.
   virtual void step(const StepOutputs& out) = 0;
-  // Writes the current observations without changing the state.
+  // Writes the current observations (and action masks) without changing the state.
   virtual void observe(const StepOutputs& out) = 0;
 
   virtual std::vector<StateArray> get_state() const = 0;

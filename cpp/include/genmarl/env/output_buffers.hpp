@@ -18,6 +18,8 @@ struct OutputBuffers {
   std::unique_ptr<bool[]> terminated, truncated;  // [num_envs, num_agents]
   std::unique_ptr<bool[]> done;                   // [num_envs]
   std::vector<std::int32_t> final_length;         // [num_envs]
+  std::vector<std::unique_ptr<bool[]>> action_mask;  // per group [num_envs, agents_in_group, action_n]
+  std::vector<double> final_metrics;              // [num_envs, num_metrics]
   StepOutputs out;                                // pointers into the above, for reset()/step()
 
   explicit OutputBuffers(const BatchedEnv& env) {
@@ -26,7 +28,11 @@ struct OutputBuffers {
     for (const auto& g : env.spec().groups) {
       obs.emplace_back(E * g.num_agents * g.obs_dim);
       final_obs.emplace_back(E * g.num_agents * g.obs_dim);
+      action_mask.push_back(g.action_mask ? std::make_unique<bool[]>(E * g.num_agents * g.action.n) : nullptr);
+      out.action_mask.push_back(action_mask.back().get());
     }
+    final_metrics.resize(E * env.spec().metric_names.size());
+    out.final_metrics = final_metrics.data();
     rewards.resize(E * A);
     final_return.resize(E * A);
     terminated = std::make_unique<bool[]>(E * A);

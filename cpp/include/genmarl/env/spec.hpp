@@ -17,14 +17,16 @@ class InvalidArgument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-enum class ParamKind { kInt, kFloat, kBool, kOptionalInt };
+enum class ParamKind { kInt, kFloat, kBool, kOptionalInt, kIntTuple };
 
-// One constructor argument of a scenario. Optional ints use kNone for None.
+// One constructor argument of a scenario. Optional ints use kNone for None. A kIntTuple
+// argument is `length` integers (e.g. a grid's (rows, cols)); its default repeats default_value.
 struct ParamSpec {
   std::string name;
   ParamKind kind;
   double default_value;
   std::string doc;
+  int length = 0;  // kIntTuple only
 };
 
 inline constexpr double kNone = -1.0;
@@ -33,10 +35,25 @@ inline constexpr double kNone = -1.0;
 class Params {
  public:
   Params() = default;
-  explicit Params(std::map<std::string, double> values) : values_(std::move(values)) {}
+  explicit Params(std::map<std::string, double> values, std::map<std::string, std::vector<double>> tuples = {})
+      : values_(std::move(values)), tuples_(std::move(tuples)) {}
 
-  void set(const std::string& name, double value) { values_[name] = value; }
-  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  // Setting a name replaces its previous value, scalar or tuple.
+  void set(const std::string& name, double value) {
+    tuples_.erase(name);
+    values_[name] = value;
+  }
+  void set_tuple(const std::string& name, std::vector<double> value) {
+    values_.erase(name);
+    tuples_[name] = std::move(value);
+  }
+  bool has(const std::string& name) const { return values_.count(name) != 0 || tuples_.count(name) != 0; }
+  std::vector<int> get_ints(const std::string& name) const {
+    auto it = tuples_.find(name);
+    if (it == tuples_.end()) throw InvalidArgument("missing scenario argument '" + name + "'");
+    return std::vector<int>(it->second.begin(), it->second.end());
+  }
+  const std::map<std::string, std::vector<double>>& tuples() const { return tuples_; }
   double get(const std::string& name) const {
     auto it = values_.find(name);
     if (it == values_.end()) throw InvalidArgument("missing scenario argument '" + name + "'");
@@ -51,19 +68,36 @@ class Params {
   // Fills defaults and rejects unknown names.
   Params resolve(const std::vector<ParamSpec>& specs, const std::string& env_name) const {
     Params out;
-    for (const auto& s : specs) out.values_[s.name] = s.default_value;
+    for (const auto& s : specs) {
+      if (s.kind == ParamKind::kIntTuple) out.tuples_[s.name] = std::vector<double>(s.length, s.default_value);
+      else out.values_[s.name] = s.default_value;
+    }
+    auto find = [&](const std::string& k) -> const ParamSpec& {
+      for (const auto& s : specs) if (s.name == k) return s;
+      std::string accepted;
+      for (const auto& s : specs) accepted += (accepted.empty() ? "" : ", ") + s.name;
+      throw InvalidArgument(env_name + ": unknown argument '" + k + "'; accepted: " + accepted);
+    };
     for (const auto& [k, v] : values_) {
-      bool known = false;
-      for (const auto& s : specs) known = known || s.name == k;
-      if (!known) {
-        std::string accepted;
-        for (const auto& s : specs) accepted += (accepted.empty() ? "" : ", ") + s.name;
-        throw InvalidArgument(env_name + ": unknown argument '" + k + "'; accepted: " + accepted);
+      const ParamSpec& s = find(k);
+      if (s.kind == ParamKind::kIntTuple) {
+        // A single integer stands for every element, e.g. field_size=8 for (8, 8).
+        check_integral(env_name, s, v);
+        out.tuples_[k] = std::vector<double>(s.length, v);
+        continue;
       }
-      for (const auto& s : specs) {
-        if (s.name == k && s.kind != ParamKind::kFloat) check_integral(env_name, s, v);
-      }
+      if (s.kind != ParamKind::kFloat) check_integral(env_name, s, v);
       out.values_[k] = v;
+    }
+    for (const auto& [k, v] : tuples_) {
+      const ParamSpec& s = find(k);
+      if (s.kind != ParamKind::kIntTuple || static_cast<int>(v.size()) != s.length) {
+        const std::string want = s.kind == ParamKind::kIntTuple ? "a tuple of " + std::to_string(s.length) + " integers" : "a scalar";
+        throw InvalidArgument(env_name + ": argument '" + k + "' must be " + want + ", got a sequence of " +
+                              std::to_string(v.size()));
+      }
+      for (double x : v) check_integral(env_name, s, x);
+      out.tuples_[k] = v;
     }
     return out;
   }
@@ -84,6 +118,7 @@ class Params {
   }
 
   std::map<std::string, double> values_;
+  std::map<std::string, std::vector<double>> tuples_;
 };
 
 // Action space of one agent: Discrete(n) or Box(low, high, (n,)) float32.
@@ -94,50 +129,73 @@ struct ActionSpace {
   float high = 1.0f;
 };
 
+// One agent. `group` is set by the scenario: agents of a group are contiguous and share
+// their observation and action spaces (and whether they have an action mask).
 struct AgentSpec {
   std::string name;
   std::string group;
-  int group_index = 0;  // index of the group in EnvSpec::groups
+  int group_index = 0;  // index of the group in EnvSpec::groups (set by finalize())
   int index_in_group = 0;
-  int obs_dim = 0;
+  std::vector<int> obs_shape;  // one agent's observation, e.g. {18} or {3, 5, 5}; float32
+  int obs_dim = 0;             // product of obs_shape (set by finalize())
+  std::vector<float> obs_low, obs_high;  // obs_dim bounds each, or empty for (-inf, inf)
   ActionSpace action;
+  bool action_mask = false;    // Discrete only: the scenario writes which actions are valid
 };
 
 struct GroupSpec {
   std::string name;
   int first_agent = 0;  // agents of a group are contiguous
   int num_agents = 0;
+  std::vector<int> obs_shape;
   int obs_dim = 0;
   ActionSpace action;
+  bool action_mask = false;
 };
 
 struct EnvSpec {
   std::string name;
+  std::string family;  // e.g. the renderer and reference-sync hooks are looked up by it
   std::vector<AgentSpec> agents;
   std::vector<GroupSpec> groups;
-  int max_cycles = 25;
+  std::vector<std::string> metric_names;  // per-episode metrics the scenario computes (info channel)
+  int max_cycles = 25;     // steps until the episode is truncated
   int max_action_dim = 1;  // floats per agent in the continuous action buffer
 
   int num_agents() const { return static_cast<int>(agents.size()); }
+  bool any_action_mask() const {
+    for (const auto& g : groups) if (g.action_mask) return true;
+    return false;
+  }
 
-  // Groups agents by name prefix ("adversary_0" -> "adversary") and checks that
-  // the members of a group are contiguous and share spaces.
-  void build_groups() {
+  // Builds the groups from the agents' explicit `group` fields, checking that the members of
+  // a group are contiguous and share their spaces. Throws std::logic_error (a scenario bug).
+  void finalize() {
     groups.clear();
     max_action_dim = 1;
     for (int i = 0; i < num_agents(); ++i) {
       auto& a = agents[i];
-      auto pos = a.name.rfind('_');
-      a.group = pos == std::string::npos ? a.name : a.name.substr(0, pos);
+      if (a.group.empty()) throw std::logic_error(name + ": agent " + a.name + " has no group");
+      if (a.obs_shape.empty()) throw std::logic_error(name + ": agent " + a.name + " has no observation shape");
+      a.obs_dim = 1;
+      for (int d : a.obs_shape) {
+        if (d <= 0) throw std::logic_error(name + ": agent " + a.name + " has a non-positive observation dimension");
+        a.obs_dim *= d;
+      }
+      if (a.action_mask && a.action.continuous) throw std::logic_error(name + ": action masks need Discrete actions");
+      if ((!a.obs_low.empty() && static_cast<int>(a.obs_low.size()) != a.obs_dim) || a.obs_low.size() != a.obs_high.size()) {
+        throw std::logic_error(name + ": agent " + a.name + " has observation bounds of the wrong size");
+      }
       if (groups.empty() || groups.back().name != a.group) {
         for (const auto& g : groups) {
-          if (g.name == a.group) throw std::logic_error("agents of group " + a.group + " are not contiguous");
+          if (g.name == a.group) throw std::logic_error(name + ": agents of group " + a.group + " are not contiguous");
         }
-        groups.push_back(GroupSpec{a.group, i, 0, a.obs_dim, a.action});
+        groups.push_back(GroupSpec{a.group, i, 0, a.obs_shape, a.obs_dim, a.action, a.action_mask});
       }
       auto& g = groups.back();
-      if (g.obs_dim != a.obs_dim || g.action.continuous != a.action.continuous || g.action.n != a.action.n) {
-        throw std::logic_error("agents of group " + a.group + " differ in their spaces");
+      if (g.obs_shape != a.obs_shape || g.action.continuous != a.action.continuous || g.action.n != a.action.n ||
+          g.action_mask != a.action_mask) {
+        throw std::logic_error(name + ": agents of group " + a.group + " differ in their spaces");
       }
       a.group_index = static_cast<int>(groups.size()) - 1;
       a.index_in_group = g.num_agents++;

@@ -6,20 +6,7 @@
 // Random streams are keyed by (seed, env_index, episode_index), so results do
 // not depend on num_threads. The hot loop neither allocates nor throws.
 //
-// A Scenario provides:
-//   using State = ...;                       // one env's simulator state
-//   EnvSpec spec() const;
-//   void init_state(State&) const;           // sizes the state once
-//   void reset(State&, CounterRng&) const;
-//   void apply_actions(State&, const std::int64_t* discrete, const float* continuous, int stride) const;
-//   void step(State&, CounterRng&) const;    // advances one step, increments steps
-//   void rewards(State&, double* out) const; // one per agent
-//   bool is_terminal(const State&) const;
-//   std::int64_t steps(const State&) const;
-//   void observe(const State&, int agent, float* out) const;
-//   static std::vector<StateArray> export_states(const std::vector<State>&);
-//   static void import_states(std::vector<State>&, const std::vector<StateArray>&);  // validated
-//   int num_curriculum_stages() const; int curriculum_stage() const; void set_curriculum_stage(int);
+// The Scenario contract is stated (and checked) in env/scenario.hpp.
 #pragma once
 
 #include <algorithm>
@@ -32,10 +19,12 @@
 #include "genmarl/core/rng.hpp"
 #include "genmarl/core/thread_pool.hpp"
 #include "genmarl/env/batched_env.hpp"
+#include "genmarl/env/scenario.hpp"
 
 namespace genmarl {
 
 template <class Scenario>
+  requires genmarl::Scenario<Scenario>
 class VectorEnv final : public BatchedEnv {
  public:
   using State = typename Scenario::State;
@@ -54,6 +43,8 @@ class VectorEnv final : public BatchedEnv {
     for (auto& s : states_) scenario_.init_state(s);
     rngs_.resize(num_envs);
     episode_.assign(num_envs, 0);
+    num_metrics_ = static_cast<int>(spec_.metric_names.size());
+    metrics_.assign(static_cast<std::size_t>(num_envs) * num_metrics_, 0.0);
     returns_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0.0);
     discrete_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0);
     continuous_.assign(static_cast<std::size_t>(num_envs) * num_agents_ * spec_.max_action_dim, 0.0f);
@@ -103,6 +94,7 @@ class VectorEnv final : public BatchedEnv {
     run_shards([&](int e) {
       start_episode(e, 0);
       write_obs(e, out.obs);
+      write_masks(e, out.action_mask);
     });
   }
 
@@ -111,12 +103,16 @@ class VectorEnv final : public BatchedEnv {
     run_shards([&](int e) {
       start_episode(e, episode_[e] + 1);
       write_obs(e, out.obs);
+      write_masks(e, out.action_mask);
     });
   }
 
   void observe(const StepOutputs& out) override {
     CallGuard guard(busy_, "observe");
-    run_shards([&](int e) { write_obs(e, out.obs); });
+    run_shards([&](int e) {
+      write_obs(e, out.obs);
+      write_masks(e, out.action_mask);
+    });
   }
 
   void step(const StepOutputs& out) override {
@@ -135,11 +131,17 @@ class VectorEnv final : public BatchedEnv {
     import_state(state);
   }
 
-  int num_curriculum_stages() const override { return scenario_.num_curriculum_stages(); }
-  int curriculum_stage() const override { return scenario_.curriculum_stage(); }
+  int num_curriculum_stages() const override {
+    if constexpr (HasCurriculum<Scenario>) return scenario_.num_curriculum_stages();
+    else return 1;
+  }
+  int curriculum_stage() const override {
+    if constexpr (HasCurriculum<Scenario>) return scenario_.curriculum_stage();
+    else return 0;
+  }
   void set_curriculum_stage(int stage) override {
     CallGuard guard(busy_, "set_curriculum_stage");
-    scenario_.set_curriculum_stage(stage);
+    if constexpr (HasCurriculum<Scenario>) scenario_.set_curriculum_stage(stage);
   }
 
  private:
@@ -150,6 +152,9 @@ class VectorEnv final : public BatchedEnv {
     for (int e = 0; e < num_envs_; ++e) counters[e] = rngs_[e].counter();
     arrays.push_back(make_array("rng_counter", "<u8", {num_envs_}, counters.data(), counters.size() * 8));
     arrays.push_back(make_array("episode_return", "<f8", {num_envs_, num_agents_}, returns_.data(), returns_.size() * 8));
+    if (num_metrics_ > 0) {
+      arrays.push_back(make_array("episode_metrics", "<f8", {num_envs_, num_metrics_}, metrics_.data(), metrics_.size() * 8));
+    }
     const std::uint64_t s = seed_;
     arrays.push_back(make_array("seed", "<u8", {}, &s, 8));
     return arrays;
@@ -186,6 +191,13 @@ class VectorEnv final : public BatchedEnv {
     for (std::size_t k = 0; k < ret.data.size() / 8; ++k) {
       if (!std::isfinite(r[k])) throw InvalidArgument("set_state: array 'episode_return' contains a non-finite value");
     }
+    const StateArray* met = num_metrics_ > 0 ? &find("episode_metrics") : nullptr;
+    if (met != nullptr) {
+      const double* m = reinterpret_cast<const double*>(met->data.data());
+      for (std::size_t k = 0; k < met->data.size() / 8; ++k) {
+        if (!std::isfinite(m[k])) throw InvalidArgument("set_state: array 'episode_metrics' contains a non-finite value");
+      }
+    }
     for (int e = 0; e < num_envs_; ++e) {
       std::int64_t v;
       std::memcpy(&v, ep.data.data() + 8 * e, 8);
@@ -194,6 +206,7 @@ class VectorEnv final : public BatchedEnv {
     states_ = std::move(next);
     std::memcpy(episode_.data(), ep.data.data(), ep.data.size());
     std::memcpy(returns_.data(), ret.data.data(), ret.data.size());
+    if (met != nullptr) std::memcpy(metrics_.data(), met->data.data(), met->data.size());
     std::memcpy(&seed_, sd.data.data(), 8);
     for (int e = 0; e < num_envs_; ++e) {
       std::uint64_t c;
@@ -233,6 +246,21 @@ class VectorEnv final : public BatchedEnv {
     rngs_[e] = CounterRng(seed_, static_cast<std::uint64_t>(e), static_cast<std::uint64_t>(episode));
     scenario_.reset(states_[e], rngs_[e]);
     std::fill_n(returns_.data() + static_cast<std::size_t>(e) * num_agents_, num_agents_, 0.0);
+    std::fill_n(metrics_.data() + static_cast<std::size_t>(e) * num_metrics_, num_metrics_, 0.0);
+  }
+
+  void write_masks(int e, const std::vector<bool*>& masks) const {
+    if constexpr (HasActionMask<Scenario>) {
+      if (masks.empty()) return;
+      const State& s = states_[e];
+      for (int i = 0; i < num_agents_; ++i) {
+        const auto& a = spec_.agents[i];
+        bool* base = masks[a.group_index];
+        if (!a.action_mask || base == nullptr) continue;
+        const auto& g = spec_.groups[a.group_index];
+        scenario_.action_mask(s, i, base + (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.action.n);
+      }
+    }
   }
 
   void write_obs(int e, const std::vector<float*>& obs) const {
@@ -254,8 +282,14 @@ class VectorEnv final : public BatchedEnv {
     scenario_.step(s, rng);
     double rew[kMaxAgents];
     scenario_.rewards(s, rew);
+    if constexpr (HasMetrics<Scenario>) {
+      scenario_.update_metrics(s, metrics_.data() + static_cast<std::size_t>(e) * num_metrics_);
+    }
+    // Gymnasium's rule: both may hold when the last step reaches a terminal state (then no
+    // bootstrap value is needed). A family whose reference reports only the time limit in
+    // that case says so in its is_terminal (MPE does).
+    const bool terminated = scenario_.is_terminal(s);
     const bool truncated = scenario_.steps(s) >= spec_.max_cycles;
-    const bool terminated = !truncated && scenario_.is_terminal(s);
     double* ret = returns_.data() + row;
     for (int i = 0; i < num_agents_; ++i) {
       out.rewards[row + i] = static_cast<float>(rew[i]);
@@ -267,13 +301,19 @@ class VectorEnv final : public BatchedEnv {
     out.done[e] = done;
     if (!done) {
       write_obs(e, out.obs);
+      write_masks(e, out.action_mask);
       return;
     }
     write_obs(e, out.final_obs);
     for (int i = 0; i < num_agents_; ++i) out.final_return[row + i] = static_cast<float>(ret[i]);
     out.final_length[e] = static_cast<std::int32_t>(scenario_.steps(s));
+    if (out.final_metrics != nullptr && num_metrics_ > 0) {
+      std::memcpy(out.final_metrics + static_cast<std::size_t>(e) * num_metrics_,
+                  metrics_.data() + static_cast<std::size_t>(e) * num_metrics_, sizeof(double) * num_metrics_);
+    }
     start_episode(e, episode_[e] + 1);
     write_obs(e, out.obs);
+    write_masks(e, out.action_mask);
   }
 
  public:
@@ -290,6 +330,8 @@ class VectorEnv final : public BatchedEnv {
   std::vector<CounterRng> rngs_;
   std::vector<std::int64_t> episode_;
   std::vector<double> returns_;
+  int num_metrics_ = 0;
+  std::vector<double> metrics_;  // [num_envs, num_metrics] the running episode's metrics
   std::vector<std::int64_t> discrete_;
   std::vector<float> continuous_;
   std::unique_ptr<ForkSafePool> pool_;

@@ -146,7 +146,7 @@ class TargetMatchingScenario : public MpeScenario<Derived> {
   }
   double reward(const World&, int) const { return 0.0; }
 
-  bool is_terminal(const World& w) const {
+  bool terminal(const World& w) const {
     if (!terminate_on_success_) return false;
     double delta[kMaxAssignment];
     match(w, delta);

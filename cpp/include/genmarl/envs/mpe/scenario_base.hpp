@@ -11,7 +11,7 @@
 //   void reset_world(World&, CounterRng&) const;
 //   void observation(const World&, int agent, ObsWriter&) const;
 //   double reward(const World&, int agent) const;
-// and optionally global_reward, is_terminal, post_step, check_state, curriculum hooks.
+// and optionally global_reward, terminal, post_step, check_state, curriculum hooks.
 #pragma once
 
 #include <algorithm>
@@ -64,7 +64,9 @@ class MpeScenario {
     reset(w, rng);
     EnvSpec s;
     s.name = Derived::kName;
+    s.family = "mpe";
     s.max_cycles = max_cycles_;
+    s.metric_names = self.metric_names();
     auto names = self.agent_names();
     if (static_cast<int>(names.size()) != w.num_agents) throw std::logic_error("agent_names does not match make_world");
     if (w.num_agents > 64) throw InvalidArgument(std::string(Derived::kName) + ": at most 64 agents are supported");
@@ -74,11 +76,14 @@ class MpeScenario {
       a.name = names[i];
       ObsWriter writer(buf.data());
       self.observation(w, i, writer);
-      a.obs_dim = writer.size();
+      a.obs_shape = {writer.size()};
       a.action = w.action_space(i, continuous_);
+      // MPE names agents "<group>_<index>" (mpe2's convention): the group is the prefix.
+      const auto pos = a.name.rfind('_');
+      a.group = pos == std::string::npos ? a.name : a.name.substr(0, pos);
       s.agents.push_back(a);
     }
-    s.build_groups();
+    s.finalize();
     return s;
   }
 
@@ -120,15 +125,23 @@ class MpeScenario {
 
   std::int64_t steps(const World& w) const { return w.steps; }
 
+  // mpe2 checks the time limit first: a success on the last step is reported as truncation only.
+  bool is_terminal(const World& w) const { return w.steps < max_cycles_ && derived().terminal(w); }
+
   void observe(const World& w, int agent, float* out) const {
     ObsWriter writer(out);
     derived().observation(w, agent, writer);
   }
 
+  // Per-episode metrics (the info channel): metric_names() and, after every step,
+  // update_metrics(world, acc) with acc zeroed at reset; acc's values at the end are reported.
+  std::vector<std::string> metric_names() const { return {}; }
+  void update_metrics(const World&, double*) const {}
+
   // Defaults a scenario may override.
   double local_ratio() const { return -1.0; }
   double global_reward(const World&) const { return 0.0; }
-  bool is_terminal(const World&) const { return false; }
+  bool terminal(const World&) const { return false; }
   void post_step(World&, CounterRng&) const {}
   int num_curriculum_stages() const { return 1; }
   int curriculum_stage() const { return 0; }

@@ -93,7 +93,25 @@ class SimpleSpread : public MpeScenario<SimpleSpread> {
     return rew;
   }
 
-  bool is_terminal(const World& w) const {
+  // mpe2's benchmark_data quantities: landmarks occupied (an agent within 0.1) and the sum of
+  // the nearest agent's distance to each landmark, both at the last step, and the agent pairs
+  // that overlapped, summed over the episode's steps.
+  std::vector<std::string> metric_names() const { return {"occupied_landmarks", "min_dist_sum", "collisions"}; }
+  void update_metrics(const World& w, double* acc) const {
+    double occupied = 0.0, dist_sum = 0.0;
+    for (int l = 0; l < n_; ++l) {
+      const double d = min_dist_to(w, l);
+      occupied += d < kCaptureRadius ? 1.0 : 0.0;
+      dist_sum += d;
+    }
+    acc[0] = occupied;
+    acc[1] = dist_sum;
+    for (int a = 0; a < n_; ++a) {
+      for (int b = a + 1; b < n_; ++b) acc[2] += w.is_collision(a, b) ? 1.0 : 0.0;
+    }
+  }
+
+  bool terminal(const World& w) const {
     if (!terminate_on_success_) return false;
     for (int l = 0; l < n_; ++l) {
       if (min_dist_to(w, l) >= kCaptureRadius) return false;

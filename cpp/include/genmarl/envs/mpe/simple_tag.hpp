@@ -123,7 +123,15 @@ class SimpleTag : public MpeScenario<SimpleTag> {
     return rew;
   }
 
-  bool is_terminal(const World& w) const {
+  // tags: adversary-prey collisions summed over the episode's steps (each pays every adversary +10).
+  std::vector<std::string> metric_names() const { return {"tags"}; }
+  void update_metrics(const World& w, double* acc) const {
+    for (int g = num_adv_; g < num_agents(); ++g) {
+      for (int a = 0; a < num_adv_; ++a) acc[0] += w.is_collision(g, a) ? 1.0 : 0.0;
+    }
+  }
+
+  bool terminal(const World& w) const {
     if (!terminate_on_success_) return false;
     for (int g = num_adv_; g < num_agents(); ++g) {
       bool caught = false;

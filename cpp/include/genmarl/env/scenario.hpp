@@ -1,0 +1,87 @@
+// The scenario contract: what VectorEnv<S> needs from one environment, as C++20 concepts.
+//
+// A scenario is a value type holding its (validated) arguments; its State is one env's
+// simulator state. VectorEnv owns num_envs States, steps them on its thread pool and writes
+// the results into the caller's buffers, so a scenario never sees batching, threads,
+// auto-reset or output layout. Families (MPE, LBF, RWARE, a user's own) meet the same contract;
+// nothing in env/, the bindings or the Python wrapper names a family.
+//
+// Required (checked by `concept Scenario`):
+//   using State = ...;
+//   static constexpr const char* kName;                 // the registered name
+//   static std::vector<ParamSpec> param_specs();        // constructor arguments with defaults
+//   explicit S(const Params& resolved);                 // validates them (InvalidArgument)
+//   EnvSpec spec() const;                               // agents with explicit groups, obs shapes,
+//                                                       // action spaces and masks, metric names
+//   void init_state(State&) const;                      // sizes a state once
+//   void reset(State&, CounterRng&) const;              // a new episode (steps = 0)
+//   void apply_actions(State&, const int64_t* discrete, const float* continuous, int stride) const;
+//   void step(State&, CounterRng&) const;               // one step; increments steps
+//   void rewards(State&, double* out) const;            // one per agent
+//   bool is_terminal(const State&) const;
+//   std::int64_t steps(const State&) const;
+//   void observe(const State&, int agent, float* out) const;   // spec().agents[agent].obs_dim floats
+//   static std::vector<StateArray> export_states(const std::vector<State>&);
+//   static void import_states(std::vector<State>&, const std::vector<StateArray>&);  // validates values
+//
+// Optional hooks (detected; a scenario without them behaves as described):
+//   void action_mask(const State&, int agent, bool* out) const;  // for agents with
+//       AgentSpec::action_mask; out[k] says whether action k is valid now (default: no masks)
+//   void update_metrics(const State&, double* acc) const;  // after every step; acc has one
+//       slot per spec().metric_names, zeroed at reset; its values at episode end are
+//       reported as the episode's metrics (default: no metrics)
+//   int num_curriculum_stages() const; int curriculum_stage() const; void set_curriculum_stage(int);
+//       (default: one stage)
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "genmarl/core/rng.hpp"
+#include "genmarl/env/batched_env.hpp"
+#include "genmarl/env/spec.hpp"
+
+namespace genmarl {
+
+template <class S>
+concept Scenario = std::copy_constructible<S> && std::constructible_from<S, const Params&> &&
+    requires(const S cs, typename S::State& st, const typename S::State& cst, CounterRng& rng,
+             const std::int64_t* discrete, const float* continuous, int stride, double* values, float* obs,
+             std::vector<typename S::State>& states, const std::vector<StateArray>& arrays) {
+      typename S::State;
+      requires std::copyable<typename S::State>;
+      { S::kName } -> std::convertible_to<std::string_view>;
+      { S::param_specs() } -> std::same_as<std::vector<ParamSpec>>;
+      { cs.spec() } -> std::same_as<EnvSpec>;
+      cs.init_state(st);
+      cs.reset(st, rng);
+      cs.apply_actions(st, discrete, continuous, stride);
+      cs.step(st, rng);
+      cs.rewards(st, values);
+      { cs.is_terminal(cst) } -> std::convertible_to<bool>;
+      { cs.steps(cst) } -> std::convertible_to<std::int64_t>;
+      cs.observe(cst, stride, obs);
+      { S::export_states(states) } -> std::same_as<std::vector<StateArray>>;
+      S::import_states(states, arrays);
+    };
+
+template <class S>
+concept HasActionMask = requires(const S cs, const typename S::State& cst, int agent, bool* out) {
+  cs.action_mask(cst, agent, out);
+};
+
+template <class S>
+concept HasMetrics = requires(const S cs, const typename S::State& cst, double* acc) {
+  cs.update_metrics(cst, acc);
+};
+
+template <class S>
+concept HasCurriculum = requires(S s, const S cs, int stage) {
+  { cs.num_curriculum_stages() } -> std::convertible_to<int>;
+  { cs.curriculum_stage() } -> std::convertible_to<int>;
+  s.set_curriculum_stage(stage);
+};
+
+}  // namespace genmarl

@@ -1,0 +1,576 @@
+// Level-Based Foraging with the semantics of the lbforaging 2.0.0 package
+// (lbforaging/foraging/environment.py, ForagingEnv).
+//
+// Players with levels walk a grid; food items have levels. A LOAD succeeds when the loading
+// players adjacent to a food sum to at least its level: the food disappears and each of them
+// earns level * food_level (divided by the sum of their levels and by the total food level
+// spawned, when normalize_reward). The reference's rules are reproduced exactly:
+//   - an action that is not valid now (moving off the grid or onto food, loading with no
+//     adjacent food) becomes NONE; the action mask reports the valid ones;
+//   - every player claims a cell (NONE and LOAD claim their own); a cell claimed by one
+//     player is taken, a cell claimed by several is taken by none. So two players may swap,
+//     and a player that stays because its target was contested can be joined on its cell by
+//     one that moved in: as in the reference, two players can share a cell;
+//   - loads are resolved one loading player at a time: its food is the first of north, south,
+//     west, east holding food (with the reference's `row > 1` / `col > 1` tests), the group is
+//     every loading player adjacent to that food. The reference pops players from a Python set
+//     (memory-address order); genmarl takes them in agent order;
+//   - a failed load costs each player of the group `penalty`;
+//   - the episode terminates when no food is left; max_episode_steps is a time limit
+//     (the reference reports it as done=True, truncated=False; genmarl reports truncated).
+// Observations (float32), as the reference's: food (row, col, level) x max_num_food, then
+// players (row, col[, level]) with self first, positions relative to the agent's clipped
+// view window, (-1, -1, 0) for slots nothing fills; or, with grid_observation, three
+// [2 * sight + 1]^2 layers (agent levels, food levels, accessible cells) around the agent.
+// Reset draws with genmarl's own random streams (same distribution, different draws).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "genmarl/core/rng.hpp"
+#include "genmarl/env/batched_env.hpp"
+#include "genmarl/env/spec.hpp"
+
+namespace genmarl::lbf {
+
+enum Action : std::int64_t { kNone = 0, kNorth = 1, kSouth = 2, kWest = 3, kEast = 4, kLoad = 5 };
+inline constexpr int kNumActions = 6;
+inline constexpr int kMaxPlayers = 64;
+inline constexpr int kSpawnAttempts = 1000;
+
+class Foraging {
+ public:
+  static constexpr const char* kName = "lbf";
+
+  struct State {
+    std::vector<std::int64_t> field;   // [rows * cols] food level per cell, 0: none
+    std::vector<std::int64_t> pos;     // [players, 2] (row, col)
+    std::vector<std::int64_t> level;   // [players]
+    std::vector<std::int64_t> action;  // [players] the actions of the next step
+    std::vector<double> reward;        // [players] the last step's rewards
+    double food_spawned = 0.0;         // total food level at reset (reward normaliser)
+    std::int64_t steps = 0;
+    std::int64_t rows = 0, cols = 0;   // fixed by the scenario (not part of the exported state)
+  };
+
+  static std::vector<ParamSpec> param_specs() {
+    return {
+        {"players", ParamKind::kInt, 2, "number of players (agents)"},
+        {"min_player_level", ParamKind::kInt, 1, "lowest player level"},
+        {"max_player_level", ParamKind::kInt, 2, "highest player level"},
+        {"min_food_level", ParamKind::kInt, 1, "lowest food level"},
+        {"max_food_level", ParamKind::kOptionalInt, genmarl::kNone,
+         "highest food level (None: the sum of the three lowest player levels)"},
+        {"field_size", ParamKind::kIntTuple, 8, "grid (rows, cols); an int means square", 2},
+        {"max_num_food", ParamKind::kInt, 2, "food items spawned per episode (fewer if they do not fit)"},
+        {"sight", ParamKind::kInt, 8, "view radius in cells (field size: full observability)"},
+        {"max_episode_steps", ParamKind::kInt, 50, "steps until the episode is truncated"},
+        {"force_coop", ParamKind::kBool, 0, "every food gets max_food_level: loading needs several players"},
+        {"normalize_reward", ParamKind::kBool, 1, "divide rewards by the group's level sum and the food spawned"},
+        {"grid_observation", ParamKind::kBool, 0, "observe [3, 2*sight+1, 2*sight+1] layers instead of a vector"},
+        {"observe_agent_levels", ParamKind::kBool, 1, "include player levels in observations"},
+        {"penalty", ParamKind::kFloat, 0.0, "reward subtracted from each player of a failed load"},
+    };
+  }
+
+  explicit Foraging(const Params& p)
+      : players_(p.get_int("players")),
+        min_player_level_(p.get_int("min_player_level")),
+        max_player_level_(p.get_int("max_player_level")),
+        min_food_level_(p.get_int("min_food_level")),
+        max_food_level_(p.get_optional_int("max_food_level")),
+        max_num_food_(p.get_int("max_num_food")),
+        sight_(p.get_int("sight")),
+        max_episode_steps_(p.get_int("max_episode_steps")),
+        force_coop_(p.get_bool("force_coop")),
+        normalize_reward_(p.get_bool("normalize_reward")),
+        grid_observation_(p.get_bool("grid_observation")),
+        observe_levels_(p.get_bool("observe_agent_levels")),
+        penalty_(p.get("penalty")) {
+    const auto size = p.get_ints("field_size");
+    rows_ = size[0];
+    cols_ = size[1];
+    auto fail = [](const std::string& what) { throw InvalidArgument("lbf: " + what); };
+    if (rows_ < 3 || cols_ < 3 || rows_ > 1024 || cols_ > 1024) {
+      fail("field_size must be (rows, cols) with each in [3, 1024] (food spawns away from the border), got (" +
+           std::to_string(rows_) + ", " + std::to_string(cols_) + ")");
+    }
+    if (players_ < 1 || players_ > kMaxPlayers) fail("players must be in [1, 64], got " + std::to_string(players_));
+    if (players_ > rows_ * cols_) {
+      fail("players (" + std::to_string(players_) + ") must fit on the field_size grid (" + std::to_string(rows_ * cols_) +
+           " cells)");
+    }
+    if (min_player_level_ < 1 || max_player_level_ < min_player_level_) {
+      fail("player levels need 1 <= min_player_level <= max_player_level, got " + std::to_string(min_player_level_) + " and " +
+           std::to_string(max_player_level_));
+    }
+    if (min_food_level_ < 1) fail("min_food_level must be >= 1, got " + std::to_string(min_food_level_));
+    if (max_food_level_ != -1 && max_food_level_ < min_food_level_) {
+      fail("max_food_level must be None or >= min_food_level (" + std::to_string(min_food_level_) + "), got " +
+           std::to_string(max_food_level_));
+    }
+    const int interior = (rows_ - 2) * (cols_ - 2);
+    if (max_num_food_ < 1 || max_num_food_ > interior) {
+      fail("max_num_food must be in [1, " + std::to_string(interior) + "] (cells away from the border), got " +
+           std::to_string(max_num_food_));
+    }
+    if (sight_ < (grid_observation_ ? 1 : 0) || sight_ > 1024) {
+      fail("sight must be in [" + std::string(grid_observation_ ? "1" : "0") + ", 1024], got " + std::to_string(sight_));
+    }
+    if (max_episode_steps_ < 1) fail("max_episode_steps must be >= 1, got " + std::to_string(max_episode_steps_));
+    if (!std::isfinite(penalty_)) fail("penalty must be finite");
+  }
+
+  // The reference's registered ids: Foraging[-2s]-{s}x{s}-{p}p-{f}f[-coop]-v3 (sight 2 with -2s,
+  // else the field size) and, after lbforaging.register_grid_envs(),
+  // Foraging-grid[-{k}s]-{s}x{s}-{p}p-{f}f[-coop]-v3 (grid observations with sight k).
+  static std::optional<Params> parse_alias(const std::string& id) {
+    static const std::regex vec_re(R"(Foraging(-2s)?-(\d+)x(\d+)-(\d+)p-(\d+)f(-coop)?-v3)");
+    static const std::regex grid_re(R"(Foraging-grid(?:-(\d+)s)?-(\d+)x(\d+)-(\d+)p-(\d+)f(-coop)?-v3)");
+    std::smatch m;
+    Params p;
+    if (std::regex_match(id, m, vec_re) || std::regex_match(id, m, grid_re)) {
+      const bool grid = id.rfind("Foraging-grid", 0) == 0;
+      const int s = std::stoi(m[2].str());
+      if (s != std::stoi(m[3].str()) || s < 5 || s > 19) return std::nullopt;
+      const int players = std::stoi(m[4].str()), food = std::stoi(m[5].str());
+      if (players < 2 || players > 9 || food < 1 || food > 4) return std::nullopt;
+      int sight = s;
+      if (grid) {
+        if (m[1].matched) sight = std::stoi(m[1].str());
+        if (sight < 1 || sight >= s + (m[1].matched ? 0 : 1)) return std::nullopt;
+      } else if (m[1].matched) {
+        sight = 2;
+      }
+      p.set("players", players);
+      p.set("min_player_level", 1);
+      p.set("max_player_level", 2);
+      p.set_tuple("field_size", {static_cast<double>(s), static_cast<double>(s)});
+      p.set("min_food_level", 1);
+      p.set("max_food_level", genmarl::kNone);
+      p.set("max_num_food", food);
+      p.set("sight", sight);
+      p.set("max_episode_steps", 50);
+      p.set("force_coop", m[6].matched ? 1 : 0);
+      p.set("grid_observation", grid ? 1 : 0);
+      p.set("penalty", 0.0);
+      return p;
+    }
+    return std::nullopt;
+  }
+
+  int rows() const { return rows_; }
+  int cols() const { return cols_; }
+  int num_players() const { return players_; }
+  int obs_dim() const {
+    if (grid_observation_) return 3 * (2 * sight_ + 1) * (2 * sight_ + 1);
+    return 3 * max_num_food_ + (observe_levels_ ? 3 : 2) * players_;
+  }
+
+  EnvSpec spec() const {
+    EnvSpec s;
+    s.name = kName;
+    s.family = "lbf";
+    s.max_cycles = max_episode_steps_;
+    s.metric_names = {"food_collected"};
+    for (int i = 0; i < players_; ++i) {
+      AgentSpec a;
+      a.name = "agent_" + std::to_string(i);
+      a.group = "agent";
+      if (grid_observation_) a.obs_shape = {3, 2 * sight_ + 1, 2 * sight_ + 1};
+      else a.obs_shape = {obs_dim()};
+      obs_bounds(a.obs_low, a.obs_high);
+      a.action = ActionSpace{false, kNumActions, 0.0f, 0.0f};
+      a.action_mask = true;
+      s.agents.push_back(a);
+    }
+    s.finalize();
+    return s;
+  }
+
+  // The reference's observation space bounds (its first coordinate is bounded by cols - 1).
+  void obs_bounds(std::vector<float>& low, std::vector<float>& high) const {
+    const float max_food = static_cast<float>(
+        max_food_level_ != -1 ? max_food_level_ : std::min(3, players_) * max_player_level_);
+    low.clear();
+    high.clear();
+    if (grid_observation_) {
+      const int cells = (2 * sight_ + 1) * (2 * sight_ + 1);
+      const float layer_high[3] = {observe_levels_ ? static_cast<float>(max_player_level_) : 1.0f, max_food, 1.0f};
+      for (float h : layer_high) {
+        low.insert(low.end(), cells, 0.0f);
+        high.insert(high.end(), cells, h);
+      }
+      return;
+    }
+    for (int k = 0; k < max_num_food_; ++k) {
+      low.insert(low.end(), {-1.0f, -1.0f, 0.0f});
+      high.insert(high.end(), {static_cast<float>(cols_ - 1), static_cast<float>(rows_ - 1), max_food});
+    }
+    for (int q = 0; q < players_; ++q) {
+      low.insert(low.end(), {-1.0f, -1.0f});
+      high.insert(high.end(), {static_cast<float>(cols_ - 1), static_cast<float>(rows_ - 1)});
+      if (observe_levels_) {
+        low.push_back(0.0f);
+        high.push_back(static_cast<float>(max_player_level_));
+      }
+    }
+  }
+
+  void init_state(State& s) const {
+    s.rows = rows_;
+    s.cols = cols_;
+    s.field.assign(static_cast<std::size_t>(rows_) * cols_, 0);
+    s.pos.assign(2 * static_cast<std::size_t>(players_), 0);
+    s.level.assign(players_, 1);
+    s.action.assign(players_, kNone);
+    s.reward.assign(players_, 0.0);
+  }
+
+  void reset(State& s, CounterRng& rng) const {
+    std::fill(s.field.begin(), s.field.end(), 0);
+    std::fill(s.reward.begin(), s.reward.end(), 0.0);
+    std::fill(s.action.begin(), s.action.end(), kNone);
+    s.steps = 0;
+    // Players: a random free cell each (1,000 tries as the reference, then the first free cell).
+    for (int i = 0; i < players_; ++i) {
+      bool placed = false;
+      for (int t = 0; t < kSpawnAttempts && !placed; ++t) {
+        const auto r = static_cast<std::int64_t>(rng.below(rows_)), c = static_cast<std::int64_t>(rng.below(cols_));
+        if (free_cell(s, r, c, i)) {
+          s.pos[2 * i] = r;
+          s.pos[2 * i + 1] = c;
+          placed = true;
+        }
+      }
+      for (std::int64_t k = 0; k < static_cast<std::int64_t>(rows_) * cols_ && !placed; ++k) {
+        if (free_cell(s, k / cols_, k % cols_, i)) {
+          s.pos[2 * i] = k / cols_;
+          s.pos[2 * i + 1] = k % cols_;
+          placed = true;
+        }
+      }
+      s.level[i] = min_player_level_ + static_cast<std::int64_t>(rng.below(max_player_level_ - min_player_level_ + 1));
+    }
+    // Food: 1,000 tries in all, away from the border and from other food.
+    std::int64_t hi = max_food_level_;
+    if (hi == -1) {
+      std::array<std::int64_t, kMaxPlayers> sorted{};
+      std::copy(s.level.begin(), s.level.end(), sorted.begin());
+      std::sort(sorted.begin(), sorted.begin() + players_);
+      hi = 0;
+      for (int i = 0; i < std::min(3, players_); ++i) hi += sorted[i];
+    }
+    const std::int64_t lo = force_coop_ ? hi : std::min<std::int64_t>(min_food_level_, hi);
+    int count = 0;
+    for (int t = 0; t < kSpawnAttempts && count < max_num_food_; ++t) {
+      const auto r = 1 + static_cast<std::int64_t>(rng.below(rows_ - 2)), c = 1 + static_cast<std::int64_t>(rng.below(cols_ - 2));
+      if (food_near(s, r, c) || !free_cell(s, r, c, players_)) continue;
+      s.field[r * cols_ + c] = lo == hi ? lo : lo + static_cast<std::int64_t>(rng.below(hi - lo + 1));
+      ++count;
+    }
+    s.food_spawned = 0.0;
+    for (auto v : s.field) s.food_spawned += static_cast<double>(v);
+  }
+
+  void apply_actions(State& s, const std::int64_t* discrete, const float*, int) const {
+    std::copy(discrete, discrete + players_, s.action.begin());
+  }
+
+  void step(State& s, CounterRng&) const {
+    s.steps += 1;
+    std::int64_t act[kMaxPlayers], target[kMaxPlayers];
+    for (int i = 0; i < players_; ++i) {
+      s.reward[i] = 0.0;
+      act[i] = valid(s, i, s.action[i]) ? s.action[i] : kNone;
+      const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
+      const std::int64_t tr = r + (act[i] == kNorth ? -1 : act[i] == kSouth ? 1 : 0);
+      const std::int64_t tc = c + (act[i] == kWest ? -1 : act[i] == kEast ? 1 : 0);
+      target[i] = tr * cols_ + tc;
+    }
+    // A cell claimed by exactly one player is taken; contested cells by none.
+    for (int i = 0; i < players_; ++i) {
+      int claims = 0;
+      for (int j = 0; j < players_; ++j) claims += target[j] == target[i] ? 1 : 0;
+      if (claims == 1) {
+        s.pos[2 * i] = target[i] / cols_;
+        s.pos[2 * i + 1] = target[i] % cols_;
+      }
+    }
+    // Loads, one loading player (and the group around its food) at a time.
+    std::uint64_t loading = 0;
+    for (int i = 0; i < players_; ++i) loading |= act[i] == kLoad ? (std::uint64_t{1} << i) : 0;
+    while (loading != 0) {
+      const int p = std::countr_zero(loading);
+      loading &= loading - 1;
+      const std::int64_t cell = adjacent_food_location(s, s.pos[2 * p], s.pos[2 * p + 1]);
+      if (cell < 0) continue;  // no food found (only for states the reference cannot reach)
+      const std::int64_t fr = cell / cols_, fc = cell % cols_, food = s.field[cell];
+      std::uint64_t group = 0;
+      std::int64_t level_sum = 0;
+      for (int j = 0; j < players_; ++j) {
+        const std::int64_t dr = std::abs(s.pos[2 * j] - fr), dc = std::abs(s.pos[2 * j + 1] - fc);
+        const bool adjacent = (dr == 1 && dc == 0) || (dc == 1 && dr == 0);
+        if (adjacent && (j == p || (loading >> j) & 1)) {
+          group |= std::uint64_t{1} << j;
+          level_sum += s.level[j];
+        }
+      }
+      loading &= ~group;
+      if (level_sum < food) {
+        for (int j = 0; j < players_; ++j) if ((group >> j) & 1) s.reward[j] -= penalty_;
+        continue;
+      }
+      for (int j = 0; j < players_; ++j) {
+        if (!((group >> j) & 1)) continue;
+        double r = static_cast<double>(s.level[j] * food);
+        if (normalize_reward_) r = r / (static_cast<double>(level_sum) * s.food_spawned);
+        s.reward[j] = r;
+      }
+      s.field[cell] = 0;
+    }
+  }
+
+  void rewards(State& s, double* out) const { std::copy(s.reward.begin(), s.reward.end(), out); }
+
+  bool is_terminal(const State& s) const {
+    for (auto v : s.field) if (v != 0) return false;
+    return true;
+  }
+  std::int64_t steps(const State& s) const { return s.steps; }
+
+  void action_mask(const State& s, int agent, bool* out) const {
+    for (int a = 0; a < kNumActions; ++a) out[a] = valid(s, agent, a);
+  }
+
+  // food_collected: the share of the spawned food level loaded so far (1 when all is eaten).
+  void update_metrics(const State& s, double* acc) const {
+    double left = 0.0;
+    for (auto v : s.field) left += static_cast<double>(v);
+    acc[0] = s.food_spawned > 0.0 ? 1.0 - left / s.food_spawned : 0.0;
+  }
+
+  void observe(const State& s, int agent, float* out) const {
+    if (grid_observation_) observe_grid(s, agent, out);
+    else observe_vector(s, agent, out);
+  }
+
+  // State arrays: field [E, rows, cols] <i8, pos [E, players, 2] <i8 (row, col), level [E, players]
+  // <i8, action [E, players] <i8, reward [E, players] <f8, food_spawned [E] <f8, steps [E] <i8.
+  static std::vector<StateArray> export_states(const std::vector<State>& states) {
+    const auto E = static_cast<std::int64_t>(states.size());
+    const State& s0 = states.front();
+    const auto P = static_cast<std::int64_t>(s0.level.size());
+    std::vector<StateArray> out;
+    auto add = [&](const char* name, const char* dtype, std::vector<std::int64_t> shape) -> unsigned char* {
+      std::size_t count = 8;
+      for (auto d : shape) count *= static_cast<std::size_t>(d);
+      out.push_back(StateArray{name, dtype, std::move(shape), std::vector<unsigned char>(count)});
+      return out.back().data.data();
+    };
+    auto* field = reinterpret_cast<std::int64_t*>(add("field", "<i8", {E, s0.rows, s0.cols}));
+    auto* pos = reinterpret_cast<std::int64_t*>(add("pos", "<i8", {E, P, 2}));
+    auto* level = reinterpret_cast<std::int64_t*>(add("level", "<i8", {E, P}));
+    auto* action = reinterpret_cast<std::int64_t*>(add("action", "<i8", {E, P}));
+    auto* reward = reinterpret_cast<double*>(add("reward", "<f8", {E, P}));
+    auto* spawned = reinterpret_cast<double*>(add("food_spawned", "<f8", {E}));
+    auto* steps = reinterpret_cast<std::int64_t*>(add("steps", "<i8", {E}));
+    for (std::int64_t e = 0; e < E; ++e) {
+      const State& s = states[e];
+      std::copy(s.field.begin(), s.field.end(), field + e * s.rows * s.cols);
+      std::copy(s.pos.begin(), s.pos.end(), pos + e * 2 * P);
+      std::copy(s.level.begin(), s.level.end(), level + e * P);
+      std::copy(s.action.begin(), s.action.end(), action + e * P);
+      std::copy(s.reward.begin(), s.reward.end(), reward + e * P);
+      spawned[e] = s.food_spawned;
+      steps[e] = s.steps;
+    }
+    return out;
+  }
+
+  // Shapes and dtypes were validated by VectorEnv::set_state; values are checked here (a state
+  // the rules cannot produce, e.g. a player on food, raises InvalidArgument; players may share a
+  // cell, which the reference's move rule allows).
+  static void import_states(std::vector<State>& states, const std::vector<StateArray>& arrays) {
+    auto get = [&](const char* name) -> const unsigned char* {
+      for (const auto& a : arrays) if (a.name == name) return a.data.data();
+      throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
+    };
+    const auto* field = reinterpret_cast<const std::int64_t*>(get("field"));
+    const auto* pos = reinterpret_cast<const std::int64_t*>(get("pos"));
+    const auto* level = reinterpret_cast<const std::int64_t*>(get("level"));
+    const auto* action = reinterpret_cast<const std::int64_t*>(get("action"));
+    const auto* reward = reinterpret_cast<const double*>(get("reward"));
+    const auto* spawned = reinterpret_cast<const double*>(get("food_spawned"));
+    const auto* steps = reinterpret_cast<const std::int64_t*>(get("steps"));
+    auto bad = [](const std::string& what) { throw InvalidArgument("set_state: " + what); };
+    for (std::size_t e = 0; e < states.size(); ++e) {
+      State& s = states[e];
+      const std::size_t cells = s.field.size(), P = s.level.size();
+      double food_sum = 0.0;
+      for (std::size_t k = 0; k < cells; ++k) {
+        const std::int64_t f = field[e * cells + k];
+        if (f < 0 || f > (std::int64_t{1} << 40)) bad("'field' holds food levels: integers in [0, 2**40]");
+        food_sum += static_cast<double>(f);
+      }
+      for (std::size_t i = 0; i < P; ++i) {
+        const std::int64_t r = pos[e * 2 * P + 2 * i], c = pos[e * 2 * P + 2 * i + 1];
+        if (r < 0 || r >= s.rows || c < 0 || c >= s.cols) bad("'pos' must lie on the grid");
+        if (field[e * cells + r * s.cols + c] != 0) bad("a player cannot stand on food");
+        const std::int64_t lv = level[e * P + i];
+        if (lv < 1 || lv > (std::int64_t{1} << 20)) bad("'level' must be in [1, 2**20]");
+        if (action[e * P + i] < 0 || action[e * P + i] >= kNumActions) bad("'action' must be in [0, 6)");
+        if (!std::isfinite(reward[e * P + i])) bad("'reward' must be finite");
+      }
+      if (!std::isfinite(spawned[e]) || spawned[e] < food_sum || (food_sum > 0.0 && spawned[e] <= 0.0)) {
+        bad("'food_spawned' must be finite and at least the food left on the field");
+      }
+      if (steps[e] < 0) bad("'steps' must be non-negative");
+    }
+    for (std::size_t e = 0; e < states.size(); ++e) {
+      State& s = states[e];
+      const std::size_t cells = s.field.size(), P = s.level.size();
+      std::copy(field + e * cells, field + (e + 1) * cells, s.field.begin());
+      std::copy(pos + e * 2 * P, pos + (e + 1) * 2 * P, s.pos.begin());
+      std::copy(level + e * P, level + (e + 1) * P, s.level.begin());
+      std::copy(action + e * P, action + (e + 1) * P, s.action.begin());
+      std::copy(reward + e * P, reward + (e + 1) * P, s.reward.begin());
+      s.food_spawned = spawned[e];
+      s.steps = steps[e];
+    }
+  }
+
+ private:
+  bool free_cell(const State& s, std::int64_t r, std::int64_t c, int placed_players) const {
+    if (s.field[r * cols_ + c] != 0) return false;
+    for (int j = 0; j < placed_players; ++j) {
+      if (s.pos[2 * j] == r && s.pos[2 * j + 1] == c) return false;
+    }
+    return true;
+  }
+
+  // The reference's spawn test: food in the 3x3 block around (r, c), or in the plus of radius 2.
+  bool food_near(const State& s, std::int64_t r, std::int64_t c) const {
+    for (std::int64_t i = std::max<std::int64_t>(r - 1, 0); i < std::min<std::int64_t>(r + 2, rows_); ++i) {
+      for (std::int64_t j = std::max<std::int64_t>(c - 1, 0); j < std::min<std::int64_t>(c + 2, cols_); ++j) {
+        if (s.field[i * cols_ + j] > 0) return true;
+      }
+    }
+    for (std::int64_t i = std::max<std::int64_t>(r - 2, 0); i < std::min<std::int64_t>(r + 3, rows_); ++i) {
+      if (s.field[i * cols_ + c] > 0) return true;
+    }
+    for (std::int64_t j = std::max<std::int64_t>(c - 2, 0); j < std::min<std::int64_t>(c + 3, cols_); ++j) {
+      if (s.field[r * cols_ + j] > 0) return true;
+    }
+    return false;
+  }
+
+  std::int64_t food_at(const State& s, std::int64_t r, std::int64_t c) const { return s.field[r * cols_ + c]; }
+
+  bool valid(const State& s, int i, std::int64_t action) const {
+    const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
+    switch (action) {
+      case kNone: return true;
+      case kNorth: return r > 0 && food_at(s, r - 1, c) == 0;
+      case kSouth: return r < rows_ - 1 && food_at(s, r + 1, c) == 0;
+      case kWest: return c > 0 && food_at(s, r, c - 1) == 0;
+      case kEast: return c < cols_ - 1 && food_at(s, r, c + 1) == 0;
+      case kLoad:
+        // The reference clamps at the border (the player's own cell, which never holds food).
+        return food_at(s, std::max<std::int64_t>(r - 1, 0), c) + food_at(s, std::min<std::int64_t>(r + 1, rows_ - 1), c) +
+                   food_at(s, r, std::max<std::int64_t>(c - 1, 0)) + food_at(s, r, std::min<std::int64_t>(c + 1, cols_ - 1)) >
+               0;
+      default: return false;
+    }
+  }
+
+  std::int64_t adjacent_food_location(const State& s, std::int64_t r, std::int64_t c) const {
+    if (r > 1 && food_at(s, r - 1, c) > 0) return (r - 1) * cols_ + c;
+    if (r < rows_ - 1 && food_at(s, r + 1, c) > 0) return (r + 1) * cols_ + c;
+    if (c > 1 && food_at(s, r, c - 1) > 0) return r * cols_ + c - 1;
+    if (c < cols_ - 1 && food_at(s, r, c + 1) > 0) return r * cols_ + c + 1;
+    return -1;
+  }
+
+  void observe_vector(const State& s, int agent, float* out) const {
+    const std::int64_t r = s.pos[2 * agent], c = s.pos[2 * agent + 1];
+    const std::int64_t r0 = std::max<std::int64_t>(r - sight_, 0), r1 = std::min<std::int64_t>(r + sight_ + 1, rows_);
+    const std::int64_t c0 = std::max<std::int64_t>(c - sight_, 0), c1 = std::min<std::int64_t>(c + sight_ + 1, cols_);
+    for (int k = 0; k < max_num_food_; ++k) {
+      out[3 * k] = -1.0f;
+      out[3 * k + 1] = -1.0f;
+      out[3 * k + 2] = 0.0f;
+    }
+    int k = 0;
+    for (std::int64_t i = r0; i < r1; ++i) {
+      for (std::int64_t j = c0; j < c1 && k < max_num_food_; ++j) {
+        const std::int64_t f = food_at(s, i, j);
+        if (f == 0) continue;
+        out[3 * k] = static_cast<float>(i - r0);
+        out[3 * k + 1] = static_cast<float>(j - c0);
+        out[3 * k + 2] = static_cast<float>(f);
+        ++k;
+      }
+    }
+    const int width = observe_levels_ ? 3 : 2;
+    float* pl = out + 3 * max_num_food_;
+    for (int q = 0; q < players_; ++q) {
+      pl[width * q] = -1.0f;
+      pl[width * q + 1] = -1.0f;
+      if (observe_levels_) pl[width * q + 2] = 0.0f;
+    }
+    // Self first, then the others in agent order. The reference's visibility test is
+    // 0 <= offset from the clipped window's corner <= 2 * sight (not the window itself).
+    int slot = 0;
+    auto put = [&](int q) {
+      const std::int64_t tr = s.pos[2 * q] - r0, tc = s.pos[2 * q + 1] - c0;
+      if (std::min(tr, tc) < 0 || std::max(tr, tc) > 2 * static_cast<std::int64_t>(sight_)) return;
+      pl[width * slot] = static_cast<float>(tr);
+      pl[width * slot + 1] = static_cast<float>(tc);
+      if (observe_levels_) pl[width * slot + 2] = static_cast<float>(s.level[q]);
+      ++slot;
+    };
+    put(agent);
+    for (int q = 0; q < players_; ++q) if (q != agent) put(q);
+  }
+
+  void observe_grid(const State& s, int agent, float* out) const {
+    const std::int64_t w = 2 * static_cast<std::int64_t>(sight_) + 1;
+    const std::int64_t top = s.pos[2 * agent] - sight_, left = s.pos[2 * agent + 1] - sight_;
+    float* agents = out;
+    float* foods = out + w * w;
+    float* access = out + 2 * w * w;
+    for (std::int64_t i = 0; i < w; ++i) {
+      for (std::int64_t j = 0; j < w; ++j) {
+        const std::int64_t r = top + i, c = left + j;
+        const bool inside = r >= 0 && r < rows_ && c >= 0 && c < cols_;
+        agents[i * w + j] = 0.0f;
+        foods[i * w + j] = inside ? static_cast<float>(food_at(s, r, c)) : 0.0f;
+        access[i * w + j] = inside && food_at(s, r, c) == 0 ? 1.0f : 0.0f;
+      }
+    }
+    for (int q = 0; q < players_; ++q) {
+      const std::int64_t i = s.pos[2 * q] - top, j = s.pos[2 * q + 1] - left;
+      if (i < 0 || i >= w || j < 0 || j >= w) continue;
+      agents[i * w + j] = observe_levels_ ? static_cast<float>(s.level[q]) : 1.0f;
+      access[i * w + j] = 0.0f;
+    }
+  }
+
+  int players_, min_player_level_, max_player_level_, min_food_level_, max_food_level_, max_num_food_, sight_,
+      max_episode_steps_;
+  bool force_coop_, normalize_reward_, grid_observation_, observe_levels_;
+  double penalty_;
+  int rows_ = 0, cols_ = 0;
+};
+
+}  // namespace genmarl::lbf
