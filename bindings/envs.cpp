@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "genmarl/core/thread_pool.hpp"
+#include "genmarl/env/module.hpp"
 #include "genmarl/envs/registry.hpp"
 
 namespace py = pybind11;
@@ -390,6 +391,8 @@ void bind_envs(py::module_& m) {
       },
       py::arg("name"),
       "Accepted arguments of an environment or alias: (name, kind, default, doc, tuple length); optional_int None is -1.");
+  m.def("load_env_module", &genmarl::load_env_module, py::arg("path"),
+        "Loads a shared library of users' scenarios (GENMARL_ENV_MODULE) and registers them; returns their names.");
   m.def(
       "resolve_env",
       [](const std::string& name) {

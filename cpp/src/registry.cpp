@@ -1,11 +1,21 @@
 #include "genmarl/envs/registry.hpp"
 
+#include <dlfcn.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "genmarl/env/module.hpp"
+
 #include "genmarl/envs/lbf/foraging.hpp"
 #include "genmarl/envs/mpe/all.hpp"
 
 namespace genmarl {
 
-const std::vector<EnvEntry>& env_registry() {
+namespace {
+
+const std::vector<EnvEntry>& builtin_entries() {
   static const std::vector<EnvEntry> entries = {
       make_entry<mpe::Simple>("mpe"),
       make_entry<mpe::SimpleSpread>("mpe"),
@@ -24,22 +34,119 @@ const std::vector<EnvEntry>& env_registry() {
   return entries;
 }
 
+// Built-in entries, then those registered at run time (users' modules). Entries are never
+// removed and live in a deque, so the references handed out stay valid.
+struct Registry {
+  std::mutex mutex;
+  std::deque<EnvEntry> added;
+  std::map<std::string, std::vector<std::string>> modules;  // loaded library path -> its env names
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+std::vector<const EnvEntry*> snapshot() {
+  std::vector<const EnvEntry*> out;
+  for (const auto& e : builtin_entries()) out.push_back(&e);
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& e : r.added) out.push_back(&e);
+  return out;
+}
+
+void check_new(const EnvEntry& entry, const std::vector<const EnvEntry*>& existing) {
+  if (entry.name.empty() || !entry.make) throw InvalidArgument("an env entry needs a name and a factory");
+  for (const auto* e : existing) {
+    if (e->name == entry.name) throw InvalidArgument("an environment named '" + entry.name + "' is already registered");
+    if (e->parse_alias && e->parse_alias(entry.name)) {
+      throw InvalidArgument("'" + entry.name + "' is already an alias of environment '" + e->name + "'");
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<EnvEntry>& env_registry() { return builtin_entries(); }
+
 std::vector<std::string> list_envs() {
   std::vector<std::string> names;
-  for (const auto& e : env_registry()) names.push_back(e.name);
+  for (const auto* e : snapshot()) names.push_back(e->name);
+  return names;
+}
+
+void register_env(EnvEntry entry) {
+  auto existing = snapshot();
+  check_new(entry, existing);
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& e : r.added) {
+    if (e.name == entry.name) throw InvalidArgument("an environment named '" + entry.name + "' is already registered");
+  }
+  r.added.push_back(std::move(entry));
+}
+
+std::vector<std::string> load_env_module(const std::string& path) {
+  Registry& r = registry();
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.modules.find(path);
+    if (it != r.modules.end()) return it->second;
+  }
+  // Never closed: the scenarios' code (factories, vtables) lives in the library.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* err = dlerror();
+    throw InvalidArgument("could not load env module '" + path + "': " + (err ? err : "unknown error"));
+  }
+  using AbiFn = void (*)(EnvModuleAbi*);
+  using InitFn = void (*)(EnvModule*);
+  auto abi_fn = reinterpret_cast<AbiFn>(dlsym(handle, "genmarl_env_module_abi_v1"));
+  auto init_fn = reinterpret_cast<InitFn>(dlsym(handle, "genmarl_env_module_init_v1"));
+  if (abi_fn == nullptr || init_fn == nullptr) {
+    throw InvalidArgument("'" + path + "' is not a genmarl env module (no GENMARL_ENV_MODULE in it)");
+  }
+  EnvModuleAbi theirs{};
+  abi_fn(&theirs);
+  const EnvModuleAbi ours = env_module_abi();
+  if (!(theirs == ours)) {
+    throw InvalidArgument("env module '" + path + "' was built with " + describe(theirs) + " but this genmarl has " +
+                          describe(ours) + "; rebuild it against this genmarl (genmarl.get_cmake_dir()) with the same compiler");
+  }
+  EnvModule module;
+  init_fn(&module);
+  auto existing = snapshot();
+  std::vector<std::string> names;
+  for (const auto& e : module.entries()) {
+    check_new(e, existing);
+    for (const auto& n : names) {
+      if (n == e.name) throw InvalidArgument("env module '" + path + "' registers '" + e.name + "' twice");
+    }
+    names.push_back(e.name);
+  }
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& e : r.added) {  // registered meanwhile by another thread
+    for (const auto& n : names) {
+      if (e.name == n) throw InvalidArgument("an environment named '" + n + "' is already registered");
+    }
+  }
+  for (auto& e : module.entries()) r.added.push_back(std::move(e));
+  r.modules[path] = names;
   return names;
 }
 
 ResolvedEnv resolve_env(const std::string& name) {
-  for (const auto& e : env_registry()) {
-    if (e.name == name) return {&e, Params()};
+  const auto entries = snapshot();
+  for (const auto* e : entries) {
+    if (e->name == name) return {e, Params()};
   }
-  for (const auto& e : env_registry()) {
-    if (!e.parse_alias) continue;
-    if (auto p = e.parse_alias(name)) return {&e, *p};
+  for (const auto* e : entries) {
+    if (!e->parse_alias) continue;
+    if (auto p = e->parse_alias(name)) return {e, *p};
   }
   std::string known;
-  for (const auto& e : env_registry()) known += (known.empty() ? "" : ", ") + e.name;
+  for (const auto* e : entries) known += (known.empty() ? "" : ", ") + e->name;
   throw InvalidArgument("unknown environment '" + name + "'; known: " + known +
                         " (and the registered ids of the reference packages, e.g. Foraging-8x8-2p-2f-coop-v3)");
 }

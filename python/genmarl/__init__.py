@@ -7,10 +7,11 @@
 
 from genmarl._core import InvalidArgument
 from genmarl import buffers, sampling
+from genmarl.envs.registry import register, register_module, unregister
 from genmarl.envs.vector_env import VectorEnv, list_envs, make
 
 __version__ = "0.1.0"
-__all__ = ["InvalidArgument", "VectorEnv", "buffers", "get_cmake_dir", "get_include", "list_envs", "make", "sampling", "train", "__version__"]
+__all__ = ["InvalidArgument", "VectorEnv", "buffers", "get_cmake_dir", "get_include", "list_envs", "make", "register", "register_module", "sampling", "train", "unregister", "__version__"]
 
 
 def get_cmake_dir() -> str:

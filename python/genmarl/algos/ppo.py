@@ -174,7 +174,7 @@ class GroupedLearner:
             "updates": self.updates,
             "env_steps": self.env_steps,
         }
-        if include_env and self.obs is not None:
+        if include_env and self.obs is not None and hasattr(self.env, "get_state"):
             # numpy arrays cross as tensors: checkpoints hold plain data only (weights_only loads)
             state["env_state"] = {k: to_tensor(v) for k, v in self.env.get_state().items()}
             state["hidden"] = {k: v.cpu() for k, v in self._hidden.items()}

@@ -30,13 +30,14 @@ _RENDER_MODES = (None, "rgb_array")
 
 
 def list_envs(family: str | None = None) -> list[str]:
-    """Names of the registered environments, e.g. ``["simple", "simple_spread", ..., "lbf"]``;
-    ``family`` (e.g. ``"mpe"``, ``"lbf"``) keeps one family's. Registered ids of the reference
-    packages (``"Foraging-8x8-2p-2f-coop-v3"``) are aliases, not listed."""
-    names = list(_core.list_envs())
-    if family is None:
-        return names
-    return [n for n in names if _core.resolve_env(n)[1] == family]
+    """Names of the registered environments, e.g. ``["simple", "simple_spread", ..., "lbf"]``,
+    built-in and users' own (C++ modules and Python factories); ``family`` (e.g. ``"mpe"``,
+    ``"lbf"``, ``"python"``) keeps one family's. Registered ids of the reference packages
+    (``"Foraging-8x8-2p-2f-coop-v3"``) are aliases, not listed."""
+    from genmarl.envs.registry import python_envs
+
+    names = [(n, _core.resolve_env(n)[1]) for n in _core.list_envs()] + list(python_envs().items())
+    return [n for n, f in names if family is None or f == family]
 
 
 def _env_params(name: str) -> list[tuple]:
@@ -482,5 +483,15 @@ def make(
     ``num_threads=None`` picks ``min(cpu_count, num_envs // 256)`` (at least 1). Results are
     bitwise identical for any ``num_threads``. Unknown ``scenario_kwargs`` raise ``TypeError``
     naming the accepted ones (see :func:`list_envs` and ``docs/environments.md``).
+
+    ``name`` may be a reference package's registered id (``"Foraging-8x8-2p-2f-coop-v3"``), a
+    Python environment registered with :func:`genmarl.register` (its factory's object is
+    returned), or ``"module:name"``, which imports ``module`` first (it registers its envs).
     """
+    from genmarl.envs import registry
+
+    if isinstance(name, str):
+        name = registry.split_module(name)
+        if name in registry.python_envs():
+            return registry.make_python_env(name, num_envs, num_threads, seed, render_mode, scenario_kwargs)
     return VectorEnv(name, num_envs=num_envs, num_threads=num_threads, seed=seed, render_mode=render_mode, **scenario_kwargs)

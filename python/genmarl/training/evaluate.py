@@ -116,7 +116,8 @@ def evaluate(
     if gif:
         write_gif(frames, gif)
         out["gif"] = str(gif)
-    env.close()
+    if hasattr(env, "close"):
+        env.close()
     return out
 
 

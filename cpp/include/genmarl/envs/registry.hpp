@@ -42,8 +42,8 @@ EnvEntry make_entry(std::string family) {
   return entry;
 }
 
-const std::vector<EnvEntry>& env_registry();
-std::vector<std::string> list_envs();
+const std::vector<EnvEntry>& env_registry();  // the built-in scenarios
+std::vector<std::string> list_envs();          // built-in and registered at run time (env/module.hpp)
 const EnvEntry& find_env(const std::string& name);  // throws InvalidArgument naming the known envs
 
 // An env name or alias resolved: the registered entry and the arguments the alias stands for

@@ -1,0 +1,145 @@
+// Level-Based Foraging rules on hand-built states (the step-by-step comparison with the
+// lbforaging package is tests/test_lbf.py).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "genmarl/env/output_buffers.hpp"
+#include "genmarl/env/scenario.hpp"
+#include "genmarl/envs/lbf/foraging.hpp"
+#include "genmarl/envs/registry.hpp"
+
+using namespace genmarl;
+using lbf::Foraging;
+
+static_assert(genmarl::Scenario<Foraging>);
+static_assert(HasActionMask<Foraging> && HasMetrics<Foraging> && !HasCurriculum<Foraging>);
+
+namespace {
+
+Foraging make(int players, int rows, int cols, double penalty = 0.0, bool normalize = true) {
+  Params p;
+  p.set("players", players);
+  p.set_tuple("field_size", {double(rows), double(cols)});
+  p.set("penalty", penalty);
+  p.set("normalize_reward", normalize ? 1 : 0);
+  p.set("max_num_food", 1);
+  return Foraging(p.resolve(Foraging::param_specs(), "lbf"));
+}
+
+struct World {
+  Foraging sc;
+  Foraging::State s;
+  explicit World(Foraging f) : sc(std::move(f)) { sc.init_state(s); }
+  void player(int i, int r, int c, int level) {
+    s.pos[2 * i] = r;
+    s.pos[2 * i + 1] = c;
+    s.level[i] = level;
+  }
+  void food(int r, int c, int level) {
+    s.field[r * sc.cols() + c] = level;
+    s.food_spawned += level;
+  }
+  void step(std::vector<std::int64_t> actions) {
+    CounterRng rng(0, 0, 0);
+    sc.apply_actions(s, actions.data(), nullptr, 0);
+    sc.step(s, rng);
+  }
+  std::pair<std::int64_t, std::int64_t> at(int i) const { return {s.pos[2 * i], s.pos[2 * i + 1]}; }
+};
+
+}  // namespace
+
+TEST(Lbf, ContestedCellIsTakenByNobodyButSwapsHappen) {
+  World w(make(3, 6, 6));
+  w.player(0, 2, 1, 1);
+  w.player(1, 2, 3, 1);
+  w.player(2, 4, 4, 1);
+  w.food(1, 4, 1);
+  w.step({lbf::kEast, lbf::kWest, lbf::kNone});  // both claim (2, 2)
+  EXPECT_EQ(w.at(0), std::make_pair(std::int64_t{2}, std::int64_t{1}));
+  EXPECT_EQ(w.at(1), std::make_pair(std::int64_t{2}, std::int64_t{3}));
+  w.player(1, 2, 2, 1);
+  w.step({lbf::kEast, lbf::kWest, lbf::kNone});  // swap through each other
+  EXPECT_EQ(w.at(0), std::make_pair(std::int64_t{2}, std::int64_t{2}));
+  EXPECT_EQ(w.at(1), std::make_pair(std::int64_t{2}, std::int64_t{1}));
+}
+
+TEST(Lbf, InvalidActionsActAsNone) {
+  World w(make(1, 5, 5));
+  w.player(0, 0, 0, 1);
+  w.food(1, 1, 1);
+  bool mask[6];
+  w.sc.action_mask(w.s, 0, mask);
+  EXPECT_TRUE(mask[lbf::kNone]);
+  EXPECT_FALSE(mask[lbf::kNorth]);
+  EXPECT_FALSE(mask[lbf::kWest]);
+  EXPECT_FALSE(mask[lbf::kLoad]);
+  w.step({lbf::kNorth});
+  EXPECT_EQ(w.at(0), std::make_pair(std::int64_t{0}, std::int64_t{0}));
+  w.step({lbf::kLoad});
+  EXPECT_EQ(w.s.field[1 * 5 + 1], 1);
+}
+
+TEST(Lbf, CooperativeLoadSharesNormalisedRewards) {
+  World w(make(3, 7, 7));
+  w.player(0, 2, 3, 1);  // north of the food
+  w.player(1, 3, 2, 2);  // west of the food
+  w.player(2, 5, 5, 2);  // far away
+  w.food(3, 3, 3);
+  w.step({lbf::kLoad, lbf::kLoad, lbf::kLoad});  // player 2's LOAD is invalid: NONE
+  EXPECT_EQ(w.s.field[3 * 7 + 3], 0);
+  double r[3];
+  w.sc.rewards(w.s, r);
+  EXPECT_DOUBLE_EQ(r[0], 1.0 * 3 / (3.0 * 3));
+  EXPECT_DOUBLE_EQ(r[1], 2.0 * 3 / (3.0 * 3));
+  EXPECT_DOUBLE_EQ(r[2], 0.0);
+  EXPECT_TRUE(w.sc.is_terminal(w.s));
+  double acc[1] = {0};
+  w.sc.update_metrics(w.s, acc);
+  EXPECT_DOUBLE_EQ(acc[0], 1.0);
+}
+
+TEST(Lbf, FailedLoadCostsThePenalty) {
+  World w(make(2, 6, 6, 0.25));
+  w.player(0, 2, 3, 1);
+  w.player(1, 0, 0, 1);
+  w.food(3, 3, 2);
+  w.step({lbf::kLoad, lbf::kNone});
+  double r[2];
+  w.sc.rewards(w.s, r);
+  EXPECT_DOUBLE_EQ(r[0], -0.25);
+  EXPECT_DOUBLE_EQ(r[1], 0.0);
+  EXPECT_EQ(w.s.field[3 * 6 + 3], 2);
+  EXPECT_FALSE(w.sc.is_terminal(w.s));
+}
+
+TEST(Lbf, AliasesResolveToTheReferenceArguments) {
+  auto r = resolve_env("Foraging-2s-10x10-3p-3f-coop-v3");
+  EXPECT_EQ(r.entry->name, "lbf");
+  EXPECT_EQ(r.alias_params.get_int("players"), 3);
+  EXPECT_EQ(r.alias_params.get_int("sight"), 2);
+  EXPECT_TRUE(r.alias_params.get_bool("force_coop"));
+  EXPECT_EQ(r.alias_params.get_ints("field_size"), (std::vector<int>{10, 10}));
+  EXPECT_THROW(resolve_env("Foraging-4x4-2p-2f-v3"), InvalidArgument);
+  EXPECT_THROW(resolve_env("Foraging-8x9-2p-2f-v3"), InvalidArgument);
+}
+
+TEST(Lbf, TimeLimitIsTruncationAndFoodEatenIsTermination) {
+  Params p;
+  p.set("max_episode_steps", 3);
+  auto env = make_env("lbf", p, 8, 2, 1);
+  OutputBuffers b(*env);
+  env->reset(1, b.out);
+  for (int t = 1; t <= 3; ++t) {
+    std::fill_n(env->discrete_actions(), 8 * 2, lbf::kNone);
+    env->step(b.out);
+  }
+  for (int e = 0; e < 8; ++e) {
+    EXPECT_TRUE(b.done[e]);
+    EXPECT_TRUE(b.truncated[2 * e]);
+    EXPECT_FALSE(b.terminated[2 * e]);
+    EXPECT_DOUBLE_EQ(b.final_metrics[e], 0.0);
+    for (int k = 0; k < 6; ++k) EXPECT_EQ(b.action_mask[0][(2 * e) * 6 + 0], true);
+  }
+}

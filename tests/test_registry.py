@@ -1,0 +1,242 @@
+"""Users' own environments without forking genmarl: a C++ scenario built outside the package
+(examples/custom_env) and loaded at run time, and Python factories registered by name. Both
+are accepted by genmarl.make, the PettingZoo adapters, training, evaluation and the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import genmarl
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "custom_env"
+
+
+def _cmake_args() -> list[str]:
+    try:
+        return [f"-DCMAKE_PREFIX_PATH={genmarl.get_cmake_dir()}"]  # the installed wheel's package
+    except FileNotFoundError:
+        return [f"-DGENMARL_SOURCE_DIR={ROOT}"]  # an editable install: the source tree's headers
+
+
+def _build(out: Path, extra: list[str] = ()) -> Path:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is needed to build the example env module")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    subprocess.run(["cmake", "-S", str(EXAMPLE), "-B", str(out), *gen, "-DCMAKE_BUILD_TYPE=Release", *_cmake_args(), *extra],
+                   check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(out)], check=True, capture_output=True)
+    so = out / "custom_envs.so"
+    assert so.is_file()
+    return so
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("custom_env")
+    _build(out)
+    sys.path.insert(0, str(out))
+    yield out
+    sys.path.remove(str(out))
+
+
+def test_cpp_module_envs_are_made_like_builtin_ones(module_dir):
+    env = genmarl.make("custom_envs:gridworld", num_envs=64, num_threads=2, seed=3, agents=3, size=6)
+    assert "gridworld" in genmarl.list_envs() and genmarl.list_envs("gridworld") == ["gridworld"]
+    assert env.family == "gridworld" and env.groups == ["walker"] and env.metric_names == ["agents_at_goal"]
+    obs, infos = env.reset_grouped(seed=3)
+    assert obs["walker"].shape == (64, 3, 8) and infos["action_mask"]["walker"].shape == (64, 3, 5)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(80):
+        obs, rew, term, trunc, infos = env.step_grouped(env.sample_actions(rng, True, infos["action_mask"]))
+        if infos["done"].any():
+            ended += int(infos["done"].sum())
+            assert ((infos["metrics"]["agents_at_goal"] >= 0) & (infos["metrics"]["agents_at_goal"] <= 1)).all()
+    assert ended > 0
+    # bitwise identical for any thread count, as the built-in envs
+    a = genmarl.make("gridworld", num_envs=64, num_threads=1, seed=3, agents=3, size=6)
+    b = genmarl.make("gridworld", num_envs=64, num_threads=3, seed=3, agents=3, size=6)
+    a.reset_grouped(seed=3), b.reset_grouped(seed=3)
+    for _ in range(50):
+        acts = a.sample_actions(rng, True)
+        oa, ob = a.step_grouped(acts)[0], b.step_grouped(acts)[0]
+        np.testing.assert_array_equal(oa["walker"], ob["walker"])
+    # the module's argument checks raise across the library boundary
+    with pytest.raises(ValueError, match="agents must be in"):
+        genmarl.make("gridworld", agents=99)
+    with pytest.raises(TypeError, match="accepted arguments"):
+        genmarl.make("gridworld", bogus=1)
+
+
+def test_cpp_module_passes_pettingzoo_api(module_dir):
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.test import parallel_api_test
+
+    import genmarl.pettingzoo as gpz
+
+    genmarl.register_module("custom_envs")
+    parallel_api_test(gpz.parallel_env("gridworld", agents=2), num_cycles=100)
+
+
+def test_cli_trains_and_evaluates_a_module_env(module_dir, tmp_path):
+    pytest.importorskip("torch")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(module_dir), os.environ.get("PYTHONPATH", "")])}
+    run = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "genmarl.cli", "train", "--env", "custom_envs:gridworld", "--total-steps", "60000",
+         "--num-envs", "32", "--out", str(run), "progress=false", "tensorboard=false", "env_kwargs.size=4"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (run / "summary.json").is_file()
+    ev = subprocess.run([sys.executable, "-m", "genmarl.cli", "eval", str(run), "--episodes", "64"],
+                        capture_output=True, text=True, env=env, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert "agents_at_goal" in ev.stdout
+
+
+def test_bad_modules_are_refused(module_dir, tmp_path):
+    from genmarl import _core
+
+    with pytest.raises(ValueError, match="not a genmarl env module"):
+        genmarl.register_module(_core.__file__)
+    with pytest.raises(ValueError, match="does not exist"):
+        genmarl.register_module(str(tmp_path / "missing.so"))
+    with pytest.raises(ValueError, match="no shared library named"):
+        genmarl.register_module("no_such_env_module")
+    # the same scenario names from another file: refused, nothing registered twice
+    copy = tmp_path / "custom_envs_copy.so"
+    shutil.copy(module_dir / "custom_envs.so", copy)
+    genmarl.register_module("custom_envs")
+    with pytest.raises(ValueError, match="already registered"):
+        genmarl.register_module(str(copy))
+    assert genmarl.list_envs().count("gridworld") == 1
+
+
+def test_module_built_with_another_abi_is_refused(tmp_path):
+    so = _build(tmp_path / "oldabi", ["-DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=0"])
+    with pytest.raises(ValueError, match="_GLIBCXX_USE_CXX11_ABI=0"):
+        genmarl.register_module(str(so))
+
+
+class ChainEnv:
+    """A Python env with genmarl's grouped interface: two agents on a chain of `length` cells
+    walk right (action 1) to the end; reward 1 each when both are there."""
+
+    def __init__(self, num_envs: int, num_threads=None, seed: int = 0, length: int = 4) -> None:
+        self.num_envs, self.length = num_envs, length
+        self.groups = ["agent"]
+        self.rng = np.random.default_rng(seed)
+        self.pos = np.zeros((num_envs, 2), np.int64)
+        self.t = np.zeros(num_envs, np.int64)
+        self.ret = np.zeros((num_envs, 2), np.float32)
+
+    def group_observation_space(self, g):
+        return spaces.Box(0, 1, (2, 2), np.float32)
+
+    def group_action_space(self, g):
+        return spaces.MultiDiscrete([2, 2])
+
+    def _obs(self):
+        return {"agent": np.stack([self.pos / self.length, self.pos[:, ::-1] / self.length], 1).astype(np.float32)}
+
+    def reset_grouped(self, seed=None):
+        self.pos[:] = 0
+        self.t[:] = 0
+        self.ret[:] = 0
+        return self._obs(), {}
+
+    def sample_actions(self, rng, grouped=True, action_mask=None):
+        return {"agent": rng.integers(0, 2, (self.num_envs, 2))}
+
+    def step_grouped(self, actions):
+        a = np.asarray(actions["agent"])
+        self.pos = np.minimum(self.pos + a, self.length)
+        self.t += 1
+        at_end = (self.pos == self.length).all(1)
+        rew = np.repeat(at_end[:, None], 2, 1).astype(np.float32)
+        self.ret += rew
+        done = at_end | (self.t >= 12)
+        term = np.repeat(at_end[:, None], 2, 1)
+        trunc = np.repeat((~at_end & (self.t >= 12))[:, None], 2, 1)
+        infos = {"done": done}
+        if done.any():
+            infos["final_observation"] = self._obs()
+            infos["episode_return"] = {"agent": self.ret.copy()}
+            infos["episode_length"] = self.t.copy()
+            self.pos[done] = 0
+            self.t[done] = 0
+            self.ret[done] = 0
+        return self._obs(), {"agent": rew}, {"agent": term}, {"agent": trunc}, infos
+
+
+@pytest.fixture
+def chain():
+    genmarl.register("chain", ChainEnv)
+    yield
+    genmarl.unregister("chain")
+
+
+def test_python_env_is_made_trained_and_evaluated(chain, tmp_path):
+    pytest.importorskip("torch")
+    from genmarl.algos import PPOConfig
+
+    env = genmarl.make("chain", num_envs=8, length=3)
+    assert isinstance(env, ChainEnv) and env.length == 3 and env.family == "python"
+    assert "chain" in genmarl.list_envs() and "chain" in genmarl.list_envs("python")
+    cfg = PPOConfig(env="chain", num_envs=16, total_steps=16 * 64 * 8, num_steps=64, env_kwargs={"length": 3},
+                    progress=False, tensorboard=False, eval_episodes=32)
+    result = genmarl.train(cfg, out=tmp_path / "run")
+    assert (tmp_path / "run" / "summary.json").is_file()
+    assert result is not None
+
+
+def test_python_registration_errors(chain):
+    with pytest.raises(ValueError, match="already registered"):
+        genmarl.register("chain", ChainEnv)
+    with pytest.raises(ValueError, match="C\\+\\+ environment"):
+        genmarl.register("simple_spread", ChainEnv)
+    with pytest.raises(ValueError, match="must match"):
+        genmarl.register("bad name!", ChainEnv)
+    with pytest.raises(TypeError, match="callable"):
+        genmarl.register("x", 3)
+    genmarl.register("broken", lambda num_envs, num_threads, seed: object())
+    try:
+        with pytest.raises(TypeError, match="without \\['groups'"):
+            genmarl.make("broken")
+    finally:
+        genmarl.unregister("broken")
+    with pytest.raises(KeyError):
+        genmarl.unregister("never_registered")
+
+
+def test_module_prefix_imports_a_python_module(tmp_path, monkeypatch):
+    (tmp_path / "my_chain_envs.py").write_text(textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import genmarl
+        from test_registry import ChainEnv
+        if "chain2" not in genmarl.list_envs():
+            genmarl.register("chain2", ChainEnv)
+        """
+    ))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        env = genmarl.make("my_chain_envs:chain2", num_envs=2)
+        assert env.num_envs == 2
+    finally:
+        if "chain2" in genmarl.list_envs():
+            genmarl.unregister("chain2")
+    with pytest.raises(ValueError, match="could not import"):
+        genmarl.make("no_such_module_xyz:env")
