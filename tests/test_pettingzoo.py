@@ -20,6 +20,8 @@ GRID_ENVS = {
     "Foraging-8x8-2p-2f-coop-v3": {},
     "Foraging-2s-10x10-3p-3f-v3": {},
     "lbf": {"grid_observation": True, "sight": 2, "players": 3, "max_num_food": 3, "penalty": 0.1},
+    "rware-tiny-2ag-v2": {},
+    "rware": {"n_agents": 5, "reward_type": 2, "max_inactivity_steps": 30, "max_steps": 100},
 }
 
 

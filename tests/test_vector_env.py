@@ -27,7 +27,7 @@ def rollout(env, steps, seed, grouped=False):
 
 def test_list_envs_has_all_mpe2_scenarios():
     assert sorted(genmarl.list_envs("mpe")) == ALL_ENVS
-    assert set(genmarl.list_envs()) == set(ALL_ENVS) | {"lbf"}
+    assert set(genmarl.list_envs()) == set(ALL_ENVS) | {"lbf", "rware"}
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)

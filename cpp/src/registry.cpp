@@ -10,6 +10,7 @@
 
 #include "genmarl/envs/lbf/foraging.hpp"
 #include "genmarl/envs/mpe/all.hpp"
+#include "genmarl/envs/rware/warehouse.hpp"
 
 namespace genmarl {
 
@@ -30,6 +31,7 @@ const std::vector<EnvEntry>& builtin_entries() {
       make_entry<mpe::SimpleWorldComm>("mpe"),
       make_entry<mpe::CollectTreasure>("mpe"),
       make_entry<lbf::Foraging>("lbf"),
+      make_entry<rware::Warehouse>("rware"),
   };
   return entries;
 }

@@ -1,7 +1,8 @@
-"""Helpers for testing genmarl against the reference packages (mpe2, lbforaging).
+"""Helpers for testing genmarl against the reference packages (mpe2, lbforaging, rware).
 
 ``sync_from_reference(vector_env, env_index, ref_env)`` copies the full state of a reset
-reference env (an mpe2 parallel or AEC env, or an lbforaging ``ForagingEnv``) into one env
+reference env (an mpe2 parallel or AEC env, an lbforaging ``ForagingEnv`` or an rware
+``Warehouse``) into one env
 of a :class:`genmarl.VectorEnv`, so both can be stepped side by side with the same actions.
 ``sync_from_mpe2`` is the mpe2 case.
 """
@@ -100,9 +101,10 @@ def sync_from_mpe2(vector_env: VectorEnv, env_index: int, mpe2_env: Any) -> None
 def sync_from_reference(vector_env: VectorEnv, env_index: int, ref_env: Any) -> None:
     """Copies the state of a reset reference env into env ``env_index`` of ``vector_env``.
 
-    The reference is recognised by its type: mpe2 envs (see :func:`sync_from_mpe2`) and
+    The reference is recognised by its type: mpe2 envs (see :func:`sync_from_mpe2`),
     lbforaging 2.0.0 ``ForagingEnv`` (field, players' positions and levels, the food level
-    spawned and the step counter). The env must have been made with the same arguments.
+    spawned and the step counter) and rware 2.0.0 ``Warehouse`` (robots, shelves, request queue,
+    counters and the numpy generator's state). The env must have been made with the same arguments.
     """
     if not isinstance(vector_env, VectorEnv):
         raise TypeError("vector_env must be a genmarl.VectorEnv")
@@ -114,6 +116,12 @@ def sync_from_reference(vector_env: VectorEnv, env_index: int, ref_env: Any) -> 
         if vector_env.family != "mpe":
             raise ValueError(f"an mpe2 reference needs an MPE env, got family {vector_env.family!r}")
         sync_from_mpe2(vector_env, env_index, ref_env)
+    elif module.startswith("rware"):
+        if vector_env.family != "rware":
+            raise ValueError(f"an rware reference needs an rware env, got family {vector_env.family!r}")
+        from genmarl._sync.rware import sync_rware
+
+        sync_rware(vector_env, env_index, ref_env)
     elif module.startswith("lbforaging"):
         if vector_env.family != "lbf":
             raise ValueError(f"an lbforaging reference needs an lbf env, got family {vector_env.family!r}")
@@ -121,4 +129,4 @@ def sync_from_reference(vector_env: VectorEnv, env_index: int, ref_env: Any) -> 
 
         sync_lbf(vector_env, env_index, ref_env)
     else:
-        raise TypeError(f"no reference sync for {type(raw).__module__}.{type(raw).__name__}; supported: mpe2, lbforaging")
+        raise TypeError(f"no reference sync for {type(raw).__module__}.{type(raw).__name__}; supported: mpe2, lbforaging, rware")

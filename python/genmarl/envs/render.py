@@ -9,6 +9,8 @@ not drawn as text.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 WIDTH = 700
@@ -19,8 +21,8 @@ _FIXED_PIXELS_PER_SIZE = 350.0
 
 def render_mpe(state: dict[str, np.ndarray], env_index: int, dynamic_rescaling: bool = True) -> np.ndarray:
     """``[HEIGHT, WIDTH, 3] uint8`` frame of one env of an MPE state from ``get_state()``."""
-    if isinstance(dynamic_rescaling, dict):  # the env's scenario_kwargs
-        dynamic_rescaling = bool(dynamic_rescaling.get("dynamic_rescaling", True))
+    if not isinstance(dynamic_rescaling, bool):  # the env
+        dynamic_rescaling = bool(dynamic_rescaling.scenario_kwargs.get("dynamic_rescaling", True))
     pos = state["pos"][env_index]
     size = state["size"][env_index]
     color = state["color"][env_index]
@@ -52,7 +54,7 @@ def render_mpe(state: dict[str, np.ndarray], env_index: int, dynamic_rescaling: 
 _CELL = 40
 
 
-def render_grid_foraging(state: dict[str, np.ndarray], env_index: int, _kwargs: dict | None = None) -> np.ndarray:
+def render_grid_foraging(state: dict[str, np.ndarray], env_index: int, _env: Any = None) -> np.ndarray:
     """Level-Based Foraging frame: food cells green (darker for higher levels), players blue
     squares with one white tick per level, grey grid lines. ``[rows * 40, cols * 40, 3] uint8``."""
     field = state["field"][env_index]
@@ -74,11 +76,38 @@ def render_grid_foraging(state: dict[str, np.ndarray], env_index: int, _kwargs: 
     return frame
 
 
-_RENDERERS = {"mpe": render_mpe, "lbf": render_grid_foraging}
+def render_warehouse(state: dict[str, np.ndarray], env_index: int, env: Any) -> np.ndarray:
+    """Multi-Robot Warehouse frame (30 pixels per cell): shelves grey (requested ones red), robots
+    blue (loaded: dark blue) with a white tick on the side they face, grey grid lines."""
+    e = env_index
+    sx, sy = state["shelf_x"][e], state["shelf_y"][e]
+    ax, ay, d = state["agent_x"][e], state["agent_y"][e], state["agent_dir"][e]
+    carrying, queue = state["carrying"][e], set(int(q) for q in state["request_queue"][e])
+    p = env.resolved_params()
+    H = (p["column_height"] + 1) * p["shelf_rows"] + 2
+    W = 3 * p["shelf_columns"] + 1
+    c = 30
+    frame = np.full((H * c, W * c, 3), 255, np.uint8)
+    for j, (x, y) in enumerate(zip(sx, sy)):
+        frame[y * c + 3 : (y + 1) * c - 3, x * c + 3 : (x + 1) * c - 3] = (200, 60, 60) if j + 1 in queue else (150, 150, 150)
+    for gx in (W // 2 - 1, W // 2):  # the goals
+        frame[(H - 1) * c + 2 : H * c - 2, gx * c + 2 : (gx + 1) * c - 2] = (240, 220, 80)
+    for i, (x, y) in enumerate(zip(ax, ay)):
+        colour = (20, 40, 140) if carrying[i] else (60, 110, 230)
+        frame[y * c + 8 : (y + 1) * c - 8, x * c + 8 : (x + 1) * c - 8] = colour
+        cx, cy = x * c + c // 2, y * c + c // 2
+        dx, dy = {0: (0, -1), 1: (0, 1), 2: (-1, 0), 3: (1, 0)}[int(d[i])]
+        frame[cy + dy * 6 - 1 : cy + dy * 6 + 2, cx + dx * 6 - 1 : cx + dx * 6 + 2] = 255
+    frame[::c, :] = 200
+    frame[:, ::c] = 200
+    return frame
+
+
+_RENDERERS = {"mpe": render_mpe, "lbf": render_grid_foraging, "rware": render_warehouse}
 
 
 def renderer(family: str):
-    """The frame function ``(state, env_index, scenario_kwargs) -> [H, W, 3] uint8`` of a family."""
+    """The frame function ``(state, env_index, env) -> [H, W, 3] uint8`` of a family."""
     try:
         return _RENDERERS[family]
     except KeyError:

@@ -16,6 +16,7 @@ for as long as the caller keeps them.
 
 from __future__ import annotations
 
+import enum
 import numbers
 import os
 from collections.abc import Mapping
@@ -58,6 +59,8 @@ def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float]
         if key not in specs:
             raise TypeError(f"{name}: unexpected keyword argument '{key}'; accepted arguments: {accepted}")
         kind = specs[key][1]
+        if isinstance(value, enum.Enum) and kind == "int":  # e.g. rware.RewardType.INDIVIDUAL
+            value = value.value
         if kind == "int_tuple":
             length = specs[key][4]
             items = [value] if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
@@ -446,6 +449,28 @@ class VectorEnv:
             raise TypeError(f"state must be a dict of numpy arrays, got {type(state).__name__}")
         self._env.set_state(dict(state))
 
+    def resolved_params(self) -> dict[str, Any]:
+        """Every scenario argument with its value: defaults, then the alias's, then those given."""
+
+        def coerce(kind: str, v: Any, length: int) -> Any:
+            if kind == "int_tuple":
+                return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else tuple([int(v)] * length)
+            if kind == "bool":
+                return bool(v)
+            if kind == "int":
+                return int(v)
+            if kind == "optional_int":
+                return None if v is None or v < 0 else int(v)
+            return float(v)
+
+        specs = {p[0]: p for p in _env_params(self.scenario)}
+        out = {name: coerce(p[1], p[2], p[4]) for name, p in specs.items()}
+        for k, v in _core.resolve_env(self.name)[2].items():
+            out[k] = coerce(specs[k][1], v, specs[k][4])
+        for k, v in self.scenario_kwargs.items():
+            out[k] = coerce(specs[k][1], v.value if isinstance(v, enum.Enum) else v, specs[k][4])
+        return out
+
     # ---- rendering --------------------------------------------------------------------
     def render(self, env_index: int = 0) -> np.ndarray:
         """``[H, W, 3] uint8`` frame of env ``env_index`` (needs ``render_mode="rgb_array"``),
@@ -457,7 +482,7 @@ class VectorEnv:
             raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index!r}")
         from genmarl.envs.render import renderer
 
-        return renderer(self.family)(self._env.get_state(), int(env_index), self.scenario_kwargs)
+        return renderer(self.family)(self._env.get_state(), int(env_index), self)
 
     def close(self) -> None:
         self._closed = True

@@ -32,6 +32,8 @@
 //       reported as the episode's metrics (default: no metrics)
 //   int num_curriculum_stages() const; int curriculum_stage() const; void set_curriculum_stage(int);
 //       (default: one stage)
+//   bool is_truncated(const State&) const;  // an episode cut short before max_cycles (e.g. an
+//       inactivity limit); reported as truncation (default: only the time limit truncates)
 #pragma once
 
 #include <concepts>
@@ -75,6 +77,11 @@ concept HasActionMask = requires(const S cs, const typename S::State& cst, int a
 template <class S>
 concept HasMetrics = requires(const S cs, const typename S::State& cst, double* acc) {
   cs.update_metrics(cst, acc);
+};
+
+template <class S>
+concept HasTruncation = requires(const S cs, const typename S::State& cst) {
+  { cs.is_truncated(cst) } -> std::convertible_to<bool>;
 };
 
 template <class S>

@@ -289,7 +289,8 @@ class VectorEnv final : public BatchedEnv {
     // bootstrap value is needed). A family whose reference reports only the time limit in
     // that case says so in its is_terminal (MPE does).
     const bool terminated = scenario_.is_terminal(s);
-    const bool truncated = scenario_.steps(s) >= spec_.max_cycles;
+    bool truncated = scenario_.steps(s) >= spec_.max_cycles;
+    if constexpr (HasTruncation<Scenario>) truncated = truncated || scenario_.is_truncated(s);
     double* ret = returns_.data() + row;
     for (int i = 0; i < num_agents_; ++i) {
       out.rewards[row + i] = static_cast<float>(rew[i]);

@@ -1,4 +1,4 @@
-// Level-Based Foraging rules on hand-built states (the step-by-step comparison with the
+// Level-Based Foraging and Multi-Robot Warehouse rules on hand-built states (the step-by-step comparison with the
 // lbforaging package is tests/test_lbf.py).
 #include <gtest/gtest.h>
 
@@ -142,4 +142,106 @@ TEST(Lbf, TimeLimitIsTruncationAndFoodEatenIsTermination) {
     EXPECT_DOUBLE_EQ(b.final_metrics[e], 0.0);
     for (int k = 0; k < 6; ++k) EXPECT_EQ(b.action_mask[0][(2 * e) * 6 + 0], true);
   }
+}
+
+// ---- Multi-Robot Warehouse rules on hand-built states (parity: tests/test_rware.py) ----
+#include "genmarl/envs/rware/warehouse.hpp"
+
+namespace {
+
+struct Depot {
+  rware::Warehouse sc;
+  rware::Warehouse::State s;
+  explicit Depot(int agents) : sc(make_depot(agents)) { sc.init_state(s); }
+  static rware::Warehouse make_depot(int agents) {
+    Params p;
+    p.set("n_agents", agents);
+    p.set("request_queue_size", 1);
+    return rware::Warehouse(p.resolve(rware::Warehouse::param_specs(), "rware"));
+  }
+  void robot(int i, int x, int y, int dir) {
+    s.ax[i] = x;
+    s.ay[i] = y;
+    s.dir[i] = dir;
+  }
+  void step(std::vector<std::int64_t> actions) {
+    s.queue[0] = 1;
+    rware::Warehouse::recalc(s);
+    CounterRng rng(0, 0, 0);
+    sc.apply_actions(s, actions.data(), nullptr, 0);
+    sc.step(s, rng);
+  }
+  std::pair<int, int> at(int i) const { return {s.ax[i], s.ay[i]}; }
+};
+
+}  // namespace
+
+static_assert(genmarl::Scenario<rware::Warehouse> && HasTruncation<rware::Warehouse> && !HasActionMask<rware::Warehouse>);
+
+TEST(Rware, HeadOnSwapFreezesItsComponentButRotationsMove) {
+  Depot d(3);
+  d.robot(0, 0, 0, rware::kRightDir);  // (0,0) -> (1,0)
+  d.robot(1, 1, 0, rware::kLeftDir);   // (1,0) -> (0,0): a swap
+  d.robot(2, 2, 0, rware::kLeftDir);   // queued behind robot 1
+  d.step({rware::kForward, rware::kForward, rware::kForward});
+  EXPECT_EQ(d.at(0), std::make_pair(0, 0));
+  EXPECT_EQ(d.at(1), std::make_pair(1, 0));
+  EXPECT_EQ(d.at(2), std::make_pair(2, 0));
+  Depot r(4);  // a rotation around a 2x2 square moves
+  r.robot(0, 0, 0, rware::kRightDir);
+  r.robot(1, 1, 0, rware::kDown);
+  r.robot(2, 1, 1, rware::kLeftDir);
+  r.robot(3, 0, 1, rware::kUp);
+  r.step({rware::kForward, rware::kForward, rware::kForward, rware::kForward});
+  EXPECT_EQ(r.at(0), std::make_pair(1, 0));
+  EXPECT_EQ(r.at(1), std::make_pair(1, 1));
+  EXPECT_EQ(r.at(2), std::make_pair(0, 1));
+  EXPECT_EQ(r.at(3), std::make_pair(0, 0));
+}
+
+TEST(Rware, QueueIntoAStandingRobotFailsAndTheLongerQueueWins) {
+  Depot d(4);
+  d.robot(0, 0, 5, rware::kUp);        // stands still (NOOP)
+  d.robot(1, 0, 6, rware::kUp);        // queued into robot 0: fails
+  d.robot(2, 3, 3, rware::kLeftDir);   // (3,3) -> (2,3)
+  d.robot(3, 1, 3, rware::kRightDir);  // (1,3) -> (2,3): contested with robot 2
+  d.step({rware::kNoop, rware::kForward, rware::kForward, rware::kForward});
+  EXPECT_EQ(d.at(0), std::make_pair(0, 5));
+  EXPECT_EQ(d.at(1), std::make_pair(0, 6));
+  // exactly one of the two contenders took (2,3)
+  EXPECT_TRUE((d.at(2) == std::make_pair(2, 3)) != (d.at(3) == std::make_pair(2, 3)));
+}
+
+TEST(Rware, LoadedRobotCannotEnterAStandingShelfAndDropsOnlyOffHighways) {
+  Depot d(1);
+  // (1,1) is a shelf cell of the tiny layout; (0,1) a highway next to it.
+  d.robot(0, 1, 1, rware::kLeftDir);
+  d.step({rware::kToggleLoad});
+  ASSERT_NE(d.s.carrying[0], 0);
+  d.step({rware::kForward});  // onto the highway (0,1)
+  EXPECT_EQ(d.at(0), std::make_pair(0, 1));
+  d.step({rware::kToggleLoad});  // on a highway: ignored
+  EXPECT_NE(d.s.carrying[0], 0);
+  d.s.dir[0] = rware::kRightDir;
+  d.step({rware::kForward});     // back into (1,1): its own home, empty now
+  EXPECT_EQ(d.at(0), std::make_pair(1, 1));
+  d.step({rware::kForward});     // (2,1) holds a standing shelf: blocked
+  EXPECT_EQ(d.at(0), std::make_pair(1, 1));
+  d.step({rware::kToggleLoad});  // a shelf cell: dropped
+  EXPECT_EQ(d.s.carrying[0], 0);
+}
+
+TEST(Rware, Pcg64MatchesNumpysAlgorithmShape) {
+  // integers(0, 1) consumes nothing; the 32-bit buffer alternates.
+  rware::Pcg64 g;
+  g.state = 12345;
+  g.inc = 67891;
+  const auto before = g.state;
+  EXPECT_EQ(g.integers(1), 0u);
+  EXPECT_EQ(g.state, before);
+  const auto a = g.integers(1000);
+  EXPECT_LT(a, 1000u);
+  EXPECT_EQ(g.has_uint32, 1u);
+  g.integers(1000);
+  EXPECT_EQ(g.has_uint32, 0u);
 }
