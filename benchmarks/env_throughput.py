@@ -13,8 +13,10 @@ jitted step). Each (library, num_threads) pair runs in its own subprocess so thr
 * genmarl, num_envs=1: a Python loop over the per-agent dict API (``env.step(dict)``).
 * genmarl, num_envs>1: the grouped zero-copy API (``env.step_grouped``).
 * mpe2: its PettingZoo parallel env, one env (it has no batched mode).
-* lbforaging: ``gymnasium.make(id)``, one env, ``reset()`` when the episode ends; actions
+* lbforaging: ``gymnasium.make(id).unwrapped``, one env, ``reset()`` when the episode ends; actions
   uniform over all six (invalid ones act as NONE in both libraries).
+* rware: ``gymnasium.make(id).unwrapped`` (without the passive checker, which warns every step),
+  one env, ``reset()`` at the end of each 500-step episode; actions uniform over all five.
 * VMAS (torch CPU): ``env.step`` on the batch, ``env.reset()`` when the episodes end.
 * JaxMARL (jax CPU): ``jit(vmap(env.step))`` inside a ``lax.scan`` of 100 steps.
 
@@ -34,7 +36,7 @@ import time
 NUM_ENVS = [1, 64, 1024, 8192]
 THREADS = [1, 2]
 MPE2_NAMES = {"simple_spread": "simple_spread_v3", "simple_tag": "simple_tag_v3"}
-REFERENCES = ("mpe2", "lbforaging")  # single-env reference packages
+REFERENCES = ("mpe2", "lbforaging", "rware")  # single-env reference packages
 
 
 def supports(lib: str, scenario: str) -> bool:
@@ -43,6 +45,8 @@ def supports(lib: str, scenario: str) -> bool:
         return True
     if lib == "lbforaging":
         return scenario.startswith("Foraging")
+    if lib == "rware":
+        return scenario.startswith("rware")
     return scenario in MPE2_NAMES
 
 
@@ -111,11 +115,36 @@ def run_lbforaging(scenario: str, num_envs: int, threads: int, seconds: float) -
     import lbforaging  # noqa: F401 - registers the ids
     import numpy as np
 
-    env = gym.make(scenario)
+    env = gym.make(scenario).unwrapped  # the raw env: no wrapper overhead counted against the reference
     env.reset(seed=0)
     n = len(env.unwrapped.players)
     rng = np.random.default_rng(0)
     pool = [tuple(int(a) for a in rng.integers(0, 6, n)) for _ in range(256)]
+    state = {"i": 0}
+
+    def step():
+        _, _, done, trunc, _ = env.step(pool[state["i"] % 256])
+        if done or trunc:
+            env.reset()
+        state["i"] += 1
+
+    rate = _timed(step, seconds)
+    return {"steps_per_s": rate, "agents": n}
+
+
+def run_rware(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
+    import warnings
+
+    import gymnasium as gym
+    import numpy as np
+    import rware  # noqa: F401 - registers the ids
+
+    warnings.filterwarnings("ignore")
+    env = gym.make(scenario).unwrapped  # the passive checker warns on every step otherwise
+    env.reset(seed=0)
+    n = env.n_agents
+    rng = np.random.default_rng(0)
+    pool = [tuple(int(a) for a in rng.integers(0, 5, n)) for _ in range(256)]
     state = {"i": 0}
 
     def step():
@@ -187,7 +216,8 @@ def run_jaxmarl(scenario: str, num_envs: int, threads: int, seconds: float) -> d
     return {"steps_per_s": rate * n_scan * num_envs, "agents": len(env.agents)}
 
 
-RUNNERS = {"genmarl": run_genmarl, "mpe2": run_mpe2, "lbforaging": run_lbforaging, "vmas": run_vmas, "jaxmarl": run_jaxmarl}
+RUNNERS = {"genmarl": run_genmarl, "mpe2": run_mpe2, "lbforaging": run_lbforaging, "rware": run_rware, "vmas": run_vmas,
+           "jaxmarl": run_jaxmarl}
 
 
 def worker(args: argparse.Namespace) -> None:

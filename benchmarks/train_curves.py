@@ -93,6 +93,8 @@ def main() -> None:
                 ev = evaluate(algo, args.episodes)
                 row["trained"].append(ev["return"]["mean"])
                 row["trained_metrics"].append({k: v["mean"] for k, v in ev["metrics"].items()})
+                sampled = evaluate(algo, args.episodes, deterministic=False)
+                row.setdefault("trained_sampled", []).append(sampled["return"]["mean"])
         if env_name == "simple_tag":
             rnd = evaluate(None, args.episodes, policies={g: "random" for g in groups}, env_name=env_name)
             chase = evaluate(None, args.episodes, policies={"adversary": "heuristic", "agent": "random"}, env_name=env_name)
@@ -108,7 +110,8 @@ def main() -> None:
         results[f"{env_name}/{algo_name}"] = row
 
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    print("\ngenmarl, deterministic evaluation over", args.episodes, "episodes; return = mean episode return per agent")
+    print("\ngenmarl, evaluation over", args.episodes, "fresh episodes (deterministic = argmax actions, unless 'sampled');"
+          " return = mean episode return per agent")
     for key, row in results.items():
         env_name = key.split("/")[0]
         n = len(row["trained"])
@@ -129,6 +132,10 @@ def main() -> None:
             print(line)
             A = row["num_agents"]
             print(f"  team return (sum over {A} agents): trained {A * sum(tr) / n:.3f}, random {A * row['random']:.3f}")
+            if row.get("trained_sampled"):
+                ts = row["trained_sampled"]
+                print(f"  team return, sampled actions (same episodes): trained {A * sum(ts) / n:.3f} "
+                      f"(seeds {', '.join(f'{A * t:.3f}' for t in ts)})")
             for m in row["trained_metrics"][0] if row["trained_metrics"] else []:
                 vals = [t[m] for t in row["trained_metrics"]]
                 print(f"  {m}: trained {sum(vals) / n:.3f} (seeds {', '.join(f'{v:.3f}' for v in vals)}), "

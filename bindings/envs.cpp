@@ -71,6 +71,8 @@ class PyBatchedEnv {
     for (const auto& g : spec.groups) {
       scratch_final_obs_.emplace_back(static_cast<std::size_t>(env_->num_envs()) * g.num_agents * g.obs_dim);
     }
+    scratch_final_metrics_.resize(static_cast<std::size_t>(env_->num_envs()) * spec.metric_names.size());
+    has_masks_ = spec.any_action_mask();
   }
 
   BatchedEnv& env() { return *env_; }
@@ -126,7 +128,7 @@ class PyBatchedEnv {
       if (seed) env_->reset(*seed, out);
       else env_->reset_continue(out);
     }
-    return py::make_tuple(to_list(obs), to_list(masks));
+    return py::make_tuple(to_list(obs), mask_list(masks));
   }
 
   py::tuple observe() {
@@ -140,7 +142,7 @@ class PyBatchedEnv {
       py::gil_scoped_release release;
       env_->observe(out);
     }
-    return py::make_tuple(to_list(obs), to_list(masks));
+    return py::make_tuple(to_list(obs), mask_list(masks));
   }
 
   // actions: one array per agent ([E] int or [E, act_dim] float) or, grouped,
@@ -220,7 +222,6 @@ class PyBatchedEnv {
     std::vector<py::array_t<float>> obs = new_obs();
     std::vector<py::object> masks = new_masks();
     const int M = static_cast<int>(sp.metric_names.size());
-    py::array_t<double> final_metrics({E, M});
     py::array_t<float> rewards({E, A});
     py::array_t<bool> terminated({E, A});
     py::array_t<bool> truncated({E, A});
@@ -230,7 +231,7 @@ class PyBatchedEnv {
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
     out.action_mask = mask_pointers(masks);
-    out.final_metrics = final_metrics.mutable_data();
+    out.final_metrics = scratch_final_metrics_.data();
     for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
     out.rewards = rewards.mutable_data();
     out.terminated = terminated.mutable_data();
@@ -248,6 +249,7 @@ class PyBatchedEnv {
     bool any = false;
     for (int e = 0; e < E; ++e) any = any || d[e];
     py::object final_obs = py::none();
+    py::object final_metrics = py::none();
     if (any) {
       py::list lst;
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
@@ -264,21 +266,25 @@ class PyBatchedEnv {
       final_obs = lst;
       float* fr = final_return.mutable_data();
       std::int32_t* fl = final_length.mutable_data();
-      double* fm = final_metrics.mutable_data();
+      py::array_t<double> fm_arr({E, M});
+      double* fm = fm_arr.mutable_data();
       for (int e = 0; e < E; ++e) {
         if (!d[e]) {
           std::fill_n(fr + static_cast<std::size_t>(e) * A, A, 0.0f);
           std::fill_n(fm + static_cast<std::size_t>(e) * M, M, 0.0);
           fl[e] = 0;
+        } else if (M > 0) {
+          std::memcpy(fm + static_cast<std::size_t>(e) * M, scratch_final_metrics_.data() + static_cast<std::size_t>(e) * M,
+                      sizeof(double) * M);
         }
       }
+      final_metrics = fm_arr;
     } else {
       std::memset(final_return.mutable_data(), 0, sizeof(float) * E * A);
       std::memset(final_length.mutable_data(), 0, sizeof(std::int32_t) * E);
-      if (M > 0) std::memset(final_metrics.mutable_data(), 0, sizeof(double) * E * M);
     }
     return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length,
-                          to_list(masks), final_metrics);
+                          mask_list(masks), final_metrics);
   }
 
   py::dict get_state() {
@@ -327,7 +333,10 @@ class PyBatchedEnv {
  private:
   // [num_envs, agents_in_group, *obs_shape]
   std::vector<py::ssize_t> obs_shape(const genmarl::GroupSpec& g) const {
-    std::vector<py::ssize_t> shape{env_->num_envs(), g.num_agents};
+    std::vector<py::ssize_t> shape;
+    shape.reserve(2 + g.obs_shape.size());
+    shape.push_back(env_->num_envs());
+    shape.push_back(g.num_agents);
     for (int d : g.obs_shape) shape.push_back(d);
     return shape;
   }
@@ -336,9 +345,15 @@ class PyBatchedEnv {
     for (const auto& g : spec().groups) obs.emplace_back(obs_shape(g));
     return obs;
   }
+  // None when no group has masks (the common case costs nothing), else a list per group.
+  py::object mask_list(const std::vector<py::object>& masks) const {
+    if (!has_masks_) return py::none();
+    return to_list(masks);
+  }
   // [num_envs, agents_in_group, action_n] bool per group with masks, None for the others.
   std::vector<py::object> new_masks() const {
     std::vector<py::object> masks;
+    if (!has_masks_) return masks;
     for (const auto& g : spec().groups) {
       if (g.action_mask) masks.push_back(py::array_t<bool>({env_->num_envs(), g.num_agents, g.action.n}));
       else masks.push_back(py::none());
@@ -359,6 +374,8 @@ class PyBatchedEnv {
 
   std::unique_ptr<BatchedEnv> env_;
   std::vector<std::vector<float>> scratch_final_obs_;  // written by step(), under the mutex
+  std::vector<double> scratch_final_metrics_;          // likewise: [num_envs, num_metrics]
+  bool has_masks_ = false;
   EnvMutex mutex_;
 };
 

@@ -305,12 +305,14 @@ class VectorEnv:
         _, masks = self._env.observe()
         return {self.groups[k]: masks[k] for k in self._mask_groups}
 
-    def _grouped_mask_info(self, masks: list) -> dict[str, Any]:
-        if not self._mask_groups:
+    def _grouped_mask_info(self, masks: list | None) -> dict[str, Any]:
+        if masks is None:
             return {}
         return {"action_mask": {self.groups[k]: masks[k] for k in self._mask_groups}}
 
-    def _agent_mask_info(self, masks: list) -> dict[str, dict]:
+    def _agent_mask_info(self, masks: list | None) -> dict[str, dict]:
+        if masks is None:
+            return {a: {} for a, _, _, _ in self._layout}
         return {a: ({"action_mask": masks[g][:, j]} if masks[g] is not None else {}) for a, _, g, j in self._layout}
 
     def _per_agent(self, group_obs: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -386,7 +388,9 @@ class VectorEnv:
             extra = [g for g in actions if g not in self.groups]
             raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, True)
-        infos: dict[str, Any] = {"done": done, **self._grouped_mask_info(masks)}
+        infos: dict[str, Any] = {"done": done}
+        if masks is not None:
+            infos["action_mask"] = {self.groups[k]: masks[k] for k in self._mask_groups}
         if final_obs is not None:
             infos["final_observation"] = dict(zip(self.groups, final_obs))
             infos["episode_return"] = {g: final_ret[:, s] for g, s in self._group_slices}

@@ -30,6 +30,9 @@
 //   void update_metrics(const State&, double* acc) const;  // after every step; acc has one
 //       slot per spec().metric_names, zeroed at reset; its values at episode end are
 //       reported as the episode's metrics (default: no metrics)
+//   void final_metrics(const State&, double* acc) const;  // once, on the episode's last state,
+//       before acc is reported: for quantities of the final state only, so they cost nothing
+//       per step (default: none)
 //   int num_curriculum_stages() const; int curriculum_stage() const; void set_curriculum_stage(int);
 //       (default: one stage)
 //   bool is_truncated(const State&) const;  // an episode cut short before max_cycles (e.g. an
@@ -77,6 +80,11 @@ concept HasActionMask = requires(const S cs, const typename S::State& cst, int a
 template <class S>
 concept HasMetrics = requires(const S cs, const typename S::State& cst, double* acc) {
   cs.update_metrics(cst, acc);
+};
+
+template <class S>
+concept HasFinalMetrics = requires(const S cs, const typename S::State& cst, double* acc) {
+  cs.final_metrics(cst, acc);
 };
 
 template <class S>

@@ -308,6 +308,9 @@ class VectorEnv final : public BatchedEnv {
     write_obs(e, out.final_obs);
     for (int i = 0; i < num_agents_; ++i) out.final_return[row + i] = static_cast<float>(ret[i]);
     out.final_length[e] = static_cast<std::int32_t>(scenario_.steps(s));
+    if constexpr (HasFinalMetrics<Scenario>) {
+      scenario_.final_metrics(s, metrics_.data() + static_cast<std::size_t>(e) * num_metrics_);
+    }
     if (out.final_metrics != nullptr && num_metrics_ > 0) {
       std::memcpy(out.final_metrics + static_cast<std::size_t>(e) * num_metrics_,
                   metrics_.data() + static_cast<std::size_t>(e) * num_metrics_, sizeof(double) * num_metrics_);

@@ -134,9 +134,11 @@ class MpeScenario {
   }
 
   // Per-episode metrics (the info channel): metric_names() and, after every step,
-  // update_metrics(world, acc) with acc zeroed at reset; acc's values at the end are reported.
+  // update_metrics(world, acc) with acc zeroed at reset; acc's values at the end are reported;
+  // final_metrics(world, acc) runs once on the episode's last state.
   std::vector<std::string> metric_names() const { return {}; }
   void update_metrics(const World&, double*) const {}
+  void final_metrics(const World&, double*) const {}
 
   // Defaults a scenario may override.
   double local_ratio() const { return -1.0; }
