@@ -60,7 +60,23 @@ class Foraging {
     double food_spawned = 0.0;         // total food level at reset (reward normaliser)
     std::int64_t steps = 0;
     std::int64_t rows = 0, cols = 0;   // fixed by the scenario (not part of the exported state)
+    // derived from field (rebuilt on reset/import, kept on loads): the cells holding food in
+    // ascending (row-major) order and their total level, so steps never scan the whole grid
+    std::vector<std::int64_t> food_cells;
+    double food_left = 0.0;
   };
+
+  // Rebuilds the derived food list from the field.
+  static void index_food(State& s) {
+    s.food_cells.clear();
+    s.food_left = 0.0;
+    for (std::size_t k = 0; k < s.field.size(); ++k) {
+      if (s.field[k] != 0) {
+        s.food_cells.push_back(static_cast<std::int64_t>(k));
+        s.food_left += static_cast<double>(s.field[k]);
+      }
+    }
+  }
 
   static std::vector<ParamSpec> param_specs() {
     return {
@@ -229,6 +245,7 @@ class Foraging {
   void init_state(State& s) const {
     s.rows = rows_;
     s.cols = cols_;
+    s.food_cells.reserve(static_cast<std::size_t>(rows_) * cols_);
     s.field.assign(static_cast<std::size_t>(rows_) * cols_, 0);
     s.pos.assign(2 * static_cast<std::size_t>(players_), 0);
     s.level.assign(players_, 1);
@@ -278,8 +295,8 @@ class Foraging {
       s.field[r * cols_ + c] = lo == hi ? lo : lo + static_cast<std::int64_t>(rng.below(hi - lo + 1));
       ++count;
     }
-    s.food_spawned = 0.0;
-    for (auto v : s.field) s.food_spawned += static_cast<double>(v);
+    index_food(s);
+    s.food_spawned = s.food_left;
   }
 
   void apply_actions(State& s, const std::int64_t* discrete, const float*, int) const {
@@ -337,15 +354,14 @@ class Foraging {
         s.reward[j] = r;
       }
       s.field[cell] = 0;
+      s.food_left -= static_cast<double>(food);
+      s.food_cells.erase(std::find(s.food_cells.begin(), s.food_cells.end(), cell));  // no reallocation
     }
   }
 
   void rewards(State& s, double* out) const { std::copy(s.reward.begin(), s.reward.end(), out); }
 
-  bool is_terminal(const State& s) const {
-    for (auto v : s.field) if (v != 0) return false;
-    return true;
-  }
+  bool is_terminal(const State& s) const { return s.food_cells.empty(); }
   std::int64_t steps(const State& s) const { return s.steps; }
 
   void action_mask(const State& s, int agent, bool* out) const {
@@ -354,9 +370,7 @@ class Foraging {
 
   // food_collected: the share of the spawned food level loaded so far (1 when all is eaten).
   void update_metrics(const State& s, double* acc) const {
-    double left = 0.0;
-    for (auto v : s.field) left += static_cast<double>(v);
-    acc[0] = s.food_spawned > 0.0 ? 1.0 - left / s.food_spawned : 0.0;
+    acc[0] = s.food_spawned > 0.0 ? 1.0 - s.food_left / s.food_spawned : 0.0;
   }
 
   void observe(const State& s, int agent, float* out) const {
@@ -446,6 +460,7 @@ class Foraging {
       std::copy(reward + e * P, reward + (e + 1) * P, s.reward.begin());
       s.food_spawned = spawned[e];
       s.steps = steps[e];
+      index_food(s);
     }
   }
 
@@ -510,16 +525,14 @@ class Foraging {
       out[3 * k + 1] = -1.0f;
       out[3 * k + 2] = 0.0f;
     }
-    int k = 0;
-    for (std::int64_t i = r0; i < r1; ++i) {
-      for (std::int64_t j = c0; j < c1 && k < max_num_food_; ++j) {
-        const std::int64_t f = food_at(s, i, j);
-        if (f == 0) continue;
-        out[3 * k] = static_cast<float>(i - r0);
-        out[3 * k + 1] = static_cast<float>(j - c0);
-        out[3 * k + 2] = static_cast<float>(f);
-        ++k;
-      }
+    int k = 0;  // food in the window, row-major (the food list is in ascending cell order)
+    for (const std::int64_t cell : s.food_cells) {
+      const std::int64_t i = cell / cols_, j = cell % cols_;
+      if (i < r0 || i >= r1 || j < c0 || j >= c1 || k >= max_num_food_) continue;
+      out[3 * k] = static_cast<float>(i - r0);
+      out[3 * k + 1] = static_cast<float>(j - c0);
+      out[3 * k + 2] = static_cast<float>(s.field[cell]);
+      ++k;
     }
     const int width = observe_levels_ ? 3 : 2;
     float* pl = out + 3 * max_num_food_;
