@@ -39,6 +39,7 @@ struct World {
   void food(int r, int c, int level) {
     s.field[r * sc.cols() + c] = level;
     s.food_spawned += level;
+    Foraging::index_food(s);  // the derived food list, as reset and set_state rebuild it
   }
   void step(std::vector<std::int64_t> actions) {
     CounterRng rng(0, 0, 0);

@@ -355,7 +355,8 @@ class Foraging {
       }
       s.field[cell] = 0;
       s.food_left -= static_cast<double>(food);
-      s.food_cells.erase(std::find(s.food_cells.begin(), s.food_cells.end(), cell));  // no reallocation
+      auto it = std::find(s.food_cells.begin(), s.food_cells.end(), cell);
+      if (it != s.food_cells.end()) s.food_cells.erase(it);  // no reallocation
     }
   }
 
