@@ -110,41 +110,21 @@ def run_mpe2(scenario: str, num_envs: int, threads: int, seconds: float) -> dict
     return {"steps_per_s": rate, "agents": len(env.possible_agents)}
 
 
-def run_lbforaging(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
-    import gymnasium as gym
-    import lbforaging  # noqa: F401 - registers the ids
-    import numpy as np
-
-    env = gym.make(scenario).unwrapped  # the raw env: no wrapper overhead counted against the reference
-    env.reset(seed=0)
-    n = len(env.unwrapped.players)
-    rng = np.random.default_rng(0)
-    pool = [tuple(int(a) for a in rng.integers(0, 6, n)) for _ in range(256)]
-    state = {"i": 0}
-
-    def step():
-        _, _, done, trunc, _ = env.step(pool[state["i"] % 256])
-        if done or trunc:
-            env.reset()
-        state["i"] += 1
-
-    rate = _timed(step, seconds)
-    return {"steps_per_s": rate, "agents": n}
-
-
-def run_rware(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
+def _run_gym_reference(scenario: str, seconds: float, module: str, num_actions: int, num_agents) -> dict:
+    """One raw env of a Gymnasium-registered reference package (no wrappers), random actions."""
+    import importlib
     import warnings
 
     import gymnasium as gym
     import numpy as np
-    import rware  # noqa: F401 - registers the ids
 
+    importlib.import_module(module)  # registers the ids
     warnings.filterwarnings("ignore")
-    env = gym.make(scenario).unwrapped  # the passive checker warns on every step otherwise
+    env = gym.make(scenario).unwrapped
     env.reset(seed=0)
-    n = env.n_agents
+    n = num_agents(env)
     rng = np.random.default_rng(0)
-    pool = [tuple(int(a) for a in rng.integers(0, 5, n)) for _ in range(256)]
+    pool = [tuple(int(a) for a in rng.integers(0, num_actions, n)) for _ in range(256)]
     state = {"i": 0}
 
     def step():
@@ -155,6 +135,14 @@ def run_rware(scenario: str, num_envs: int, threads: int, seconds: float) -> dic
 
     rate = _timed(step, seconds)
     return {"steps_per_s": rate, "agents": n}
+
+
+def run_lbforaging(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
+    return _run_gym_reference(scenario, seconds, "lbforaging", 6, lambda env: len(env.players))
+
+
+def run_rware(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:
+    return _run_gym_reference(scenario, seconds, "rware", 5, lambda env: env.n_agents)
 
 
 def run_vmas(scenario: str, num_envs: int, threads: int, seconds: float) -> dict:

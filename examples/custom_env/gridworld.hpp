@@ -31,6 +31,7 @@ class GridWorld {
     std::vector<std::int64_t> action;     // [agents]
     std::vector<std::uint8_t> arrived;    // [agents] reached its goal this step
     std::int64_t steps = 0;
+    std::int64_t size = 0;                // the grid side (fixed; not exported)
   };
 
   static std::vector<genmarl::ParamSpec> param_specs() {
@@ -68,6 +69,7 @@ class GridWorld {
   }
 
   void init_state(State& s) const {
+    s.size = size_;
     s.pos.assign(2 * n_, 0);
     s.goal.assign(2 * n_, 0);
     s.action.assign(n_, 0);
@@ -143,28 +145,28 @@ class GridWorld {
   static std::vector<genmarl::StateArray> export_states(const std::vector<State>& states) {
     const auto E = static_cast<std::int64_t>(states.size());
     const auto A = static_cast<std::int64_t>(states.front().action.size());
-    genmarl::StateArray pos{"pos", "<i8", {E, A, 2}, std::vector<unsigned char>(E * A * 16)};
-    genmarl::StateArray goal{"goal", "<i8", {E, A, 2}, std::vector<unsigned char>(E * A * 16)};
-    genmarl::StateArray steps{"steps", "<i8", {E}, std::vector<unsigned char>(E * 8)};
+    genmarl::StateArrays out;
+    auto* pos = out.add<std::int64_t>("pos", {E, A, 2});
+    auto* goal = out.add<std::int64_t>("goal", {E, A, 2});
+    auto* steps = out.add<std::int64_t>("steps", {E});
     for (std::int64_t e = 0; e < E; ++e) {
-      std::memcpy(pos.data.data() + e * A * 16, states[e].pos.data(), A * 16);
-      std::memcpy(goal.data.data() + e * A * 16, states[e].goal.data(), A * 16);
-      std::memcpy(steps.data.data() + e * 8, &states[e].steps, 8);
+      std::copy(states[e].pos.begin(), states[e].pos.end(), pos + e * A * 2);
+      std::copy(states[e].goal.begin(), states[e].goal.end(), goal + e * A * 2);
+      steps[e] = states[e].steps;
     }
-    return {pos, goal, steps};
+    return out.take();
   }
 
+  // Names, dtypes and shapes were checked by genmarl; the values are checked here.
   static void import_states(std::vector<State>& states, const std::vector<genmarl::StateArray>& arrays) {
-    auto get = [&](const char* name) -> const std::int64_t* {
-      for (const auto& a : arrays) if (a.name == name) return reinterpret_cast<const std::int64_t*>(a.data.data());
-      throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
-    };
-    const auto* pos = get("pos");
-    const auto* goal = get("goal");
-    const auto* steps = get("steps");
+    const auto* pos = genmarl::state_array<std::int64_t>(arrays, "pos");
+    const auto* goal = genmarl::state_array<std::int64_t>(arrays, "goal");
+    const auto* steps = genmarl::state_array<std::int64_t>(arrays, "steps");
     const std::size_t A = states.front().action.size();
     for (std::size_t k = 0; k < states.size() * A * 2; ++k) {
-      if (pos[k] < 0 || goal[k] < 0) throw InvalidArgument("set_state: positions must be on the grid");
+      if (pos[k] < 0 || goal[k] < 0 || pos[k] >= states.front().size || goal[k] >= states.front().size) {
+        throw InvalidArgument("set_state: positions must be on the grid");
+      }
     }
     for (std::size_t e = 0; e < states.size(); ++e) {
       std::copy(pos + e * A * 2, pos + (e + 1) * A * 2, states[e].pos.begin());

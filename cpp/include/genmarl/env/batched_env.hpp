@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "genmarl/env/spec.hpp"
@@ -70,6 +71,45 @@ struct StateArray {
   std::vector<std::int64_t> shape;
   std::vector<unsigned char> data;
 };
+
+// The numpy type string of a state array element type.
+template <class T>
+constexpr const char* state_dtype() {
+  if constexpr (std::is_same_v<T, double>) return "<f8";
+  else if constexpr (std::is_same_v<T, std::int64_t>) return "<i8";
+  else if constexpr (std::is_same_v<T, std::uint64_t>) return "<u8";
+  else {
+    static_assert(std::is_same_v<T, bool>, "state arrays hold double, int64, uint64 or bool");
+    return "|b1";
+  }
+}
+
+// Builds a scenario's export_states: add<T>(name, shape) appends a zeroed array and returns
+// its data to fill.
+class StateArrays {
+ public:
+  template <class T>
+  T* add(std::string name, std::vector<std::int64_t> shape) {
+    std::size_t count = sizeof(T);
+    for (auto d : shape) count *= static_cast<std::size_t>(d);
+    arrays_.push_back(StateArray{std::move(name), state_dtype<T>(), std::move(shape), std::vector<unsigned char>(count)});
+    return reinterpret_cast<T*>(arrays_.back().data.data());
+  }
+  std::vector<StateArray> take() { return std::move(arrays_); }
+
+ private:
+  std::vector<StateArray> arrays_;
+};
+
+// The data of a named array in an import_states argument (names, dtypes and shapes were checked
+// by VectorEnv::set_state against the env's own export).
+template <class T>
+const T* state_array(const std::vector<StateArray>& arrays, const char* name) {
+  for (const auto& a : arrays) {
+    if (a.name == name) return reinterpret_cast<const T*>(a.data.data());
+  }
+  throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
+}
 
 class BatchedEnv {
  public:

@@ -385,20 +385,14 @@ class Foraging {
     const auto E = static_cast<std::int64_t>(states.size());
     const State& s0 = states.front();
     const auto P = static_cast<std::int64_t>(s0.level.size());
-    std::vector<StateArray> out;
-    auto add = [&](const char* name, const char* dtype, std::vector<std::int64_t> shape) -> unsigned char* {
-      std::size_t count = 8;
-      for (auto d : shape) count *= static_cast<std::size_t>(d);
-      out.push_back(StateArray{name, dtype, std::move(shape), std::vector<unsigned char>(count)});
-      return out.back().data.data();
-    };
-    auto* field = reinterpret_cast<std::int64_t*>(add("field", "<i8", {E, s0.rows, s0.cols}));
-    auto* pos = reinterpret_cast<std::int64_t*>(add("pos", "<i8", {E, P, 2}));
-    auto* level = reinterpret_cast<std::int64_t*>(add("level", "<i8", {E, P}));
-    auto* action = reinterpret_cast<std::int64_t*>(add("action", "<i8", {E, P}));
-    auto* reward = reinterpret_cast<double*>(add("reward", "<f8", {E, P}));
-    auto* spawned = reinterpret_cast<double*>(add("food_spawned", "<f8", {E}));
-    auto* steps = reinterpret_cast<std::int64_t*>(add("steps", "<i8", {E}));
+    StateArrays out;
+    auto* field = out.add<std::int64_t>("field", {E, s0.rows, s0.cols});
+    auto* pos = out.add<std::int64_t>("pos", {E, P, 2});
+    auto* level = out.add<std::int64_t>("level", {E, P});
+    auto* action = out.add<std::int64_t>("action", {E, P});
+    auto* reward = out.add<double>("reward", {E, P});
+    auto* spawned = out.add<double>("food_spawned", {E});
+    auto* steps = out.add<std::int64_t>("steps", {E});
     for (std::int64_t e = 0; e < E; ++e) {
       const State& s = states[e];
       std::copy(s.field.begin(), s.field.end(), field + e * s.rows * s.cols);
@@ -409,24 +403,20 @@ class Foraging {
       spawned[e] = s.food_spawned;
       steps[e] = s.steps;
     }
-    return out;
+    return out.take();
   }
 
   // Shapes and dtypes were validated by VectorEnv::set_state; values are checked here (a state
   // the rules cannot produce, e.g. a player on food, raises InvalidArgument; players may share a
   // cell, which the reference's move rule allows).
   static void import_states(std::vector<State>& states, const std::vector<StateArray>& arrays) {
-    auto get = [&](const char* name) -> const unsigned char* {
-      for (const auto& a : arrays) if (a.name == name) return a.data.data();
-      throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
-    };
-    const auto* field = reinterpret_cast<const std::int64_t*>(get("field"));
-    const auto* pos = reinterpret_cast<const std::int64_t*>(get("pos"));
-    const auto* level = reinterpret_cast<const std::int64_t*>(get("level"));
-    const auto* action = reinterpret_cast<const std::int64_t*>(get("action"));
-    const auto* reward = reinterpret_cast<const double*>(get("reward"));
-    const auto* spawned = reinterpret_cast<const double*>(get("food_spawned"));
-    const auto* steps = reinterpret_cast<const std::int64_t*>(get("steps"));
+    const auto* field = state_array<std::int64_t>(arrays, "field");
+    const auto* pos = state_array<std::int64_t>(arrays, "pos");
+    const auto* level = state_array<std::int64_t>(arrays, "level");
+    const auto* action = state_array<std::int64_t>(arrays, "action");
+    const auto* reward = state_array<double>(arrays, "reward");
+    const auto* spawned = state_array<double>(arrays, "food_spawned");
+    const auto* steps = state_array<std::int64_t>(arrays, "steps");
     auto bad = [](const std::string& what) { throw InvalidArgument("set_state: " + what); };
     for (std::size_t e = 0; e < states.size(); ++e) {
       State& s = states[e];

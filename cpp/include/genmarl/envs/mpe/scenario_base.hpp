@@ -154,27 +154,21 @@ class MpeScenario {
     const World& w0 = worlds.front();
     const std::int64_t N = w0.num_entities(), A = w0.num_agents, C = w0.dim_c;
     const std::int64_t F = static_cast<std::int64_t>(w0.aux_f.size()), I = static_cast<std::int64_t>(w0.aux_i.size());
-    std::vector<StateArray> out;
-    auto add = [&](const char* name, const char* dtype, std::vector<std::int64_t> shape, std::size_t item) {
-      std::size_t count = 1;
-      for (auto d : shape) count *= static_cast<std::size_t>(d);
-      out.push_back(StateArray{name, dtype, std::move(shape), std::vector<unsigned char>(count * item)});
-      return out.back().data.data();
-    };
-    auto* pos = reinterpret_cast<double*>(add("pos", "<f8", {E, N, 2}, 8));
-    auto* vel = reinterpret_cast<double*>(add("vel", "<f8", {E, N, 2}, 8));
-    auto* size = reinterpret_cast<double*>(add("size", "<f8", {E, N}, 8));
-    auto* mass = reinterpret_cast<double*>(add("mass", "<f8", {E, N}, 8));
-    auto* accel = reinterpret_cast<double*>(add("accel", "<f8", {E, N}, 8));
-    auto* max_speed = reinterpret_cast<double*>(add("max_speed", "<f8", {E, N}, 8));
-    auto* color = reinterpret_cast<double*>(add("color", "<f8", {E, N, 3}, 8));
-    auto* movable = reinterpret_cast<bool*>(add("movable", "|b1", {E, N}, 1));
-    auto* collide = reinterpret_cast<bool*>(add("collide", "|b1", {E, N}, 1));
-    auto* silent = reinterpret_cast<bool*>(add("silent", "|b1", {E, N}, 1));
-    auto* comm = reinterpret_cast<double*>(add("comm", "<f8", {E, A, C}, 8));
-    auto* aux_f = reinterpret_cast<double*>(add("aux_f", "<f8", {E, F}, 8));
-    auto* aux_i = reinterpret_cast<std::int64_t*>(add("aux_i", "<i8", {E, I}, 8));
-    auto* steps = reinterpret_cast<std::int64_t*>(add("steps", "<i8", {E}, 8));
+    StateArrays out;
+    auto* pos = out.add<double>("pos", {E, N, 2});
+    auto* vel = out.add<double>("vel", {E, N, 2});
+    auto* size = out.add<double>("size", {E, N});
+    auto* mass = out.add<double>("mass", {E, N});
+    auto* accel = out.add<double>("accel", {E, N});
+    auto* max_speed = out.add<double>("max_speed", {E, N});
+    auto* color = out.add<double>("color", {E, N, 3});
+    auto* movable = out.add<bool>("movable", {E, N});
+    auto* collide = out.add<bool>("collide", {E, N});
+    auto* silent = out.add<bool>("silent", {E, N});
+    auto* comm = out.add<double>("comm", {E, A, C});
+    auto* aux_f = out.add<double>("aux_f", {E, F});
+    auto* aux_i = out.add<std::int64_t>("aux_i", {E, I});
+    auto* steps = out.add<std::int64_t>("steps", {E});
     for (std::int64_t e = 0; e < E; ++e) {
       const World& w = worlds[e];
       for (std::int64_t n = 0; n < N; ++n) {
@@ -198,29 +192,25 @@ class MpeScenario {
       std::copy(w.aux_i.begin(), w.aux_i.end(), aux_i + e * I);
       steps[e] = w.steps;
     }
-    return out;
+    return out.take();
   }
 
   // Shapes and dtypes were validated by VectorEnv::set_state; values are checked here.
   static void import_states(std::vector<World>& worlds, const std::vector<StateArray>& arrays) {
-    auto get = [&](const char* name) -> const unsigned char* {
-      for (const auto& a : arrays) if (a.name == name) return a.data.data();
-      throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
-    };
-    const auto* pos = reinterpret_cast<const double*>(get("pos"));
-    const auto* vel = reinterpret_cast<const double*>(get("vel"));
-    const auto* size = reinterpret_cast<const double*>(get("size"));
-    const auto* mass = reinterpret_cast<const double*>(get("mass"));
-    const auto* accel = reinterpret_cast<const double*>(get("accel"));
-    const auto* max_speed = reinterpret_cast<const double*>(get("max_speed"));
-    const auto* color = reinterpret_cast<const double*>(get("color"));
-    const auto* movable = get("movable");
-    const auto* collide = get("collide");
-    const auto* silent = get("silent");
-    const auto* comm = reinterpret_cast<const double*>(get("comm"));
-    const auto* aux_f = reinterpret_cast<const double*>(get("aux_f"));
-    const auto* aux_i = reinterpret_cast<const std::int64_t*>(get("aux_i"));
-    const auto* steps = reinterpret_cast<const std::int64_t*>(get("steps"));
+    const auto* pos = state_array<double>(arrays, "pos");
+    const auto* vel = state_array<double>(arrays, "vel");
+    const auto* size = state_array<double>(arrays, "size");
+    const auto* mass = state_array<double>(arrays, "mass");
+    const auto* accel = state_array<double>(arrays, "accel");
+    const auto* max_speed = state_array<double>(arrays, "max_speed");
+    const auto* color = state_array<double>(arrays, "color");
+    const auto* movable = state_array<unsigned char>(arrays, "movable");
+    const auto* collide = state_array<unsigned char>(arrays, "collide");
+    const auto* silent = state_array<unsigned char>(arrays, "silent");
+    const auto* comm = state_array<double>(arrays, "comm");
+    const auto* aux_f = state_array<double>(arrays, "aux_f");
+    const auto* aux_i = state_array<std::int64_t>(arrays, "aux_i");
+    const auto* steps = state_array<std::int64_t>(arrays, "steps");
     const std::size_t E = worlds.size();
     const std::size_t N = worlds.front().entities.size(), A = worlds.front().num_agents,
                       C = worlds.front().dim_c, F = worlds.front().aux_f.size(), I = worlds.front().aux_i.size();

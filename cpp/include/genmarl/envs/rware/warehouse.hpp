@@ -484,26 +484,20 @@ class Warehouse {
     const State& s0 = states.front();
     const auto A = static_cast<std::int64_t>(s0.ax.size()), S = static_cast<std::int64_t>(s0.sx.size()),
                Q = static_cast<std::int64_t>(s0.queue.size());
-    std::vector<StateArray> out;
-    auto add = [&](const char* name, std::vector<std::int64_t> shape, const char* dtype = "<i8") -> unsigned char* {
-      std::size_t count = 8;
-      for (auto d : shape) count *= static_cast<std::size_t>(d);
-      out.push_back(StateArray{name, dtype, std::move(shape), std::vector<unsigned char>(count)});
-      return out.back().data.data();
-    };
-    auto* ax = reinterpret_cast<std::int64_t*>(add("agent_x", {E, A}));
-    auto* ay = reinterpret_cast<std::int64_t*>(add("agent_y", {E, A}));
-    auto* dir = reinterpret_cast<std::int64_t*>(add("agent_dir", {E, A}));
-    auto* carrying = reinterpret_cast<std::int64_t*>(add("carrying", {E, A}));
-    auto* delivered = reinterpret_cast<std::int64_t*>(add("has_delivered", {E, A}));
-    auto* sx = reinterpret_cast<std::int64_t*>(add("shelf_x", {E, S}));
-    auto* sy = reinterpret_cast<std::int64_t*>(add("shelf_y", {E, S}));
-    auto* queue = reinterpret_cast<std::int64_t*>(add("request_queue", {E, Q}));
-    auto* action = reinterpret_cast<std::int64_t*>(add("action", {E, A}));
-    auto* reward = reinterpret_cast<double*>(add("reward", {E, A}, "<f8"));
-    auto* steps = reinterpret_cast<std::int64_t*>(add("steps", {E}));
-    auto* inactive = reinterpret_cast<std::int64_t*>(add("inactive_steps", {E}));
-    auto* rng = reinterpret_cast<std::uint64_t*>(add("rng", {E, 6}, "<u8"));
+    StateArrays out;
+    auto* ax = out.add<std::int64_t>("agent_x", {E, A});
+    auto* ay = out.add<std::int64_t>("agent_y", {E, A});
+    auto* dir = out.add<std::int64_t>("agent_dir", {E, A});
+    auto* carrying = out.add<std::int64_t>("carrying", {E, A});
+    auto* delivered = out.add<std::int64_t>("has_delivered", {E, A});
+    auto* sx = out.add<std::int64_t>("shelf_x", {E, S});
+    auto* sy = out.add<std::int64_t>("shelf_y", {E, S});
+    auto* queue = out.add<std::int64_t>("request_queue", {E, Q});
+    auto* action = out.add<std::int64_t>("action", {E, A});
+    auto* reward = out.add<double>("reward", {E, A});
+    auto* steps = out.add<std::int64_t>("steps", {E});
+    auto* inactive = out.add<std::int64_t>("inactive_steps", {E});
+    auto* rng = out.add<std::uint64_t>("rng", {E, 6});
     for (std::int64_t e = 0; e < E; ++e) {
       const State& s = states[e];
       for (std::int64_t i = 0; i < A; ++i) {
@@ -530,7 +524,7 @@ class Warehouse {
       r[4] = s.rng.has_uint32;
       r[5] = s.rng.uinteger;
     }
-    return out;
+    return out.take();
   }
 
   // Values are checked (a state the rules cannot produce raises InvalidArgument naming it).

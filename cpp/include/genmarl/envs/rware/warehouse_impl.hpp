@@ -147,23 +147,19 @@ inline void Warehouse::resolve_moves(State& s, std::int64_t* act) const {
 }
 
 inline void Warehouse::import_states(std::vector<State>& states, const std::vector<StateArray>& arrays) {
-  auto get = [&](const char* name) -> const unsigned char* {
-    for (const auto& a : arrays) if (a.name == name) return a.data.data();
-    throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
-  };
-  const auto* ax = reinterpret_cast<const std::int64_t*>(get("agent_x"));
-  const auto* ay = reinterpret_cast<const std::int64_t*>(get("agent_y"));
-  const auto* dir = reinterpret_cast<const std::int64_t*>(get("agent_dir"));
-  const auto* carrying = reinterpret_cast<const std::int64_t*>(get("carrying"));
-  const auto* delivered = reinterpret_cast<const std::int64_t*>(get("has_delivered"));
-  const auto* sx = reinterpret_cast<const std::int64_t*>(get("shelf_x"));
-  const auto* sy = reinterpret_cast<const std::int64_t*>(get("shelf_y"));
-  const auto* queue = reinterpret_cast<const std::int64_t*>(get("request_queue"));
-  const auto* action = reinterpret_cast<const std::int64_t*>(get("action"));
-  const auto* reward = reinterpret_cast<const double*>(get("reward"));
-  const auto* steps = reinterpret_cast<const std::int64_t*>(get("steps"));
-  const auto* inactive = reinterpret_cast<const std::int64_t*>(get("inactive_steps"));
-  const auto* rng = reinterpret_cast<const std::uint64_t*>(get("rng"));
+  const auto* ax = state_array<std::int64_t>(arrays, "agent_x");
+  const auto* ay = state_array<std::int64_t>(arrays, "agent_y");
+  const auto* dir = state_array<std::int64_t>(arrays, "agent_dir");
+  const auto* carrying = state_array<std::int64_t>(arrays, "carrying");
+  const auto* delivered = state_array<std::int64_t>(arrays, "has_delivered");
+  const auto* sx = state_array<std::int64_t>(arrays, "shelf_x");
+  const auto* sy = state_array<std::int64_t>(arrays, "shelf_y");
+  const auto* queue = state_array<std::int64_t>(arrays, "request_queue");
+  const auto* action = state_array<std::int64_t>(arrays, "action");
+  const auto* reward = state_array<double>(arrays, "reward");
+  const auto* steps = state_array<std::int64_t>(arrays, "steps");
+  const auto* inactive = state_array<std::int64_t>(arrays, "inactive_steps");
+  const auto* rng = state_array<std::uint64_t>(arrays, "rng");
   auto bad = [](const std::string& what) { throw InvalidArgument("set_state: " + what); };
   if (states.empty()) return;
   const std::size_t A = states.front().ax.size(), S = states.front().sx.size(), Q = states.front().queue.size();
