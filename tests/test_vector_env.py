@@ -331,3 +331,18 @@ def test_render_rgb_array():
         genmarl.make("simple").render()
     with pytest.raises(ValueError, match="render_mode"):
         genmarl.make("simple", render_mode="human")
+
+
+def test_curriculum_stage_is_part_of_the_state():
+    env = genmarl.make("simple_spread", num_envs=2, curriculum=True)
+    env.reset(seed=0)
+    assert env.num_curriculum_stages == 2
+    state = env.get_state()
+    assert int(state["curriculum_stage"]) == 0
+    env.set_curriculum_stage(1)
+    env.set_state(state)  # back to stage 0 with the rest of the state
+    assert env.curriculum_stage == 0
+    state["curriculum_stage"] = np.array(5)
+    with pytest.raises(ValueError, match="curriculum_stage"):
+        env.set_state(state)
+    assert env.curriculum_stage == 0

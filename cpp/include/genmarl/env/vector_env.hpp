@@ -155,6 +155,10 @@ class VectorEnv final : public BatchedEnv {
     if (num_metrics_ > 0) {
       arrays.push_back(make_array("episode_metrics", "<f8", {num_envs_, num_metrics_}, metrics_.data(), metrics_.size() * 8));
     }
+    if constexpr (HasCurriculum<Scenario>) {
+      const std::int64_t stage = scenario_.curriculum_stage();
+      arrays.push_back(make_array("curriculum_stage", "<i8", {}, &stage, 8));
+    }
     const std::uint64_t s = seed_;
     arrays.push_back(make_array("seed", "<u8", {}, &s, 8));
     return arrays;
@@ -203,7 +207,15 @@ class VectorEnv final : public BatchedEnv {
       std::memcpy(&v, ep.data.data() + 8 * e, 8);
       if (v < 0) throw InvalidArgument("set_state: 'episode' must be non-negative");
     }
+    std::int64_t stage = 0;
+    if constexpr (HasCurriculum<Scenario>) {
+      std::memcpy(&stage, find("curriculum_stage").data.data(), 8);
+      if (stage < 0 || stage >= scenario_.num_curriculum_stages()) {
+        throw InvalidArgument("set_state: 'curriculum_stage' must be in [0, " + std::to_string(scenario_.num_curriculum_stages()) + ")");
+      }
+    }
     states_ = std::move(next);
+    if constexpr (HasCurriculum<Scenario>) scenario_.set_curriculum_stage(static_cast<int>(stage));
     std::memcpy(episode_.data(), ep.data.data(), ep.data.size());
     std::memcpy(returns_.data(), ret.data.data(), ret.data.size());
     if (met != nullptr) std::memcpy(metrics_.data(), met->data.data(), met->data.size());
