@@ -365,8 +365,18 @@ class Foraging {
   bool is_terminal(const State& s) const { return s.food_cells.empty(); }
   std::int64_t steps(const State& s) const { return s.steps; }
 
+  // The valid actions in one pass (the same rules as valid()).
   void action_mask(const State& s, int agent, bool* out) const {
-    for (int a = 0; a < kNumActions; ++a) out[a] = valid(s, agent, a);
+    const std::int64_t r = s.pos[2 * agent], c = s.pos[2 * agent + 1];
+    const std::int64_t* row = s.field.data() + r * cols_;
+    const std::int64_t up = r > 0 ? row[c - cols_] : 0, down = r < rows_ - 1 ? row[c + cols_] : 0;
+    const std::int64_t left = c > 0 ? row[c - 1] : 0, right = c < cols_ - 1 ? row[c + 1] : 0;
+    out[kNone] = true;
+    out[kNorth] = r > 0 && up == 0;
+    out[kSouth] = r < rows_ - 1 && down == 0;
+    out[kWest] = c > 0 && left == 0;
+    out[kEast] = c < cols_ - 1 && right == 0;
+    out[kLoad] = up + down + left + right > 0;  // off-grid sides read the player's own (empty) cell
   }
 
   // food_collected: the share of the spawned food level loaded so far (1 when all is eaten).
