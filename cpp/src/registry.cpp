@@ -49,23 +49,42 @@ Registry& registry() {
   return r;
 }
 
-std::vector<const EnvEntry*> snapshot() {
+// Every entry, built-in first; the caller holds r.mutex.
+std::vector<const EnvEntry*> all_entries(const Registry& r) {
   std::vector<const EnvEntry*> out;
   for (const auto& e : builtin_entries()) out.push_back(&e);
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
   for (const auto& e : r.added) out.push_back(&e);
   return out;
 }
 
-void check_new(const EnvEntry& entry, const std::vector<const EnvEntry*>& existing) {
-  if (entry.name.empty() || !entry.make) throw InvalidArgument("an env entry needs a name and a factory");
-  for (const auto* e : existing) {
-    if (e->name == entry.name) throw InvalidArgument("an environment named '" + entry.name + "' is already registered");
-    if (e->parse_alias && e->parse_alias(entry.name)) {
-      throw InvalidArgument("'" + entry.name + "' is already an alias of environment '" + e->name + "'");
+std::vector<const EnvEntry*> snapshot() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return all_entries(r);
+}
+
+// Checks a batch of new entries against every registered one (names and aliases) and against
+// each other, then adds them all, under one lock: a batch is registered whole or not at all.
+std::vector<std::string> add_entries(std::vector<EnvEntry> batch, const std::string& source) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const std::vector<const EnvEntry*> existing = all_entries(r);
+  std::vector<std::string> names;
+  for (const auto& entry : batch) {
+    if (entry.name.empty() || !entry.make) throw InvalidArgument(source + ": an env entry needs a name and a factory");
+    for (const auto* e : existing) {
+      if (e->name == entry.name) throw InvalidArgument("an environment named '" + entry.name + "' is already registered");
+      if (e->parse_alias && e->parse_alias(entry.name)) {
+        throw InvalidArgument("'" + entry.name + "' is already an alias of environment '" + e->name + "'");
+      }
     }
+    for (const auto& n : names) {
+      if (n == entry.name) throw InvalidArgument(source + " registers '" + entry.name + "' twice");
+    }
+    names.push_back(entry.name);
   }
+  for (auto& entry : batch) r.added.push_back(std::move(entry));
+  return names;
 }
 
 }  // namespace
@@ -79,14 +98,9 @@ std::vector<std::string> list_envs() {
 }
 
 void register_env(EnvEntry entry) {
-  auto existing = snapshot();
-  check_new(entry, existing);
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  for (const auto& e : r.added) {
-    if (e.name == entry.name) throw InvalidArgument("an environment named '" + entry.name + "' is already registered");
-  }
-  r.added.push_back(std::move(entry));
+  std::vector<EnvEntry> batch;
+  batch.push_back(std::move(entry));
+  add_entries(std::move(batch), "register_env");
 }
 
 std::vector<std::string> load_env_module(const std::string& path) {
@@ -118,22 +132,8 @@ std::vector<std::string> load_env_module(const std::string& path) {
   }
   EnvModule module;
   init_fn(&module);
-  auto existing = snapshot();
-  std::vector<std::string> names;
-  for (const auto& e : module.entries()) {
-    check_new(e, existing);
-    for (const auto& n : names) {
-      if (n == e.name) throw InvalidArgument("env module '" + path + "' registers '" + e.name + "' twice");
-    }
-    names.push_back(e.name);
-  }
+  std::vector<std::string> names = add_entries(std::move(module.entries()), "env module '" + path + "'");
   std::lock_guard<std::mutex> lock(r.mutex);
-  for (const auto& e : r.added) {  // registered meanwhile by another thread
-    for (const auto& n : names) {
-      if (e.name == n) throw InvalidArgument("an environment named '" + n + "' is already registered");
-    }
-  }
-  for (auto& e : module.entries()) r.added.push_back(std::move(e));
   r.modules[path] = names;
   return names;
 }

@@ -143,7 +143,7 @@ def env_spec(
     """
     from gymnasium import spaces
 
-    masked = set(env.action_masks()) if getattr(env, "has_action_masks", False) else set()
+    masked = set(getattr(env, "action_mask_groups", ()))
     spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for g in env.groups:
         obs_shape = tuple(env.group_observation_space(g).shape)

@@ -52,26 +52,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _param_default(p: tuple) -> str:
-    name, kind, default = p[0], p[1], p[2]
-    if kind == "optional_int" and default < 0:
-        return "None"
-    if kind == "bool":
-        return str(bool(default))
-    if kind == "int":
-        return str(int(default))
-    if kind == "int_tuple":
-        return str(tuple([int(default)] * p[4]))
-    return str(default)
-
-
 def _envs(_: argparse.Namespace) -> int:
     from genmarl import _core
     from genmarl.envs.registry import python_envs
+    from genmarl.envs.vector_env import param_value
 
     for name in _core.list_envs():
         family = _core.resolve_env(name)[1]
-        params = ", ".join(f"{p[0]}={_param_default(p)}" for p in _core.env_params(name))
+        params = ", ".join(f"{p[0]}={param_value(p[1], p[2], p[4])}" for p in _core.env_params(name))
         print(f"{name}({params})  [{family}]")
     for name, family in python_envs().items():
         print(f"{name}(...)  [{family}, Python]")

@@ -93,7 +93,7 @@ class GroupInfo:
 def group_infos(env: Any) -> list[GroupInfo]:
     from gymnasium import spaces
 
-    masked = set(env.action_masks()) if getattr(env, "has_action_masks", False) else set()
+    masked = set(getattr(env, "action_mask_groups", ()))
     out = []
     for g in env.groups:
         shape = env.group_observation_space(g).shape
@@ -257,8 +257,8 @@ class MAPPO(GroupedLearner):
         ids = self._ids[g].expand(*x.shape[:-1], self._ids[g].shape[0])
         return torch.cat([x, ids], -1)
 
-    def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """[..., n, *obs_shape] -> [..., n, obs_dim] tensors."""
+    def _tensors(self, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """[..., n, *obs_shape] arrays or tensors -> [..., n, obs_dim] tensors."""
         out = {}
         for g in self.groups:
             o = torch.as_tensor(obs[g.name], device=self.device)
@@ -444,10 +444,7 @@ class MAPPO(GroupedLearner):
     def _minibatch_step(self, mb: dict[str, np.ndarray], adv_stats: dict[str, tuple[float, float]]) -> dict[str, float]:
         cfg = self.cfg
         t = {k: torch.as_tensor(v, device=self.device) for k, v in mb.items()}
-        obs_t = {}
-        for g in self.groups:
-            o = t[f"{g.name}/obs"]
-            obs_t[g.name] = o.reshape(*o.shape[: o.dim() - self._obs_rank[g.name]], g.num_agents, g.obs_dim)
+        obs_t = self._tensors({g.name: t[f"{g.name}/obs"] for g in self.groups})
         critic_in = self._critic_inputs(obs_t)
         actor_loss = torch.zeros((), device=self.device)
         critic_loss = torch.zeros((), device=self.device)

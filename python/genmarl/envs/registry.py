@@ -26,8 +26,10 @@ from typing import Any
 #: what train/eval/the CLI call on an env
 REQUIRED = ("groups", "num_envs", "group_observation_space", "group_action_space", "reset_grouped", "step_grouped", "sample_actions")
 #: used when present: checkpoints with env state and resume (get_state, set_state, observe_grouped),
-#: evaluation GIFs (render), per-episode metrics (metric_names), masks (has_action_masks, action_masks)
-OPTIONAL = ("get_state", "set_state", "observe_grouped", "render", "metric_names", "has_action_masks", "action_masks", "close")
+#: evaluation GIFs (render), per-episode metrics (metric_names), masks (has_action_masks,
+#: action_mask_groups, action_masks)
+OPTIONAL = ("get_state", "set_state", "observe_grouped", "render", "metric_names", "has_action_masks", "action_mask_groups",
+            "action_masks", "close")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PYTHON_ENVS: dict[str, tuple[Callable[..., Any], str]] = {}

@@ -95,6 +95,28 @@ def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float]
     return out, tuples
 
 
+def sample_valid(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Uniform draws among the valid actions: ``mask [..., num_actions] bool`` -> ``[...] int64``
+    (the argmax of uniform keys, with invalid actions keyed below every valid one)."""
+    return np.where(mask, rng.random(mask.shape), -1.0).argmax(-1).astype(np.int64)
+
+
+def param_value(kind: str, value: Any, length: int = 0) -> Any:
+    """A scenario argument as Python sees it, from the core's encoding (``env_params`` kinds:
+    optional_int None is -1, bools and ints are floats, an int_tuple may be one int)."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if kind == "int_tuple":
+        return tuple(int(x) for x in value) if isinstance(value, (tuple, list)) else tuple([int(value)] * length)
+    if kind == "bool":
+        return bool(value)
+    if kind == "int":
+        return int(value)
+    if kind == "optional_int":
+        return None if value is None or value < 0 else int(value)
+    return float(value)
+
+
 def _default_threads(num_envs: int) -> int:
     cores = os.cpu_count() or 1
     return max(1, min(cores, num_envs // 256))
@@ -213,6 +235,11 @@ class VectorEnv:
         """Whether some group's actions come with masks (``infos["action_mask"]``)."""
         return bool(self._mask_groups)
 
+    @property
+    def action_mask_groups(self) -> list[str]:
+        """The groups whose actions come with masks (from the spec; nothing is stepped or observed)."""
+        return [self.groups[k] for k in self._mask_groups]
+
     def observation_space(self, agent: str) -> spaces.Space:
         """Observation space of one agent in one env: ``Box(low, high, obs_shape, float32)``
         (``(obs_dim,)`` for vector observations; unbounded where the scenario states no bounds)."""
@@ -303,12 +330,14 @@ class VectorEnv:
         num_actions] bool``), for the groups that have masks."""
         self._check_open()
         _, masks = self._env.observe()
-        return {self.groups[k]: masks[k] for k in self._mask_groups}
+        return self._group_masks(masks)
+
+    def _group_masks(self, masks: list | None) -> dict[str, np.ndarray]:
+        """The core's per-group mask list (None when the env has no masks) as {group: mask}."""
+        return {} if masks is None else {self.groups[k]: masks[k] for k in self._mask_groups}
 
     def _grouped_mask_info(self, masks: list | None) -> dict[str, Any]:
-        if masks is None:
-            return {}
-        return {"action_mask": {self.groups[k]: masks[k] for k in self._mask_groups}}
+        return {} if masks is None else {"action_mask": self._group_masks(masks)}
 
     def _agent_mask_info(self, masks: list | None) -> dict[str, dict]:
         if masks is None:
@@ -388,9 +417,7 @@ class VectorEnv:
             extra = [g for g in actions if g not in self.groups]
             raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, True)
-        infos: dict[str, Any] = {"done": done}
-        if masks is not None:
-            infos["action_mask"] = {self.groups[k]: masks[k] for k in self._mask_groups}
+        infos: dict[str, Any] = {"done": done, **self._grouped_mask_info(masks)}
         if final_obs is not None:
             infos["final_observation"] = dict(zip(self.groups, final_obs))
             infos["episode_return"] = {g: final_ret[:, s] for g, s in self._group_slices}
@@ -425,9 +452,7 @@ class VectorEnv:
                             f"action_mask of group {g['name']!r} must be a bool array of shape {want}, "
                             f"got {mask.dtype} {mask.shape}"
                         )
-                    # uniform among the valid actions: argmax of masked uniform keys
-                    keys = np.where(mask, rng.random(mask.shape), -1.0)
-                    out[g["name"]] = keys.argmax(-1).astype(np.int64)
+                    out[g["name"]] = sample_valid(rng, mask)
                 else:
                     out[g["name"]] = rng.integers(0, g["action_n"], (E, g["num_agents"]), dtype=np.int64)
             return out
@@ -455,24 +480,11 @@ class VectorEnv:
 
     def resolved_params(self) -> dict[str, Any]:
         """Every scenario argument with its value: defaults, then the alias's, then those given."""
-
-        def coerce(kind: str, v: Any, length: int) -> Any:
-            if kind == "int_tuple":
-                return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else tuple([int(v)] * length)
-            if kind == "bool":
-                return bool(v)
-            if kind == "int":
-                return int(v)
-            if kind == "optional_int":
-                return None if v is None or v < 0 else int(v)
-            return float(v)
-
         specs = {p[0]: p for p in _env_params(self.scenario)}
-        out = {name: coerce(p[1], p[2], p[4]) for name, p in specs.items()}
-        for k, v in _core.resolve_env(self.name)[2].items():
-            out[k] = coerce(specs[k][1], v, specs[k][4])
-        for k, v in self.scenario_kwargs.items():
-            out[k] = coerce(specs[k][1], v.value if isinstance(v, enum.Enum) else v, specs[k][4])
+        out = {name: param_value(p[1], p[2], p[4]) for name, p in specs.items()}
+        given = {**_core.resolve_env(self.name)[2], **self.scenario_kwargs}
+        for k, v in given.items():
+            out[k] = param_value(specs[k][1], v, specs[k][4])
         return out
 
     # ---- rendering --------------------------------------------------------------------

@@ -75,5 +75,7 @@ def random_actions(env: Any, group: str, rng: np.random.Generator, mask: np.ndar
     if isinstance(space, spaces.Box):
         return rng.random((env.num_envs, *space.shape), dtype=np.float32)
     if mask is not None:
-        return np.where(mask, rng.random(mask.shape), -1.0).argmax(-1).astype(np.int64)
+        from genmarl.envs.vector_env import sample_valid
+
+        return sample_valid(rng, mask)
     return rng.integers(0, space.nvec[0], size=(env.num_envs, len(space.nvec)), dtype=np.int64)

@@ -308,7 +308,7 @@ class Foraging {
     std::int64_t act[kMaxPlayers], target[kMaxPlayers];
     for (int i = 0; i < players_; ++i) {
       s.reward[i] = 0.0;
-      act[i] = valid(s, i, s.action[i]) ? s.action[i] : kNone;
+      act[i] = allowed(around(s, i), s.action[i]) ? s.action[i] : kNone;
       const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
       const std::int64_t tr = r + (act[i] == kNorth ? -1 : act[i] == kSouth ? 1 : 0);
       const std::int64_t tc = c + (act[i] == kWest ? -1 : act[i] == kEast ? 1 : 0);
@@ -365,18 +365,9 @@ class Foraging {
   bool is_terminal(const State& s) const { return s.food_cells.empty(); }
   std::int64_t steps(const State& s) const { return s.steps; }
 
-  // The valid actions in one pass (the same rules as valid()).
   void action_mask(const State& s, int agent, bool* out) const {
-    const std::int64_t r = s.pos[2 * agent], c = s.pos[2 * agent + 1];
-    const std::int64_t* row = s.field.data() + r * cols_;
-    const std::int64_t up = r > 0 ? row[c - cols_] : 0, down = r < rows_ - 1 ? row[c + cols_] : 0;
-    const std::int64_t left = c > 0 ? row[c - 1] : 0, right = c < cols_ - 1 ? row[c + 1] : 0;
-    out[kNone] = true;
-    out[kNorth] = r > 0 && up == 0;
-    out[kSouth] = r < rows_ - 1 && down == 0;
-    out[kWest] = c > 0 && left == 0;
-    out[kEast] = c < cols_ - 1 && right == 0;
-    out[kLoad] = up + down + left + right > 0;  // off-grid sides read the player's own (empty) cell
+    const Around n = around(s, agent);
+    for (int a = 0; a < kNumActions; ++a) out[a] = allowed(n, a);
   }
 
   // food_collected: the share of the spawned food level loaded so far (1 when all is eaten).
@@ -492,19 +483,28 @@ class Foraging {
 
   std::int64_t food_at(const State& s, std::int64_t r, std::int64_t c) const { return s.field[r * cols_ + c]; }
 
-  bool valid(const State& s, int i, std::int64_t action) const {
-    const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
+  // A player's cell and the food on its four sides (0 off the grid).
+  struct Around {
+    bool top, bottom, leftmost, rightmost;  // on the grid's border
+    std::int64_t up, down, left, right;
+  };
+  Around around(const State& s, int agent) const {
+    const std::int64_t r = s.pos[2 * agent], c = s.pos[2 * agent + 1];
+    const std::int64_t* row = s.field.data() + r * cols_;
+    return {r == 0, r == rows_ - 1, c == 0, c == cols_ - 1,
+            r > 0 ? row[c - cols_] : 0, r < rows_ - 1 ? row[c + cols_] : 0, c > 0 ? row[c - 1] : 0, c < cols_ - 1 ? row[c + 1] : 0};
+  }
+  // The reference's _is_valid_action: the one rule behind action_mask() and step()'s
+  // "an invalid action is NONE". LOAD reads the player's own (empty) cell off the grid, as the
+  // reference's clamped indices do.
+  static bool allowed(const Around& n, std::int64_t action) {
     switch (action) {
       case kNone: return true;
-      case kNorth: return r > 0 && food_at(s, r - 1, c) == 0;
-      case kSouth: return r < rows_ - 1 && food_at(s, r + 1, c) == 0;
-      case kWest: return c > 0 && food_at(s, r, c - 1) == 0;
-      case kEast: return c < cols_ - 1 && food_at(s, r, c + 1) == 0;
-      case kLoad:
-        // The reference clamps at the border (the player's own cell, which never holds food).
-        return food_at(s, std::max<std::int64_t>(r - 1, 0), c) + food_at(s, std::min<std::int64_t>(r + 1, rows_ - 1), c) +
-                   food_at(s, r, std::max<std::int64_t>(c - 1, 0)) + food_at(s, r, std::min<std::int64_t>(c + 1, cols_ - 1)) >
-               0;
+      case kNorth: return !n.top && n.up == 0;
+      case kSouth: return !n.bottom && n.down == 0;
+      case kWest: return !n.leftmost && n.left == 0;
+      case kEast: return !n.rightmost && n.right == 0;
+      case kLoad: return n.up + n.down + n.left + n.right > 0;
       default: return false;
     }
   }
