@@ -16,11 +16,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from gymnasium import spaces
+
+import timing  # benchmarks/timing.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,13 +97,9 @@ def _rate(env, seconds: float) -> float:
     rng = np.random.default_rng(0)
     env.reset_grouped(seed=0)
     pool = [env.sample_actions(rng, grouped=True) for _ in range(16)]
-    for k in range(3):
-        env.step_grouped(pool[k])
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or n < 5:
-        env.step_grouped(pool[n % 16])
-        n += 1
-    return n * env.num_envs / (time.perf_counter() - t0)
+    it = iter(range(1 << 62))
+    per_call = timing.time_per_call(lambda: env.step_grouped(pool[next(it) % 16]), repeats=1, min_time=seconds)
+    return env.num_envs / per_call
 
 
 def main() -> None:
