@@ -84,7 +84,7 @@ class NumpyGridWorld:
         done = term | trunc
         infos = {"done": done}
         if done.any():
-            infos["final_observation"] = self._obs()
+            infos["final_obs"] = self._obs()
             infos["episode_return"] = {"walker": self.ret.astype(np.float32)}
             infos["episode_length"] = self.t.astype(np.int32)
             self._reset_rows(done)

@@ -49,12 +49,12 @@ def run_parity_episode(name: str, seed: int, continuous: bool, kwargs: dict, res
         obs, rew, term, trunc, infos = venv.step(batched)
         steps += 1
         o_ref, r_ref, te_ref, tr_ref, _ = ref
-        done = bool(infos[venv.possible_agents[0]].get("_final_observation", np.zeros(1, bool))[0])
+        done = bool(infos[venv.possible_agents[0]].get("_final_obs", np.zeros(1, bool))[0])
         if resync is not None and not done:
             resync(penv, venv)
             obs = venv.observe()
         for a in venv.possible_agents:
-            got_obs = infos[a]["final_observation"][0] if done else obs[a][0]
+            got_obs = infos[a]["final_obs"][0] if done else obs[a][0]
             np.testing.assert_allclose(got_obs, o_ref[a], rtol=RTOL, atol=ATOL, err_msg=f"{name} step {steps} obs {a}")
             np.testing.assert_allclose(rew[a][0], r_ref[a], rtol=RTOL, atol=ATOL, err_msg=f"{name} step {steps} reward {a}")
             assert bool(term[a][0]) == bool(te_ref[a]), f"{name} step {steps} terminated {a}"

@@ -563,7 +563,7 @@ def test_replay_for_env_with_final_observations() -> None:
         nxt, rew, term, trunc, infos = env.step_grouped(actions)
         rb.add(transition_from_step(obs, actions, nxt, rew, term, trunc, infos))
         if infos["done"].any():
-            finals.append(infos["final_observation"]["agent"].copy())
+            finals.append(infos["final_obs"]["agent"].copy())
             assert not np.array_equal(finals[-1], nxt["agent"])  # the env was reset
         obs = nxt
     b = rb.sample(64, n_step=3, gamma=1.0, return_indices=True)

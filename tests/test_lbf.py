@@ -79,7 +79,7 @@ def _run_episode(args, seed, valid_bias=0.8):
         steps += 1
         total_ref += np.asarray(r_ref, dtype=np.float64)
         done = bool(infos["done"][0])
-        got = infos["final_observation"]["agent"][0] if done else o["agent"][0]
+        got = infos["final_obs"]["agent"][0] if done else o["agent"][0]
         np.testing.assert_array_equal(got, np.stack(o_ref), err_msg=f"step {steps} obs")
         np.testing.assert_allclose(r["agent"][0], np.asarray(r_ref, np.float32), rtol=0, atol=0, err_msg=f"step {steps} reward")
         assert done == bool(done_ref), f"step {steps}: done {done} vs reference {done_ref}"

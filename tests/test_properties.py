@@ -47,7 +47,7 @@ def test_rollout_invariants(name, num_envs, num_threads, continuous, max_cycles,
             np.testing.assert_array_equal(term[a] | trunc[a], done)  # MPE agents finish together
         if done.any():
             info = infos[a0]
-            np.testing.assert_array_equal(info["_final_observation"], done)
+            np.testing.assert_array_equal(info["_final_obs"], done)
             assert (info["episode_length"][done] <= max_cycles).all()
             assert (info["episode_length"][~done] == 0).all()
             for i, a in enumerate(env.possible_agents):

@@ -240,3 +240,20 @@ def test_module_prefix_imports_a_python_module(tmp_path, monkeypatch):
             genmarl.unregister("chain2")
     with pytest.raises(ValueError, match="could not import"):
         genmarl.make("no_such_module_xyz:env")
+
+
+def test_module_env_unpickles_in_a_fresh_process(module_dir, tmp_path):
+    import pickle
+
+    env = genmarl.make("custom_envs:gridworld", num_envs=4, seed=9, agents=2, size=5)
+    env.reset_grouped(seed=9)
+    acts = [{"walker": np.full((4, 2), t % 5, np.int64)} for t in range(20)]
+    (tmp_path / "env.pkl").write_bytes(pickle.dumps((env, acts)))
+    code = textwrap.dedent(f"""
+        import pickle, numpy as np
+        env, acts = pickle.loads(open({str(tmp_path / "env.pkl")!r}, "rb").read())  # loads the module by its path
+        np.save({str(tmp_path / "obs.npy")!r}, np.stack([env.step_grouped(a)[0]["walker"] for a in acts]))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=tmp_path)
+    want = np.stack([env.step_grouped(a)[0]["walker"] for a in acts])
+    np.testing.assert_array_equal(np.load(tmp_path / "obs.npy"), want)

@@ -55,7 +55,7 @@ def _run(args, seed, steps, policy_bias=0.0):
         assert trunc_ref is False
         o, r, te, tr, infos = venv.step_grouped({"agent": np.array([actions])})
         done = bool(infos["done"][0])
-        got = infos["final_observation"]["agent"][0] if done else o["agent"][0]
+        got = infos["final_obs"]["agent"][0] if done else o["agent"][0]
         np.testing.assert_array_equal(got, np.stack(o_ref), err_msg=f"step {t} obs")
         np.testing.assert_array_equal(r["agent"][0], np.asarray(r_ref, np.float32), err_msg=f"step {t} rewards")
         delivered += int(np.sum(r_ref) > 0)

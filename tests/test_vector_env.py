@@ -155,11 +155,11 @@ def test_auto_reset_bookkeeping():
             assert not trunc[a0].any() and infos[a0] == {}
     for i, a in enumerate(env.possible_agents):
         assert trunc[a].all() and not term[a].any()
-        assert infos[a]["_final_observation"].all()
+        assert infos[a]["_final_obs"].all()
         np.testing.assert_array_equal(infos[a]["episode_length"], 7)
         np.testing.assert_allclose(infos[a]["episode_return"], total[:, i], rtol=1e-5)
         # the returned obs is the first observation of the new episode, not the final one
-        assert not np.array_equal(obs[a], infos[a]["final_observation"])
+        assert not np.array_equal(obs[a], infos[a]["final_obs"])
     state = env.get_state()
     np.testing.assert_array_equal(state["steps"], 0)
     np.testing.assert_array_equal(state["episode"], 1)

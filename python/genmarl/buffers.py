@@ -181,12 +181,14 @@ def transition_from_step(
     """A batch in :func:`env_spec`'s layout from one ``VectorEnv.step_grouped`` call.
 
     ``next_obs`` is the observation ``step_grouped`` returned; where an env finished, its row
-    is replaced by ``infos["final_observation"]`` (the env has already been reset), so
+    is replaced by ``infos["final_obs"]`` (the env has already been reset), so
     ``g/next_obs`` is always the true successor. Pass ``next_obs=None`` for buffers without
     a next_obs field.
     """
     batch: Batch = {}
-    final = infos.get("final_observation")
+    from genmarl.envs.vector_env import final_obs
+
+    final = final_obs(infos)
     done = infos.get("done")
     for g in obs:
         batch[f"{g}/obs"] = obs[g]

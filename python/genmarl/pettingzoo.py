@@ -94,9 +94,9 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
         if missing:
             raise KeyError(f"actions are missing agents {missing}")
         obs, rew, term, trunc, infos = self._venv.step(batched)
-        finished = "_final_observation" in infos[self.possible_agents[0]]
+        finished = "final_obs" in infos[self.possible_agents[0]]
         if finished:
-            self._obs = {a: infos[a]["final_observation"][0] for a in self.agents}
+            self._obs = {a: infos[a]["final_obs"][0] for a in self.agents}
         else:
             self._obs = {a: obs[a][0] for a in self.agents}
         out = (
@@ -123,6 +123,26 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
     def close(self) -> None:
         self._venv.close()
 
+    def __enter__(self) -> GenmarlParallelEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if _ParallelBase is not object:
+    from pettingzoo.utils.wrappers import OrderEnforcingWrapper
+
+    class GenmarlAECEnv(OrderEnforcingWrapper):  # type: ignore[misc]
+        """PettingZoo's order-enforcing AEC env over :class:`GenmarlParallelEnv`, as
+        ``pettingzoo.utils.conversions.parallel_to_aec`` builds it, and a context manager."""
+
+        def __enter__(self) -> GenmarlAECEnv:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
 
 def parallel_env(name: str, **kwargs: Any) -> GenmarlParallelEnv:
     """A PettingZoo ParallelEnv for genmarl environment ``name`` (kwargs as in :func:`genmarl.make`)."""
@@ -133,6 +153,6 @@ def env(name: str, **kwargs: Any):
     """A PettingZoo AECEnv for genmarl environment ``name`` (agents act in turn; the world steps
     once every agent has acted)."""
     _require_pettingzoo()
-    from pettingzoo.utils.conversions import parallel_to_aec
+    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-    return parallel_to_aec(GenmarlParallelEnv(name, **kwargs))
+    return GenmarlAECEnv(parallel_to_aec_wrapper(GenmarlParallelEnv(name, **kwargs)))

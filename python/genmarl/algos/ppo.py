@@ -23,6 +23,7 @@ from torch import nn
 from genmarl.algos.config import PPOConfig
 from genmarl.algos.networks import Actor, Critic, ValueNorm
 from genmarl.buffers import RolloutBuffer, env_spec
+from genmarl.envs.vector_env import final_obs
 from genmarl.training import checkpoints
 from genmarl.training.checkpoints import to_numpy, to_tensor
 
@@ -379,7 +380,7 @@ class MAPPO(GroupedLearner):
             done = infos["done"]
             final_values = {g.name: np.zeros((self.num_envs, g.num_agents), np.float32) for g in self.groups}
             if done.any():
-                fv = self.values(infos["final_observation"])
+                fv = self.values(final_obs(infos))
                 for g in self.groups:
                     final_values[g.name] = np.where(done[:, None], fv[g.name], 0.0).astype(np.float32)
                 finished.add(infos, done)

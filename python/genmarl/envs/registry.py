@@ -33,6 +33,7 @@ OPTIONAL = ("get_state", "set_state", "observe_grouped", "render", "metric_names
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PYTHON_ENVS: dict[str, tuple[Callable[..., Any], str]] = {}
+_MODULE_OF: dict[str, str] = {}  # scenario name -> path of the C++ env module that registered it
 
 
 def register(name: str, factory: Callable[..., Any], *, family: str = "python", overwrite: bool = False) -> None:
@@ -77,7 +78,22 @@ def register_module(module: str) -> list[str]:
         path = spec.origin
     if not os.path.isfile(path):
         raise ValueError(f"env module {path!r} does not exist")
-    return list(_core.load_env_module(os.path.abspath(path)))
+    path = os.path.abspath(path)
+    names = list(_core.load_env_module(path))
+    for n in names:
+        _MODULE_OF[n] = path
+    return names
+
+
+def module_of(scenario: str) -> str | None:
+    """Path of the C++ env module that registered ``scenario`` (None for built-in envs)."""
+    return _MODULE_OF.get(scenario)
+
+
+def ensure_module(path: str) -> None:
+    """Loads the C++ env module at ``path`` unless it is loaded (unpickling in a fresh process)."""
+    if path not in _MODULE_OF.values():
+        register_module(path)
 
 
 def unregister(name: str) -> None:

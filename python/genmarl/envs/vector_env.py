@@ -19,15 +19,58 @@ from __future__ import annotations
 import enum
 import numbers
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from genmarl import _core
 
 _RENDER_MODES = (None, "rgb_array")
+
+#: Gymnasium 0.29's names of the finished episodes' values -> Gymnasium 1.x's (used since genmarl 0.2)
+DEPRECATED_INFO_KEYS = {"final_observation": "final_obs", "_final_observation": "_final_obs"}
+
+
+class Infos(dict):
+    """The ``infos`` dict of a step: a plain dict that still answers Gymnasium 0.29's names
+    (``"final_observation"``, ``"_final_observation"``) with a ``DeprecationWarning``; they
+    are kept for one release and are not among its keys."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _new_key(key: Any) -> Any:
+        new = DEPRECATED_INFO_KEYS.get(key) if isinstance(key, str) else None
+        if new is None:
+            return key
+        warnings.warn(f'infos["{key}"] is deprecated; use infos["{new}"] (Gymnasium 1.x)', DeprecationWarning, stacklevel=3)
+        return new
+
+    def __getitem__(self, key: Any) -> Any:
+        return dict.__getitem__(self, self._new_key(key))
+
+    def __contains__(self, key: Any) -> bool:
+        return dict.__contains__(self, self._new_key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return dict.get(self, self._new_key(key), default)
+
+    def __reduce__(self) -> tuple:
+        return (Infos, (dict(self),))
+
+
+def final_obs(infos: Mapping[str, Any]) -> Any:
+    """``infos["final_obs"]`` of a step, or Gymnasium 0.29's ``"final_observation"`` from an env
+    that still uses it (users' Python envs); None when no episode finished."""
+    if "final_obs" in infos:
+        return dict.__getitem__(infos, "final_obs") if isinstance(infos, dict) else infos["final_obs"]
+    if isinstance(infos, Infos):
+        return None
+    return infos.get("final_observation")
 
 
 def list_envs(family: str | None = None) -> list[str]:
@@ -125,12 +168,16 @@ def _default_threads(num_envs: int) -> int:
 class VectorEnv:
     """``num_envs`` copies of a multi-agent environment, stepped together in C++.
 
-    Finished envs reset automatically inside the same ``step``; the observation of the
-    finished episode is returned in ``infos`` (``"final_observation"``) so truncated
-    episodes can be bootstrapped.
+    Finished envs reset automatically inside the same ``step`` (Gymnasium's ``SAME_STEP``
+    autoreset mode); the observation of the finished episode is returned in ``infos``
+    (``"final_obs"``, and ``"final_info"``) so truncated episodes can be bootstrapped.
+
+    A VectorEnv pickles and deep-copies: the copy is rebuilt from the name, arguments and seed
+    and given the full simulator state (random streams included), so it continues bitwise like
+    the original. It is a context manager (``with genmarl.make(...) as env:`` closes it).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(
         self,
@@ -354,8 +401,11 @@ class VectorEnv:
         ``actions[agent]``: ``[num_envs]`` integers (Discrete) or ``[num_envs, act_dim]`` floats
         (Box; values outside [0, 1] are clipped as mpe2 does). Returns dicts keyed by agent:
         ``obs, rewards, terminated, truncated, infos``. For envs that finished this step,
-        ``infos[agent]`` holds ``final_observation [num_envs, obs_dim]`` (rows valid where
-        ``_final_observation [num_envs] bool``), ``episode_return`` and ``episode_length``.
+        ``infos[agent]`` holds ``final_obs [num_envs, *obs_shape]`` (rows valid where
+        ``_final_obs [num_envs] bool``), ``episode_return``, ``episode_length`` and (scenarios
+        with metrics) ``metrics``, the last three also as ``final_info`` (rows valid where
+        ``_final_info``). Gymnasium 0.29's names ``final_observation`` / ``_final_observation``
+        still answer, with a ``DeprecationWarning``.
         """
         self._check_open()
         if not isinstance(actions, Mapping):
@@ -378,16 +428,11 @@ class VectorEnv:
         if final_obs is not None:
             metrics = self._metrics(final_met)
             for a, i, g, j in layout:
-                infos[a].update(
-                    {
-                        "final_observation": final_obs[g][:, j],
-                        "_final_observation": done,
-                        "episode_return": final_ret[:, i],
-                        "episode_length": final_len,
-                    }
-                )
+                final_info = {"episode_return": final_ret[:, i], "episode_length": final_len}
                 if metrics:
-                    infos[a]["metrics"] = metrics
+                    final_info["metrics"] = metrics
+                infos[a] = Infos(infos[a], final_obs=final_obs[g][:, j], _final_obs=done, **final_info)
+                infos[a]["final_info"], infos[a]["_final_info"] = final_info, done
         return obs_d, rew_d, term_d, trunc_d, infos
 
     def _metrics(self, final_metrics: np.ndarray) -> dict[str, np.ndarray]:
@@ -400,10 +445,12 @@ class VectorEnv:
         ``[num_envs, agents_in_group, act_dim]`` floats. Returns ``obs[group]: [num_envs,
         agents_in_group, *obs_shape]`` and ``rewards/terminated/truncated[group]: [num_envs,
         agents_in_group]``; ``infos`` holds ``"done" [num_envs] bool``, ``"action_mask"`` (per
-        group, for envs with masks) and, when some env finished, ``"final_observation"`` (per
+        group, for envs with masks) and, when some env finished, ``"final_obs"`` (per
         group), ``"episode_return"`` (per group), ``"episode_length" [num_envs]`` and
-        ``"metrics"`` (``{name: [num_envs] float64}``, for scenarios with metrics); rows of the
-        final values are valid where ``done``.
+        ``"metrics"`` (``{name: [num_envs] float64}``, for scenarios with metrics), the last
+        three also as ``"final_info"``; rows of the final values are valid where ``done`` (also
+        given as ``"_final_obs"`` and ``"_final_info"``). Gymnasium 0.29's ``"final_observation"``
+        still answers, with a ``DeprecationWarning``.
         """
         self._check_open()
         if not isinstance(actions, Mapping):
@@ -419,11 +466,14 @@ class VectorEnv:
         obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, True)
         infos: dict[str, Any] = {"done": done, **self._grouped_mask_info(masks)}
         if final_obs is not None:
-            infos["final_observation"] = dict(zip(self.groups, final_obs))
-            infos["episode_return"] = {g: final_ret[:, s] for g, s in self._group_slices}
-            infos["episode_length"] = final_len
+            final_info: dict[str, Any] = {
+                "episode_return": {g: final_ret[:, s] for g, s in self._group_slices},
+                "episode_length": final_len,
+            }
             if self.metric_names:
-                infos["metrics"] = self._metrics(final_met)
+                final_info["metrics"] = self._metrics(final_met)
+            infos = Infos(infos, final_obs=dict(zip(self.groups, final_obs)), _final_obs=done, **final_info)
+            infos["final_info"], infos["_final_info"] = final_info, done
         return (
             dict(zip(self.groups, obs)),
             {g: rew[:, s] for g, s in self._group_slices},
@@ -502,6 +552,45 @@ class VectorEnv:
 
     def close(self) -> None:
         self._closed = True
+
+    def __enter__(self) -> VectorEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- pickling and copying -----------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """What rebuilds this env: constructor arguments and (while open) the full simulator
+        state; a C++ env module's path, so that a fresh process can load it."""
+        from genmarl.envs.registry import module_of
+
+        return {
+            "name": self.name,
+            "num_envs": self.num_envs,
+            "num_threads": self.num_threads,
+            "seed": int(self._env.seed),
+            "render_mode": self.render_mode,
+            "scenario_kwargs": self.scenario_kwargs,
+            "env_module": module_of(self.scenario),
+            "state": None if self._closed else self.get_state(),
+            "agents": list(self.agents),
+        }
+
+    def __setstate__(self, st: dict[str, Any]) -> None:
+        from genmarl.envs.registry import ensure_module
+
+        if st["env_module"] is not None:
+            ensure_module(st["env_module"])
+        self.__init__(
+            st["name"], num_envs=st["num_envs"], num_threads=st["num_threads"], seed=st["seed"],
+            render_mode=st["render_mode"], **st["scenario_kwargs"],
+        )  # fmt: skip
+        if st["state"] is None:
+            self._closed = True
+        else:
+            self.set_state(st["state"])
+        self.agents = list(st["agents"])
 
     def _check_open(self) -> None:
         if self._closed:

@@ -17,7 +17,7 @@ agent's next state depends on what the others did (learned communication, as in 
 whose step starts an episode (``is_first``) is replaced by ``h_init = transition(0, 0, 0)``,
 which is also what acting uses after a reset. Reward and continuation are read from ``h[t+1]``
 computed before the next observation, so the last step of an episode (whose successor
-observation belongs to the final_observation, not to the buffer) still gets its targets.
+observation belongs to infos["final_obs"], not to the buffer) still gets its targets.
 Truncation is not a termination: it only ends the stored episode (``is_first`` of the next step).
 """
 
