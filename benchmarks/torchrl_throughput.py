@@ -1,0 +1,116 @@
+"""TorchRL throughput: genmarl.torchrl.GenmarlEnv against genmarl's native grouped step, in one run.
+
+    python benchmarks/torchrl_throughput.py --envs simple_spread Foraging-8x8-2p-2f-coop-v3 --num-envs 1024 --threads 1 2
+
+Per env and thread count (medians of --repeats alternating repeats; env-steps/s, one env step =
+one step of one environment with all its agents):
+
+* native: ``VectorEnv.step_grouped`` with pre-drawn random actions;
+* TorchRL step: ``GenmarlEnv.step_and_maybe_reset`` (what TorchRL's collectors call) with pre-drawn
+  random action TensorDicts;
+* TorchRL rollout: ``GenmarlEnv.rollout(T)`` with TorchRL's random policy (adds the policy and the
+  stacking of the trajectory);
+* before: TorchRL's ``PettingZooWrapper`` around one ``genmarl.pettingzoo`` env, the route that
+  existed before ``GenmarlEnv`` (``--no-pettingzoo`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+
+import genmarl
+from genmarl.torchrl import GenmarlEnv
+
+
+def timed(fn, calls: int, warmup: int = 20) -> float:
+    for i in range(warmup):
+        fn(i)
+    t = time.perf_counter()
+    for i in range(calls):
+        fn(i)
+    return time.perf_counter() - t
+
+
+def native(name: str, E: int, threads: int, calls: int) -> float:
+    env = genmarl.make(name, num_envs=E, num_threads=threads, seed=0)
+    _, infos = env.reset_grouped(seed=0)
+    rng = np.random.default_rng(0)
+    pool = [env.sample_actions(rng, grouped=True) for _ in range(16)]
+    return calls * E / timed(lambda i: env.step_grouped(pool[i % 16]), calls)
+
+
+def torchrl_step(name: str, E: int, threads: int, calls: int) -> float:
+    env = GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0)
+    state = {"td": env.reset()}
+    pool = [env.full_action_spec.rand() for _ in range(16)]
+
+    def step(i: int) -> None:
+        td = state["td"]
+        td.update(pool[i % 16])
+        _, state["td"] = env.step_and_maybe_reset(td)
+
+    return calls * E / timed(step, calls)
+
+
+def torchrl_rollout(name: str, E: int, threads: int, calls: int) -> float:
+    env = GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0)
+    env.rollout(10, break_when_any_done=False)
+    t = time.perf_counter()
+    env.rollout(calls, break_when_any_done=False)
+    return calls * E / (time.perf_counter() - t)
+
+
+def pettingzoo_wrapper(name: str, calls: int) -> float:
+    from torchrl.envs import PettingZooWrapper
+
+    from genmarl.pettingzoo import parallel_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = PettingZooWrapper(parallel_env(name, seed=0), use_mask=True, categorical_actions=True)
+    state = {"td": env.reset()}
+    pool = [env.full_action_spec.rand() for _ in range(16)]
+
+    def step(i: int) -> None:
+        td = state["td"]
+        td.update(pool[i % 16])
+        _, state["td"] = env.step_and_maybe_reset(td)
+
+    return calls / timed(step, calls)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", nargs="+", default=["simple_spread", "Foraging-8x8-2p-2f-coop-v3"])
+    p.add_argument("--num-envs", type=int, default=1024)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--calls", type=int, default=300, help="batched steps per measurement")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-pettingzoo", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    E = args.num_envs
+    for name in args.envs:
+        for threads in args.threads:
+            runs: dict[str, list[float]] = {"native": [], "step": [], "rollout": []}
+            for _ in range(args.repeats):  # alternate, so that drifts of the machine hit all three
+                runs["native"].append(native(name, E, threads, args.calls))
+                runs["step"].append(torchrl_step(name, E, threads, args.calls))
+                runs["rollout"].append(torchrl_rollout(name, E, threads, args.calls))
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            print(f"{name}, {E} envs x {threads} thread(s): native {med['native'] / 1e6:.2f}M/s | "
+                  f"TorchRL step_and_maybe_reset {med['step'] / 1e6:.2f}M/s ({med['step'] / med['native']:.2f}x native) | "
+                  f"TorchRL rollout, random policy {med['rollout'] / 1e6:.2f}M/s ({med['rollout'] / med['native']:.2f}x)", flush=True)
+        if not args.no_pettingzoo:
+            pz = statistics.median(pettingzoo_wrapper(name, 2000) for _ in range(args.repeats))
+            print(f"{name}: before, TorchRL PettingZooWrapper around one genmarl env: {pz:,.0f} env-steps/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""genmarl.torchrl.GenmarlEnv: a batched TorchRL EnvBase over the grouped API (VMAS's layout),
+checked with TorchRL's check_env_specs and against the VectorEnv it wraps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchrl")
+from tensordict import TensorDict  # noqa: E402
+from torchrl.envs.utils import check_env_specs  # noqa: E402
+
+import genmarl  # noqa: E402
+from genmarl.torchrl import GenmarlEnv  # noqa: E402
+
+CASES = [
+    ("simple_spread", {}),
+    ("simple_spread", {"continuous_actions": True}),
+    ("simple_tag", {}),
+    ("simple_speaker_listener", {}),
+    ("Foraging-8x8-2p-2f-coop-v3", {}),
+    ("rware-tiny-2ag-v2", {"max_steps": 40}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES)
+def test_check_env_specs_and_rollout(name, kwargs):
+    env = GenmarlEnv(name, num_envs=4, seed=0, **kwargs)
+    check_env_specs(env)
+    ref = genmarl.make(name, num_envs=4, **kwargs)
+    assert list(env.group_map) == ref.groups
+    for g in ref.groups:
+        n = len(ref.group_agents[g])
+        assert env.observation_spec[g, "observation"].shape == (4, n, *ref.observation_space(ref.group_agents[g][0]).shape)
+        assert env.full_reward_spec[g, "reward"].shape == (4, n, 1)
+        assert env.full_done_spec[g, "truncated"].shape == (4, n, 1)
+        assert (g, "action_mask") in env.observation_spec.keys(True) if g in ref.action_mask_groups else True
+    assert env.full_done_spec["done"].shape == (4, 1)
+    r = env.rollout(60, break_when_any_done=False)
+    assert r.batch_size == (4, 60)
+    assert r["next", "done"].any()
+
+
+def test_rollout_matches_the_vector_env_with_final_observations():
+    E, T = 3, 30
+    env = GenmarlEnv("simple_spread", num_envs=E, seed=5, max_cycles=7)
+    ref = genmarl.make("simple_spread", num_envs=E, seed=5, max_cycles=7)
+    obs, _ = ref.reset_grouped(seed=5)
+    gen = torch.Generator().manual_seed(0)
+    actions = torch.randint(0, 5, (T, E, 3), generator=gen)
+    td = env.reset()
+    np.testing.assert_array_equal(td["agent", "observation"].numpy(), obs["agent"])
+    ends = 0
+    for t in range(T):
+        td["agent", "action"] = actions[t]
+        out, td = env.step_and_maybe_reset(td)
+        nxt, rew, term, trunc, infos = ref.step_grouped({"agent": actions[t].numpy()})
+        done = infos["done"]
+        np.testing.assert_array_equal(out["next", "agent", "reward"].squeeze(-1).numpy(), rew["agent"])
+        np.testing.assert_array_equal(out["next", "done"].squeeze(-1).numpy(), done)
+        np.testing.assert_array_equal(out["next", "agent", "truncated"].squeeze(-1).numpy(), trunc["agent"])
+        # "next" shows the finished episodes' final observation ...
+        want = np.where(done[:, None, None], infos["final_obs"]["agent"], nxt["agent"]) if done.any() else nxt["agent"]
+        np.testing.assert_array_equal(out["next", "agent", "observation"].numpy(), want)
+        # ... and the reset that follows starts from the episode genmarl already began
+        np.testing.assert_array_equal(td["agent", "observation"].numpy(), nxt["agent"])
+        ends += int(done.sum())
+    assert ends == E * (T // 7)
+
+
+@pytest.mark.filterwarnings("ignore:Creating .*WeightUpdater which inherits:DeprecationWarning")  # inside TorchRL's collector
+def test_collector_and_seeding():
+    import torchrl.collectors
+
+    collector_cls = getattr(torchrl.collectors, "Collector", None) or torchrl.collectors.SyncDataCollector  # renamed in 0.14
+
+    env = GenmarlEnv("Foraging-8x8-2p-2f-coop-v3", num_envs=8, seed=1)
+
+    def policy(td):  # a valid random action under the env's masks
+        mask = td["agent", "action_mask"]
+        td["agent", "action"] = torch.where(mask, torch.rand(mask.shape), -1.0).argmax(-1)
+        return td
+
+    collector = collector_cls(env, policy, frames_per_batch=8 * 60, total_frames=8 * 120)
+    batches = list(collector)
+    assert len(batches) == 2 and batches[0].numel() == 8 * 60
+    taken = batches[0]["agent", "action"]
+    mask = batches[0]["agent", "action_mask"]
+    assert mask.gather(-1, taken.unsqueeze(-1)).all()  # only valid actions were taken
+    collector.shutdown()
+
+    a, b = GenmarlEnv("simple_spread", num_envs=2), GenmarlEnv("simple_spread", num_envs=2)
+    a.set_seed(7)
+    b.set_seed(7)
+    torch.manual_seed(0)
+    ra = a.rollout(10)
+    torch.manual_seed(0)
+    rb = b.rollout(10)
+    assert (ra["agent", "observation"] == rb["agent", "observation"]).all()
+
+
+def test_partial_reset_of_a_running_env_is_refused():
+    env = GenmarlEnv("simple_spread", num_envs=2, seed=0)
+    td = env.reset()
+    td["agent", "action"] = torch.zeros(2, 3, dtype=torch.long)
+    env.step(td)
+    reset = TensorDict({"_reset": torch.tensor([[True], [False]])}, batch_size=[2])
+    with pytest.raises(RuntimeError, match="has not ended"):
+        env.reset(reset)
+    assert env.reset()["agent", "observation"].shape == (2, 3, 18)  # a full reset always works
+    with pytest.raises(ValueError, match="num_envs"):
+        GenmarlEnv("simple_spread", num_envs=0)
