@@ -37,6 +37,10 @@
 #include <limits>
 #include <vector>
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "genmarl/core/rng.hpp"
 #include "genmarl/core/thread_pool.hpp"
 
@@ -424,13 +428,23 @@ enum class Isa { kBaseline, kAvx2, kAvx512 };
 GENMARL_SAMPLING_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 GENMARL_SAMPLING_KERNELS(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))))
 
+// CPUID and XGETBV directly (not __builtin_cpu_supports: its __cpu_model symbol does not link
+// into a shared library under every toolchain, e.g. zig's clang targeting an older glibc): the
+// instructions must exist and the OS must save the YMM (and for AVX-512, ZMM/opmask) state.
 inline Isa detect_isa() noexcept {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-    return Isa::kAvx512;
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::kBaseline;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28);
+  if (!osxsave || !avx) return Isa::kBaseline;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const bool ymm_state = (xcr0_lo & 0x6u) == 0x6u;     // SSE and AVX state
+  const bool zmm_state = (xcr0_lo & 0xe6u) == 0xe6u;   // plus opmask and ZMM state
+  if (!ymm_state || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::kBaseline;
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512dq = b & (1u << 17);
+  const bool avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
+  if (zmm_state && avx512f && avx512bw && avx512dq && avx512vl) return Isa::kAvx512;
+  if (avx2 && fma) return Isa::kAvx2;
   return Isa::kBaseline;
 }
 #else
