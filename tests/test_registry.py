@@ -257,3 +257,15 @@ def test_module_env_unpickles_in_a_fresh_process(module_dir, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=tmp_path)
     want = np.stack([env.step_grouped(a)[0]["walker"] for a in acts])
     np.testing.assert_array_equal(np.load(tmp_path / "obs.npy"), want)
+
+
+def test_errors_in_module_code_are_genmarl_errors(module_dir):
+    env = genmarl.make("custom_envs:gridworld", num_envs=2, seed=1)
+    env.reset()
+    state = env.get_state()
+    del state[next(iter(state))]
+    with pytest.raises(ValueError, match="set_state"):  # raised in the module, rethrown by genmarl
+        env.set_state(state)
+    with pytest.raises(ValueError, match="action"):
+        env.step_grouped({"walker": np.full((2, 2), 99, np.int64)})
+    env.step_grouped({"walker": np.zeros((2, 2), np.int64)})  # and the env goes on

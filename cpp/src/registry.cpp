@@ -87,6 +87,80 @@ std::vector<std::string> add_entries(std::vector<EnvEntry> batch, const std::str
   return names;
 }
 
+[[noreturn]] void rethrow(ForeignError e) {
+  switch (e.kind) {
+    case ForeignError::kInvalidArgument:
+      throw InvalidArgument(e.message);
+    case ForeignError::kConcurrentCall:
+      throw ConcurrentCall(e.message);
+    case ForeignError::kThreadStart:
+      throw ThreadStartError(e.message);
+    case ForeignError::kBadAlloc:
+      throw std::bad_alloc();
+    case ForeignError::kStdInvalidArgument:
+      throw std::invalid_argument(e.message);
+    case ForeignError::kOutOfRange:
+      throw std::out_of_range(e.message);
+    default:
+      throw std::runtime_error(e.message);
+  }
+}
+
+// An env made by a module's factory (detail::ModuleEnv, env/module.hpp): forwards every call and
+// turns the error the module kept into genmarl's own exception once the call has returned.
+class ForeignEnv final : public BatchedEnv {
+ public:
+  explicit ForeignEnv(std::unique_ptr<BatchedEnv> env) : env_(std::move(env)) { check(); }
+  const EnvSpec& spec() const override { return env_->spec(); }
+  int num_envs() const override { return env_->num_envs(); }
+  int num_threads() const override { return env_->num_threads(); }
+  std::uint64_t seed() const override { return env_->seed(); }
+  std::int64_t* discrete_actions() override { return env_->discrete_actions(); }
+  float* continuous_actions() override { return env_->continuous_actions(); }
+  void check_actions() const override {
+    env_->check_actions();
+    check();
+  }
+  void reset(std::uint64_t seed, const StepOutputs& out) override {
+    env_->reset(seed, out);
+    check();
+  }
+  void reset_continue(const StepOutputs& out) override {
+    env_->reset_continue(out);
+    check();
+  }
+  void step(const StepOutputs& out) override {
+    env_->step(out);
+    check();
+  }
+  void observe(const StepOutputs& out) override {
+    env_->observe(out);
+    check();
+  }
+  std::vector<StateArray> get_state() const override {
+    auto state = env_->get_state();
+    check();
+    return state;
+  }
+  void set_state(const std::vector<StateArray>& state) override {
+    env_->set_state(state);
+    check();
+  }
+  int num_curriculum_stages() const override { return env_->num_curriculum_stages(); }
+  int curriculum_stage() const override { return env_->curriculum_stage(); }
+  void set_curriculum_stage(int stage) override {
+    env_->set_curriculum_stage(stage);
+    check();
+  }
+
+ private:
+  void check() const {
+    ForeignError e;
+    if (env_->take_error(e)) rethrow(std::move(e));
+  }
+  std::unique_ptr<BatchedEnv> env_;
+};
+
 }  // namespace
 
 const std::vector<EnvEntry>& env_registry() { return builtin_entries(); }
@@ -117,10 +191,14 @@ std::vector<std::string> load_env_module(const std::string& path) {
     throw InvalidArgument("could not load env module '" + path + "': " + (err ? err : "unknown error"));
   }
   using AbiFn = void (*)(EnvModuleAbi*);
-  using InitFn = void (*)(EnvModule*);
-  auto abi_fn = reinterpret_cast<AbiFn>(dlsym(handle, "genmarl_env_module_abi_v1"));
-  auto init_fn = reinterpret_cast<InitFn>(dlsym(handle, "genmarl_env_module_init_v1"));
+  using InitFn = void (*)(EnvModule*, ForeignError*);
+  auto abi_fn = reinterpret_cast<AbiFn>(dlsym(handle, "genmarl_env_module_abi_v2"));
+  auto init_fn = reinterpret_cast<InitFn>(dlsym(handle, "genmarl_env_module_init_v2"));
   if (abi_fn == nullptr || init_fn == nullptr) {
+    if (dlsym(handle, "genmarl_env_module_abi_v1") != nullptr) {
+      throw InvalidArgument("env module '" + path + "' was built against an older genmarl (module format 1); rebuild it "
+                            "against this genmarl (genmarl.get_cmake_dir())");
+    }
     throw InvalidArgument("'" + path + "' is not a genmarl env module (no GENMARL_ENV_MODULE in it)");
   }
   EnvModuleAbi theirs{};
@@ -131,7 +209,17 @@ std::vector<std::string> load_env_module(const std::string& path) {
                           describe(ours) + "; rebuild it against this genmarl (genmarl.get_cmake_dir()) with the same compiler");
   }
   EnvModule module;
-  init_fn(&module);
+  ForeignError error;
+  init_fn(&module, &error);
+  if (error.kind != ForeignError::kNone) {
+    throw InvalidArgument("env module '" + path + "' failed to register its environments: " + error.message);
+  }
+  for (auto& entry : module.entries()) {  // its envs report errors as values: rethrow them as ours
+    entry.make = [make = std::move(entry.make)](const Params& p, int num_envs, int num_threads,
+                                                 std::uint64_t seed) -> std::unique_ptr<BatchedEnv> {
+      return std::make_unique<ForeignEnv>(make(p, num_envs, num_threads, seed));
+    };
+  }
   std::vector<std::string> names = add_entries(std::move(module.entries()), "env module '" + path + "'");
   std::lock_guard<std::mutex> lock(r.mutex);
   r.modules[path] = names;

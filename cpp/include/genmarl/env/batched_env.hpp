@@ -111,6 +111,16 @@ const T* state_array(const std::vector<StateArray>& arrays, const char* name) {
   throw InvalidArgument(std::string("set_state: missing array '") + name + "'");
 }
 
+// An exception of env code in another shared library, carried across the library boundary as a
+// value (see env/module.hpp): exception types are not shared between libraries that each carry
+// their own C++ runtime (a wheel built with zig's static libc++), so such an env catches its own
+// exceptions and the loader's wrapper rethrows them as genmarl's types.
+struct ForeignError {
+  enum Kind { kNone, kInvalidArgument, kConcurrentCall, kThreadStart, kBadAlloc, kStdInvalidArgument, kOutOfRange, kOther };
+  Kind kind = kNone;
+  std::string message;
+};
+
 class BatchedEnv {
  public:
   virtual ~BatchedEnv() = default;
@@ -145,6 +155,14 @@ class BatchedEnv {
   virtual int num_curriculum_stages() const = 0;
   virtual int curriculum_stage() const = 0;
   virtual void set_curriculum_stage(int stage) = 0;
+
+  // The error of the last call, for envs that report errors as values instead of throwing (envs
+  // from users' env modules); moves it into `out` and returns true if there was one. Built-in
+  // envs throw and have nothing here.
+  virtual bool take_error(ForeignError& out) const {
+    (void)out;
+    return false;
+  }
 };
 
 }  // namespace genmarl
