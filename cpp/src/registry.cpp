@@ -204,9 +204,10 @@ std::vector<std::string> load_env_module(const std::string& path) {
   EnvModuleAbi theirs{};
   abi_fn(&theirs);
   const EnvModuleAbi ours = env_module_abi();
-  if (!(theirs == ours)) {
+  if (!abi_compatible(theirs, ours)) {
     throw InvalidArgument("env module '" + path + "' was built with " + describe(theirs) + " but this genmarl has " +
-                          describe(ours) + "; rebuild it against this genmarl (genmarl.get_cmake_dir()) with the same compiler");
+                          describe(ours) + "; rebuild it against this genmarl (genmarl.get_cmake_dir()) with a compiler using the same C++ "
+                          "standard library (see docs/environments.md, 'Env modules and the manylinux wheel')");
   }
   EnvModule module;
   ForeignError error;

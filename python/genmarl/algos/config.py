@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI (a dependency there)
+    import tomli as tomllib  # type: ignore[no-redef]
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -47,6 +47,14 @@ struct EnvModuleAbi {
   bool operator==(const EnvModuleAbi&) const = default;
 };
 
+// Whether a module with tag `a` can be loaded by a genmarl with tag `b`: the same module format
+// and standard library with the same layouts. The library's version may differ (libstdc++ and
+// libc++ keep their ABI across versions; the version is reported in errors only).
+inline bool abi_compatible(const EnvModuleAbi& a, const EnvModuleAbi& b) {
+  return a.module_version == b.module_version && a.stdlib == b.stdlib && a.cxx11_abi == b.cxx11_abi &&
+         a.string_size == b.string_size && a.vector_size == b.vector_size;
+}
+
 inline EnvModuleAbi env_module_abi() {
 #if defined(_GLIBCXX_USE_CXX11_ABI)
   const int cxx11 = _GLIBCXX_USE_CXX11_ABI;
