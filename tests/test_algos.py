@@ -278,3 +278,59 @@ def test_cli_flags_override_a_config_file_only_when_given(tmp_path, monkeypatch)
     assert cli(["train", "--config", str(toml)]) == 0
     assert cli(["train", "--config", str(toml), "--env", "simple_adversary"]) == 0
     assert [c.env for c in seen] == ["simple_tag", "simple_adversary"]
+
+
+def test_cli_tooling_version_keys_eval_protocol_plot_and_tensorboard(tmp_path, capsys, monkeypatch) -> None:
+    import importlib.util
+
+    from genmarl.algos.config import GenRLConfig, PPOConfig, config_keys
+
+    with pytest.raises(SystemExit) as exit_:
+        cli(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"genmarl {genmarl.__version__}"
+    # every key with type, default and meaning
+    assert cli(["train", "--list-keys", "--algo", "genrl"]) == 0
+    out = capsys.readouterr().out
+    for name, _, _, meaning in config_keys(GenRLConfig):
+        assert name in out and meaning
+    assert all(meaning for *_, meaning in config_keys(PPOConfig))
+    # help shows defaults and no reST backticks
+    with pytest.raises(SystemExit):
+        cli(["demo", "--help"])
+    help_text = capsys.readouterr().out
+    assert "(default: 4096)" in help_text
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    assert "``" not in capsys.readouterr().out
+    # a missing extra is reported with its install command before any work
+    orig = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tomli_w" else orig(name, *a))
+    assert cli(["train", "--out", str(tmp_path / "never")]) == 2
+    assert "needs tomli_w: pip install 'genmarl[train]'" in capsys.readouterr().err and not (tmp_path / "never").exists()
+    monkeypatch.setattr(importlib.util, "find_spec", orig)
+    # eval defaults to training's protocol and says so; plot writes into the run
+    run = tmp_path / "run"
+    assert cli(["train", "--env", "simple_spread", "--out", str(run), *RUN[:-2], "progress=false", "tensorboard=true",
+                "eval_episodes=6"]) == 0
+    capsys.readouterr()
+    assert cli(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: deterministic actions, 6 episodes, seed 1000003 (training's final evaluation)" in out
+    saved = json.loads((run / "eval_cli.json").read_text())
+    assert saved["return"]["mean"] == json.loads((run / "eval.json").read_text())["return"]["mean"]
+    assert cli(["eval", str(run), "--sample", "--episodes", "3"]) == 0
+    assert "sampled actions, 3 episodes" in capsys.readouterr().out
+    assert cli(["eval", str(run), "--sample", "--deterministic"]) == 2
+    (run / "curves.png").unlink()
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli(["plot", str(run)]) == 0
+    assert (run / "curves.png").exists() and not (elsewhere / "curves.png").exists()
+    # TensorBoard got the final evaluation
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    assert "eval/return_mean" in acc.Tags()["scalars"]
+    assert acc.Scalars("eval/return_mean")[-1].value == pytest.approx(saved["return"]["mean"], rel=1e-6)

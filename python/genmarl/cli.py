@@ -66,7 +66,31 @@ def _envs(_: argparse.Namespace) -> int:
     return 0
 
 
+def _require(command: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Fails before any work when a command's optional dependencies are missing, with the install command."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"genmarl {command} needs {', '.join(missing)}: pip install 'genmarl[{extra}]'")
+
+
+def _list_keys(algo: str) -> int:
+    from genmarl.algos.config import config_class, config_keys
+
+    cls = config_class(algo)
+    rows = config_keys(cls)
+    width = max(len(n) for n, *_ in rows)
+    print(f"{cls.__name__} keys (algo={algo}); set them in a --config TOML file or as key=value overrides:")
+    for name, tp, default, meaning in rows:
+        print(f"  {name:<{width}}  {tp:<5} = {default!r:<14} {meaning}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.list_keys:
+        return _list_keys(args.algo or "mappo")
+    _require("train", "train", ("torch", "tomli_w"))
     from genmarl.algos.config import load_config
     from genmarl.training.runner import train
 
@@ -100,7 +124,10 @@ def _eval(args: argparse.Namespace) -> int:
     from genmarl.training.evaluate import evaluate
     from genmarl.training.runner import load_trained, report
 
+    _require("eval", "train", ("torch",))
     run = Path(args.run)
+    if args.sample and args.deterministic:
+        raise ValueError("--sample and --deterministic exclude each other")
     policies = {}
     for item in args.policy:
         group, eq, kind = item.partition("=")
@@ -125,7 +152,16 @@ def _eval(args: argparse.Namespace) -> int:
     unknown = sorted(set(policies) - set(algo.env.groups))
     if unknown:
         raise ValueError(f"--policy names unknown agent group(s) {unknown}; {cfg.env}'s groups are {list(algo.env.groups)}")
-    ev = evaluate(algo, args.episodes, deterministic=args.deterministic, seed=args.seed, gif=args.gif, policies=policies)
+    # by default the protocol of training's evaluations (eval.json): deterministic actions,
+    # eval_episodes episodes, seed + 1,000,003
+    episodes = cfg.eval_episodes if args.episodes is None else args.episodes
+    seed = cfg.seed + 1_000_003 if args.seed is None else args.seed
+    deterministic = not args.sample
+    same = deterministic and episodes == cfg.eval_episodes and seed == cfg.seed + 1_000_003 and not policies
+    print(f"protocol: {'deterministic' if deterministic else 'sampled'} actions, {episodes} episodes, seed {seed}"
+          + (" (training's final evaluation)" if same else " (not training's protocol)"))
+    ev = evaluate(algo, episodes, deterministic=deterministic, seed=seed, gif=args.gif, policies=policies)
+    ev["protocol"] = {"deterministic": deterministic, "episodes": episodes, "seed": seed, "training_protocol": same}
     summary = _read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
@@ -166,6 +202,7 @@ def _check_output_file(path: str, flag: str) -> None:
 def _export(args: argparse.Namespace) -> int:
     import time
 
+    _require("export", "train", ("torch",))
     from genmarl.export import export, read_info
 
     t0 = time.perf_counter()
@@ -177,10 +214,18 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    _require("plot", "train", ("matplotlib",))
+    from pathlib import Path
+
     from genmarl.training.plot import plot_main
 
+    if args.output is None:  # into the run (or, for several, into their common parent folder)
+        runs = [Path(r).resolve() for r in args.runs]
+        folder = runs[0] if len(runs) == 1 else Path(os.path.commonpath(runs))
+        args.output = str(folder / "curves.png")
     _check_output_file(args.output, "-o/--output")
     plot_main(args)
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -219,39 +264,60 @@ def _error_message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it says something (not None/False, not already in the help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or "default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genmarl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    import genmarl
+
+    parser = argparse.ArgumentParser(prog="genmarl", description=__doc__.replace("``", ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"genmarl {genmarl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="step a large batch of envs and print throughput and returns")
-    demo.add_argument("--env", default="simple_spread")
-    demo.add_argument("--num-envs", type=_count("a positive number of envs"), default=4096)
-    demo.add_argument("--num-threads", type=_count("a positive number of threads"), default=None)
-    demo.add_argument("--steps", type=_count("a positive number of steps"), default=500)
-    demo.add_argument("--seed", type=_count("a seed >= 0", 0), default=0)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's name
+        return sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter)
+
+    demo = add("demo", "step a large batch of envs and print throughput and returns")
+    demo.add_argument("--env", default="simple_spread", help="environment name or registered id")
+    demo.add_argument("--num-envs", type=_count("a positive number of envs"), default=4096, help="envs in the batch")
+    demo.add_argument("--num-threads", type=_count("a positive number of threads"), default=None, help="C++ threads (default: every core)")
+    demo.add_argument("--steps", type=_count("a positive number of steps"), default=500, help="batched steps to time")
+    demo.add_argument("--seed", type=_count("a seed >= 0", 0), default=0, help="seed of the envs and the random actions")
     demo.set_defaults(fn=_demo)
-    envs = sub.add_parser("envs", help="list environments and their arguments")
+    envs = add("envs", "list environments and their arguments")
     envs.set_defaults(fn=_envs)
 
-    tr = sub.add_parser("train", help="train MAPPO / IPPO / the generative agent into a run directory")
+    tr = add("train", "train MAPPO / IPPO / the generative agent into a run directory")
     tr.add_argument("--algo", default=None, choices=["mappo", "ippo", "genrl"], help="default: mappo (or the --config file's algo)")
     tr.add_argument("--env", default=None, help="default: simple_spread (or the --config file's env)")
     tr.add_argument("--total-steps", type=_steps, default=None, help="env steps (e.g. 2e6)")
-    tr.add_argument("--num-envs", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--num-envs", type=int, default=None, help="envs stepped together (default: the config's)")
+    tr.add_argument("--seed", type=int, default=None, help="run seed (default: the config's, 0)")
     tr.add_argument("--out", default=None, help="run directory (default runs/ALGO_ENV_seedN)")
     tr.add_argument("--plan", type=int, default=None, metavar="K", help="genrl: plan over K imagined joint action sequences at act time")
     tr.add_argument("--plan-model", default=None, choices=["world", "simulator"],
                     help="genrl: roll plan candidates through the world model (default) or the true simulator (an oracle)")
     tr.add_argument("--config", default=None, help="a TOML file of config keys (PPOConfig or GenRLConfig)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    tr.add_argument("--list-keys", action="store_true", help="list every config key of --algo with type, default and meaning")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
     tr.set_defaults(fn=_train)
 
-    ev = sub.add_parser("eval", help="evaluate a trained run")
+    ev = add("eval", "evaluate a trained run (by default with the protocol of training's evaluations)")
     ev.add_argument("run", metavar="RUN_DIR")
-    ev.add_argument("--episodes", type=_count("a positive number of episodes"), default=100)
-    ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions instead of sampling")
-    ev.add_argument("--seed", type=_count("a seed >= 0", 0), default=2_000_003)
+    ev.add_argument("--episodes", type=_count("a positive number of episodes"), default=None,
+                    help="episodes (default: the run's eval_episodes)")
+    ev.add_argument("--sample", action="store_true", help="sample actions from the policy instead of the greedy / mean action")
+    ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions (the default; kept for scripts)")
+    ev.add_argument("--seed", type=_count("a seed >= 0", 0), default=None, help="evaluation seed (default: the run's seed + 1,000,003)")
     ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
     ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
     ev.add_argument("--plan-model", default=None, choices=["world", "simulator"],
@@ -268,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ev.set_defaults(fn=_eval)
 
-    ex = sub.add_parser("export", help="export a trained run as AOTInductor packages (policy.pt2, world_model.pt2)")
+    ex = add("export", "export a trained run as AOTInductor packages (policy.pt2, world_model.pt2)")
     ex.add_argument("run", metavar="RUN_DIR")
     ex.add_argument("--out", required=True, metavar="DIR", help="the export directory to write")
     ex.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="the device the packages run on")
@@ -277,9 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="benchmark inductor's GEMM kernels for the policy (minutes; about 2x faster acting at small batches)")
     ex.set_defaults(fn=_export)
 
-    pl = sub.add_parser("plot", help="learning curves of runs (mean and spread over seeds)")
+    pl = add("plot", "learning curves of runs (mean and spread over seeds)")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    pl.add_argument("-o", "--output", default="curves.png")
+    pl.add_argument("-o", "--output", default=None, help="image file (default: RUN_DIR/curves.png; for several runs, curves.png in their common folder)")
     pl.set_defaults(fn=_plot)
 
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ naming the key.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import re
 try:
@@ -391,7 +392,108 @@ def _env_kwarg(text: str) -> Any:
             pass
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
+    if text.lower() == "none":
+        return None
     return text
+
+
+# What each config key means, for keys whose definition line carries no comment (the others are
+# read from their comment): ``genmarl train --list-keys`` prints them with types and defaults.
+_COMMON_DOCS = {
+    "algo": "the learner: mappo or ippo (PPOConfig), genrl (GenRLConfig)",
+    "env": "environment name or registered id (genmarl envs lists them)",
+    "env_kwargs": "the env's arguments, a table ([env_kwargs] N = 4; None values: env_kwargs_none = [names])",
+    "seed": "run seed: envs, networks and evaluations derive their seeds from it",
+    "device": "torch device: auto, cpu, cuda or cuda:N",
+    "num_envs": "envs stepped together per collection",
+    "num_threads": "C++ env threads; 0 = automatic",
+    "torch_threads": "torch CPU threads",
+    "gamma": "discount factor",
+    "gae_lambda": "lambda of GAE (PPO) or of the lambda-returns (genrl)",
+    "critic_lr": "critic learning rate (Adam)",
+    "entropy_coef": "weight of the policy's entropy bonus",
+    "max_grad_norm": "gradient-norm clip; 0 = none",
+    "eval_every": "env steps between evaluations; 0 = only at the end",
+    "eval_episodes": "episodes per evaluation (deterministic actions, seed + 1,000,003)",
+    "checkpoint_every": "env steps between checkpoints; 0 = only at the end",
+    "tensorboard": "write TensorBoard event files into the run (needs tensorboard)",
+    "progress": "print a progress line while training",
+}
+_PPO_DOCS = {
+    "lr": "actor learning rate (Adam)",
+    "update_epochs": "PPO epochs over each rollout",
+    "num_minibatches": "minibatches per epoch",
+    "clip_coef": "PPO clip range of the probability ratio",
+    "clip_value_loss": "clip the value loss around the rollout's values",
+    "value_clip_coef": "clip range of the value loss",
+    "value_coef": "weight of the value loss",
+    "adv_norm": "normalise advantages per minibatch",
+    "hidden_size": "width of the actor and critic MLPs",
+    "num_layers": "hidden layers of the actor and critic MLPs",
+    "layer_norm_input": "LayerNorm on the observation input",
+}
+_GENRL_DOCS = {
+    "seq_len": "steps per replayed sequence",
+    "hidden_size": "width of the world model's MLPs and attention",
+    "attention_heads": "attention heads of the agents' interaction in the world model",
+    "free_nats": "KL free nats",
+    "kl_dyn": "KL weight on the prior (dynamics) side",
+    "kl_rep": "KL weight on the posterior (representation) side",
+    "behaviour_coef": "weight of the behaviour-prediction loss (other agents' actions)",
+    "model_lr": "world-model learning rate (Adam)",
+    "overshoot_coef": "weight of the open-loop observation loss",
+    "horizon": "imagination horizon in steps",
+    "actor_lr": "actor learning rate (Adam)",
+}
+
+
+def config_keys(cls: type) -> list[tuple[str, str, Any, str]]:
+    """Every key of a config class: (name, type, default, meaning)."""
+    import inspect
+
+    source = inspect.getsource(cls).splitlines()
+    docs = {**_COMMON_DOCS, **(_GENRL_DOCS if cls is GenRLConfig else _PPO_DOCS)}
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        meaning = docs.get(f.name, "")
+        if not meaning:
+            line = next((ln for ln in source if re.match(rf"\s+{f.name}\s*:", ln)), "")
+            meaning = line.split("#", 1)[1].strip() if "#" in line else ""
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        tp = getattr(hints[f.name], "__name__", str(hints[f.name]))
+        out.append((f.name, tp, default, meaning))
+    return out
+
+
+#: TOML has no null: env arguments set to None (e.g. rware's ``max_inactivity_steps``) are listed
+#: under this key of a config file, and :func:`load_config` restores them.
+ENV_KWARGS_NONE = "env_kwargs_none"
+
+
+def config_to_toml(cfg: RunConfig) -> str:
+    """The config as TOML (written with ``tomli_w``), such that ``load_config(toml_path=...)`` of
+    it gives back an equal config: env arguments that are None are listed in
+    :data:`ENV_KWARGS_NONE`, tuples become arrays, enum members their values."""
+    try:
+        import tomli_w
+    except ImportError:
+        raise ImportError("writing config files needs tomli-w: pip install 'genmarl[train]'") from None
+    data = cfg.to_dict()
+    kwargs = data.pop("env_kwargs")
+    none = sorted(k for k, v in kwargs.items() if v is None)
+    if none:
+        data[ENV_KWARGS_NONE] = none
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return plain(v.value)
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+
+    data["env_kwargs"] = {k: plain(v) for k, v in kwargs.items() if v is not None}
+    return tomli_w.dumps(data)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -445,8 +547,13 @@ def load_config(
         else:
             values[key] = value
 
+    none = data.pop(ENV_KWARGS_NONE, [])
+    if not isinstance(none, list) or not all(isinstance(k, str) for k in none):
+        raise TypeError(f"{ENV_KWARGS_NONE} (in {toml_path}) must be a list of env argument names, got {none!r}")
     for k, v in data.items():
         put(k, v, f"in {toml_path}")
+    for k in none:
+        put(f"env_kwargs.{k}", None, f"in {toml_path}")
     for k, v in (base or {}).items():
         put(k, v, "argument")
     for item in overrides or []:

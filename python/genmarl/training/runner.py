@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import genmarl
-from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict, device_available
+from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict, config_to_toml, device_available
 from genmarl.training import checkpoints
 
 CSV_COLUMNS = [
@@ -159,21 +159,6 @@ class RunResult:
         return float(self.summary["eval/return_mean"])
 
 
-def _toml(cfg: RunConfig) -> str:
-    lines = []
-    kwargs = {}
-    for k, v in cfg.to_dict().items():
-        if k == "env_kwargs":
-            kwargs = v
-            continue
-        lines.append(f"{k} = {json.dumps(v)}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
-    if kwargs:
-        lines.append("\n[env_kwargs]")
-        for k, v in kwargs.items():
-            lines.append(f"{k} = {json.dumps(v)}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
-    return "\n".join(lines) + "\n"
-
-
 class _Progress:
     """One status line: env steps, env-steps/s, updates and the latest return."""
 
@@ -205,6 +190,8 @@ def _tensorboard(run_dir: Path, enabled: bool) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
+        print("genmarl: tensorboard=true but the tensorboard package is not installed: no event files for this run "
+              "(metrics.csv has every value); pip install tensorboard, or set tensorboard=false", file=sys.stderr)
         return None
     return SummaryWriter(str(run_dir))
 
@@ -358,7 +345,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
             p.unlink(missing_ok=True)
     if state is not None:
         _repair_snapshots(ckpt_dir, latest, state)
-    checkpoints.write_text(run_dir / "config.toml", _toml(config))
+    checkpoints.write_text(run_dir / "config.toml", config_to_toml(config))
     checkpoints.write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
 
     wall_before = 0.0
@@ -450,11 +437,13 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
                 while next_ckpt <= algo.env_steps:
                     next_ckpt += config.checkpoint_every
                 save_checkpoint(ckpt_dir / f"step_{algo.env_steps}.pt")
+    except BaseException:
+        if tb is not None:
+            tb.close()
+        raise
     finally:
         progress.close()
         csv_file.close()
-        if tb is not None:
-            tb.close()
 
     train_wall = wall_before + time.perf_counter() - start
     final = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
@@ -483,6 +472,11 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         **wm,
     }
     checkpoints.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    if tb is not None:  # the final evaluation too (the loop's writer stayed open for it)
+        for k, v in summary.items():
+            if k.startswith("eval/") and isinstance(v, (int, float)):
+                tb.add_scalar(k, float(v), algo.env_steps)
+        tb.close()
     checkpoints.write_text(run_dir / "marl_eval.json", json.dumps(marl_eval_json(config, evals), indent=2))
     try:
         plot_runs([run_dir], run_dir / "curves.png")
@@ -528,11 +522,18 @@ def report(summary: dict[str, Any], ev: dict[str, Any]) -> str:
     lines = [
         f"{summary['algo']} on {summary['env']} (seed {summary['seed']}): {summary['env_steps']:,} env steps in "
         f"{summary['wall_time_s']:.1f} s ({summary['env_steps_per_s']:,.0f} steps/s)",
-        f"  eval over {ev['episodes']} episodes: return per agent {r['mean']:.3f} ± {r['std']:.3f} "
-        f"(95% CI {r['ci95_low']:.3f} .. {r['ci95_high']:.3f})",
     ]
-    for g, v in ev["groups"].items():
-        lines.append(f"    {g}: {v['mean']:.3f} ± {v['std']:.3f}")
+
+    def ci(v: dict[str, float]) -> str:
+        return f"{v['mean']:.3f} ± {v['std']:.3f} (95% CI {v['ci95_low']:.3f} .. {v['ci95_high']:.3f})"
+
+    if len(ev["groups"]) > 1:  # competing or different roles: one headline per group, not their average
+        lines.append(f"  eval over {ev['episodes']} episodes, return per agent of each group:")
+        for g, v in ev["groups"].items():
+            lines.append(f"    {g}: {ci(v)}")
+        lines.append(f"    (all agents together: {r['mean']:.3f}; this mixes the groups' rewards)")
+    else:
+        lines.append(f"  eval over {ev['episodes']} episodes: return per agent {ci(r)}")
     for k, v in ev["metrics"].items():
         lines.append(f"  {k}: {v['mean']:.3f} ± {v['std']:.3f}")
     if "wm/obs_error_k1" in summary:
