@@ -135,7 +135,10 @@ def _eval(args: argparse.Namespace) -> int:
             raise ValueError(f"--policy expects GROUP=KIND (e.g. agent=random), got {item!r}")
         policies[group] = kind
     if args.gif is not None:
+        from genmarl.training.evaluate import check_video_path
+
         _check_output_file(args.gif, "--gif")
+        check_video_path(args.gif)
     plan_flags = (("--plan", "plan"), ("--plan-model", "plan_model"), ("--plan-unimix", "plan_unimix"),
                   ("--plan-horizon", "plan_horizon"), ("--plan-latents", "plan_latents"))  # fmt: skip
 
@@ -318,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--sample", action="store_true", help="sample actions from the policy instead of the greedy / mean action")
     ev.add_argument("--deterministic", action="store_true", help="greedy / mean actions (the default; kept for scripts)")
     ev.add_argument("--seed", type=_count("a seed >= 0", 0), default=None, help="evaluation seed (default: the run's seed + 1,000,003)")
-    ev.add_argument("--gif", default=None, help="write the first episode as an animated GIF")
+    ev.add_argument("--gif", "--video", dest="gif", default=None, metavar="PATH",
+                    help="write the first episode as an animated GIF (.gif) or an MP4 video (.mp4, needs genmarl[video])")
     ev.add_argument("--plan", type=int, default=None, metavar="K", help="genrl runs: act by planning over K imagined futures (0: policy only)")
     ev.add_argument("--plan-model", default=None, choices=["world", "simulator"],
                     help="genrl runs: plan with the world model or the true simulator (an oracle; its env steps are reported)")

@@ -34,7 +34,8 @@ def evaluate(
     env_name: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Runs ``episodes`` full episodes on a fresh env with its own seed.
+    """Runs ``episodes`` full episodes on a fresh env with its own seed (``gif``: a .gif or .mp4 path
+    for the first episode, checked before any episode runs).
 
     ``policies`` maps a group to ``"trained"`` (the default: ``algo``'s policy), ``"random"`` or
     ``"heuristic"`` (see :mod:`genmarl.training.baselines`); ``algo=None`` evaluates baselines
@@ -53,6 +54,8 @@ def evaluate(
         raise ValueError("evaluate needs an algo or an env_name")
     if episodes < 1:
         raise ValueError(f"the number of evaluation episodes must be a positive integer, got {episodes!r}")
+    if gif:
+        check_video_path(gif)
     E = num_envs or min(episodes, 100)
     env = genmarl.make(name, num_envs=E, seed=seed, render_mode="rgb_array" if gif else None, **kwargs)
     unknown = sorted(set(policies or {}) - set(env.groups))
@@ -121,8 +124,35 @@ def evaluate(
     return out
 
 
+def check_video_path(path: str | Path) -> None:
+    """Fails before any episode runs when ``path`` cannot be written as an animation: its format
+    (.gif with Pillow, .mp4 with imageio and imageio-ffmpeg) or a missing package."""
+    import importlib.util
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gif":
+        need, extra = ("PIL",), "train"
+    elif suffix == ".mp4":
+        need, extra = ("imageio", "imageio_ffmpeg"), "video"
+    else:
+        raise ValueError(f"{path}: an animation is written as .gif or .mp4, got {suffix or 'no extension'!r}")
+    missing = [m for m in need if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"writing {suffix} needs {', '.join(missing)}: pip install 'genmarl[{extra}]'")
+
+
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> None:
+    """Writes the frames as an animated GIF (Pillow) or, for a .mp4 path, an H.264 video (imageio-ffmpeg)."""
+    check_video_path(path)
+    if Path(path).suffix.lower() == ".mp4":
+        import imageio.v3 as iio
+
+        # macro_block_size=2: frames keep their size (libx264 needs even sides; genmarl's frames have them)
+        with iio.imopen(path, "w", plugin="FFMPEG") as video:
+            video.write(np.stack(frames), fps=fps, codec="libx264", macro_block_size=2)
+        return
     from PIL import Image
 
     images = [Image.fromarray(f) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
