@@ -334,3 +334,28 @@ def test_cli_tooling_version_keys_eval_protocol_plot_and_tensorboard(tmp_path, c
     acc.Reload()
     assert "eval/return_mean" in acc.Tags()["scalars"]
     assert acc.Scalars("eval/return_mean")[-1].value == pytest.approx(saved["return"]["mean"], rel=1e-6)
+
+
+def test_weights_and_biases_offline_and_missing(tmp_path, monkeypatch, capsys) -> None:
+    import importlib.util
+
+    orig = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else orig(name, *a))
+    assert cli(["train", "--track", "--out", str(tmp_path / "never"), *RUN]) == 2
+    assert "pip install 'genmarl[track]'" in capsys.readouterr().err and not (tmp_path / "never").exists()
+    monkeypatch.setattr(importlib.util, "find_spec", orig)
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no login: auto mode runs offline, without network
+    run = tmp_path / "tracked"
+    assert cli(["train", "--track", "--env", "simple_spread", "--out", str(run), *RUN, "tensorboard=false"]) == 0
+    (offline,) = (run / "wandb").glob("offline-run-*")
+    assert (run / "wandb_id.txt").read_text().strip() in offline.name  # --resume continues this W&B run
+    (log,) = offline.glob("run-*.wandb")  # W&B's record log (protobuf): the keys are in it as text
+    data = log.read_bytes()
+    for key in (b"charts/episode_return", b"eval/return_mean", b"losses/", b"simple_spread"):
+        assert key in data, key
+    with pytest.raises(ValueError, match="wandb_mode"):
+        load_config(overrides=["wandb_mode=cloud"])

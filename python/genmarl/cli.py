@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         given = [flag for flag, value in (("--out", args.out), ("--config", args.config), ("--algo", args.algo), ("--env", args.env),
                  ("--total-steps", args.total_steps), ("--num-envs", args.num_envs), ("--seed", args.seed), ("--plan", args.plan),
-                 ("--plan-model", args.plan_model))
+                 ("--plan-model", args.plan_model), ("--track", args.track or None))
                  if value is not None] + list(args.overrides)  # fmt: skip
         if given:
             raise ValueError(f"--resume continues a run with its saved config; it takes no other settings, got {' '.join(given)}")
@@ -108,6 +108,8 @@ def _train(args: argparse.Namespace) -> int:
             value = getattr(args, key)
             if value is not None:
                 base[key] = value
+        if args.track:
+            base["track"] = True
         cfg = load_config(base, toml_path=args.config, overrides=args.overrides)
         result = train(cfg, out=args.out)
     print(f"run directory: {result.run_dir}")
@@ -310,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="genrl: roll plan candidates through the world model (default) or the true simulator (an oracle)")
     tr.add_argument("--config", default=None, help="a TOML file of config keys (PPOConfig or GenRLConfig)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    tr.add_argument("--track", action="store_true", help="log the run to Weights & Biases (track=true; see wandb_mode)")
     tr.add_argument("--list-keys", action="store_true", help="list every config key of --algo with type, default and meaning")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
     tr.set_defaults(fn=_train)

@@ -80,6 +80,9 @@ class PPOConfig:
     eval_episodes: int = 100
     checkpoint_every: int = 500_000  # env steps between checkpoints; 0 = only at the end
     tensorboard: bool = True
+    track: bool = False  # log to Weights & Biases (needs wandb: pip install 'genmarl[track]')
+    wandb_project: str = "genmarl"  # the W&B project of tracked runs
+    wandb_mode: str = "auto"  # online, offline, or auto: $WANDB_MODE, else online with an API key, else offline
     progress: bool = True
 
     def validate(self) -> PPOConfig:
@@ -108,6 +111,8 @@ class PPOConfig:
                 f"total_steps ({self.total_steps}) is less than one rollout (num_steps * num_envs = {batch})"
             )
         _check_device(self.device)
+        if self.wandb_mode not in WANDB_MODES:
+            raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
         return self
 
     @property
@@ -195,6 +200,9 @@ class GenRLConfig:
     eval_episodes: int = 100
     checkpoint_every: int = 100_000
     tensorboard: bool = True
+    track: bool = False  # log to Weights & Biases (needs wandb: pip install 'genmarl[track]')
+    wandb_project: str = "genmarl"  # the W&B project of tracked runs
+    wandb_mode: str = "auto"  # online, offline, or auto: $WANDB_MODE, else online with an API key, else offline
     progress: bool = True
 
     def validate(self) -> GenRLConfig:
@@ -237,6 +245,8 @@ class GenRLConfig:
         if self.total_steps < self.batch_steps:
             raise ValueError(f"total_steps ({self.total_steps}) is less than one collection (num_steps * num_envs = {self.batch_steps})")
         _check_device(self.device)
+        if self.wandb_mode not in WANDB_MODES:
+            raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
         return self
 
     @property
@@ -465,6 +475,8 @@ def config_keys(cls: type) -> list[tuple[str, str, Any, str]]:
         out.append((f.name, tp, default, meaning))
     return out
 
+
+WANDB_MODES = ("auto", "online", "offline")
 
 #: TOML has no null: env arguments set to None (e.g. rware's ``max_inactivity_steps``) are listed
 #: under this key of a config file, and :func:`load_config` restores them.

@@ -4,6 +4,7 @@ RUN_DIR/
   config.toml, config.json   the resolved configuration
   metrics.csv                one row per update (training) plus evaluation columns
   events.out.tfevents.*      TensorBoard (when tensorboard is installed and enabled)
+  wandb/, wandb_id.txt       Weights & Biases (track=true; see genmarl.training.trackers)
   checkpoints/latest.pt      everything needed to resume bitwise (also step_N.pt)
   model.pt                   final policy/critic weights
   eval.json                  final evaluation (returns per group, CIs, success metrics)
@@ -31,6 +32,7 @@ import numpy as np
 
 import genmarl
 from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict, config_to_toml, device_available
+from genmarl.training.trackers import Trackers, check_available
 from genmarl.training import checkpoints
 
 CSV_COLUMNS = [
@@ -184,18 +186,6 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def _tensorboard(run_dir: Path, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("genmarl: tensorboard=true but the tensorboard package is not installed: no event files for this run "
-              "(metrics.csv has every value); pip install tensorboard, or set tensorboard=false", file=sys.stderr)
-        return None
-    return SummaryWriter(str(run_dir))
-
-
 CHECKPOINT_KEYS = ("algo", "wall_time_s", "history", "evals", "next_eval", "next_ckpt")
 
 
@@ -332,6 +322,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         config = config.validate()
         if (run_dir / "metrics.csv").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another --out")
+    check_available(config)  # track=true without wandb fails before anything is written
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     # the env and learner first: bad env arguments fail before anything is written
@@ -373,7 +364,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
     write_metrics(run_dir / "metrics.csv", columns, history)
     csv_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115 - closed below
     writer = csv.DictWriter(csv_file, columns, extrasaction="ignore")
-    tb = _tensorboard(run_dir, config.tensorboard)
+    tb = Trackers(run_dir, config, resume=state is not None)
     progress = _Progress(config.num_updates * config.batch_steps, config.progress)
     start = time.perf_counter()
     last_return = float("nan")
@@ -428,18 +419,14 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
             history.append(row)
             writer.writerow(row)
             csv_file.flush()
-            if tb is not None:
-                for k, v in row.items():
-                    if k not in ("update", "env_steps") and v != "":
-                        tb.add_scalar(k, float(v), algo.env_steps)
+            tb.log(row, algo.env_steps)
             progress.update(algo.env_steps, row["perf/sps"], algo.updates, last_return)
             if algo.env_steps >= next_ckpt:
                 while next_ckpt <= algo.env_steps:
                     next_ckpt += config.checkpoint_every
                 save_checkpoint(ckpt_dir / f"step_{algo.env_steps}.pt")
     except BaseException:
-        if tb is not None:
-            tb.close()
+        tb.close()
         raise
     finally:
         progress.close()
@@ -472,11 +459,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         **wm,
     }
     checkpoints.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
-    if tb is not None:  # the final evaluation too (the loop's writer stayed open for it)
-        for k, v in summary.items():
-            if k.startswith("eval/") and isinstance(v, (int, float)):
-                tb.add_scalar(k, float(v), algo.env_steps)
-        tb.close()
+    tb.finish(summary, algo.env_steps)  # the final evaluation too (the loop's trackers stayed open for it)
     checkpoints.write_text(run_dir / "marl_eval.json", json.dumps(marl_eval_json(config, evals), indent=2))
     try:
         plot_runs([run_dir], run_dir / "curves.png")
