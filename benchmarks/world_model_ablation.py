@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import genmarl
-from genmarl.algos.ppo import group_infos
+from genmarl.algos.learner import group_infos
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.world_model import WorldModel
 from genmarl.training.baselines import heuristic_actions

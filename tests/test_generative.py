@@ -18,7 +18,7 @@ from gymnasium import spaces  # noqa: E402
 
 import genmarl  # noqa: E402
 from genmarl.algos.config import GenRLConfig, PPOConfig, load_config  # noqa: E402
-from genmarl.algos.ppo import GroupInfo  # noqa: E402
+from genmarl.algos.learner import GroupInfo  # noqa: E402
 from genmarl.cli import main as cli  # noqa: E402
 from run_metrics import metrics_without_wall_clock  # noqa: E402
 from genmarl.generative import GenerativeAgent, ImaginationRollout, WorldModel, lambda_returns  # noqa: E402
@@ -461,7 +461,7 @@ def test_genrl_config_works_without_torch() -> None:
 @pytest.mark.parametrize("use_symlog", [False, True])
 def test_decoder_targets_invert(target, use_symlog) -> None:
     """recon_targets followed by obs_from_targets step by step gives the observations back."""
-    from genmarl.algos.ppo import GroupInfo
+    from genmarl.algos.learner import GroupInfo
     from genmarl.generative.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -490,7 +490,7 @@ def test_decoder_targets_invert(target, use_symlog) -> None:
 
 
 def test_deter_decoder_reads_only_h_and_overshoot_trains_the_transition() -> None:
-    from genmarl.algos.ppo import GroupInfo
+    from genmarl.algos.learner import GroupInfo
     from genmarl.generative.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -517,7 +517,7 @@ def test_deter_decoder_reads_only_h_and_overshoot_trains_the_transition() -> Non
 
 
 def test_both_targets_add_an_absolute_reconstruction_head() -> None:
-    from genmarl.algos.ppo import GroupInfo
+    from genmarl.algos.learner import GroupInfo
     from genmarl.generative.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -539,7 +539,7 @@ def test_overshoot_trains_the_reward_head_on_open_loop_states() -> None:
     """The open-loop reward term equals a hand-rolled computation, stops at episode boundaries
     (a reward of a later episode in the window does not count; the last reward of an episode
     does), and adds to the loss with its coefficient."""
-    from genmarl.algos.ppo import GroupInfo
+    from genmarl.algos.learner import GroupInfo
     from genmarl.generative.world_model import WorldModel, symlog
 
     torch.manual_seed(0)
@@ -596,7 +596,7 @@ def test_categorical_draw_matches_the_distribution_and_never_draws_zero_mass(mon
 def test_open_loop_reward_errors_align_with_the_step_rewarded() -> None:
     """A reward head fixed at c scores (c - r[k-1])^2 at k, over the windows whose episode has not
     restarted in steps 1..k-1 (and whose step k-1 is real)."""
-    from genmarl.algos.ppo import GroupInfo
+    from genmarl.algos.learner import GroupInfo
     from genmarl.generative.world_model import WorldModel, symlog
 
     torch.manual_seed(0)

@@ -27,7 +27,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from genmarl.algos.config import GenRLConfig
-from genmarl.algos.ppo import FinishedEpisodes, GroupedLearner
+from genmarl.algos.learner import FinishedEpisodes, GroupedLearner
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
 from genmarl.generative.simulator_planning import SimulatorPlanner, check_simulator_env

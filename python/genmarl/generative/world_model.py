@@ -32,7 +32,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from genmarl.algos.config import DECODER_INPUTS, OBS_TARGETS
-from genmarl.algos.ppo import GroupInfo
+from genmarl.algos.learner import GroupInfo
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:

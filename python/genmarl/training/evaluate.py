@@ -45,7 +45,7 @@ def evaluate(
     "ci95_low", "ci95_high", "n"}``. With ``gif`` the first env's first episode is written as an
     animated GIF.
     """
-    from genmarl.algos.ppo import MAPPO, finished_returns
+    from genmarl.algos.learner import env_actions, finished_returns
     from genmarl.training.baselines import heuristic_actions, random_actions
 
     name = algo.cfg.env if algo is not None else env_name
@@ -89,7 +89,7 @@ def evaluate(
                 actions[g] = random_actions(env, g, rng, (masks or {}).get(g))
             elif p == "heuristic":
                 actions[g] = heuristic_actions(env, g, obs[g])
-        nxt, rew, term, trunc, infos = env.step_grouped(MAPPO.env_actions(actions))
+        nxt, rew, term, trunc, infos = env.step_grouped(env_actions(actions))
         done = infos["done"]
         masks = infos.get("action_mask")
         m = {k: v[done] for k, v in infos.get("metrics", {}).items()}
