@@ -121,7 +121,6 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from genmarl.algos.config import GenRLConfig
     from genmarl.training import checkpoints
     from genmarl.training.evaluate import evaluate
     from genmarl.training.runner import load_trained, report
@@ -148,7 +147,7 @@ def _eval(args: argparse.Namespace) -> int:
         for flag, key in plan_flags:
             value = getattr(args, key)
             if value is not None:
-                if not isinstance(cfg, GenRLConfig):
+                if key not in {f.name for f in dataclasses.fields(cfg)}:
                     raise ValueError(f"{flag} needs a genrl run; {run} trained {cfg.algo}")
                 cfg = dataclasses.replace(cfg, **{key: value}).validate()
         return cfg
@@ -170,8 +169,8 @@ def _eval(args: argparse.Namespace) -> int:
     summary = _read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
-    if isinstance(cfg, GenRLConfig) and cfg.plan > 0 and cfg.plan_model == "simulator":
-        ev["planning_env_steps"] = int(algo.simulator_planner.env_steps)
+    if algo.planning_env_steps > 0:
+        ev["planning_env_steps"] = int(algo.planning_env_steps)
         print(f"  planning in the simulator took {ev['planning_env_steps']} env steps (not counted as experience)")
     if args.gif:
         print(f"wrote {args.gif}")

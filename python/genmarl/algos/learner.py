@@ -10,14 +10,89 @@ env loop's state, counters and their persistence).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from typing import Any
+import importlib
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from genmarl.training import checkpoints
 from genmarl.training.checkpoints import to_numpy, to_tensor
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the runner, evaluation and the CLI know a learner by.
+
+    Built on an env with genmarl's grouped API and a config (``Learner(env, config)``); it owns the
+    env loop of training (:meth:`reset`, :meth:`collect`, :meth:`update`), acts with explicit
+    recurrent state (:meth:`act`, whose ``reset`` flags restart it per env), hands out a copy that
+    acts in another env with fresh state (:meth:`for_env`: evaluation), reports diagnostics
+    (empty when it has none) and the metrics.csv columns it fills, and saves/loads itself.
+    """
+
+    cfg: Any
+    env: Any
+    num_envs: int
+    env_steps: int
+    updates: int
+
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def collect(self) -> dict[str, Any]: ...
+
+    def update(self) -> dict[str, float]: ...
+
+    def set_progress(self, fraction_done: float) -> None: ...
+
+    def act(
+        self,
+        obs: dict[str, np.ndarray],
+        deterministic: bool = False,
+        reset: np.ndarray | None = None,
+        action_mask: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]: ...
+
+    def for_env(self, env: Any) -> Learner: ...
+
+    def diagnostics(self) -> dict[str, Any]: ...
+
+    @property
+    def planning_env_steps(self) -> int: ...
+
+    @classmethod
+    def csv_columns(cls, config: Any) -> tuple[list[str], list[str]]: ...
+
+    def state_dict(self, include_env: bool = True) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def save(self, path: str) -> None: ...
+
+    def load(self, path: str) -> None: ...
+
+
+# algo name -> "module:class" of its learner (imported on first use: torch-free until then)
+LEARNERS = {
+    "mappo": "genmarl.algos.ppo:MAPPO",
+    "ippo": "genmarl.algos.ppo:MAPPO",
+    "genrl": "genmarl.generative.agent:GenerativeAgent",
+}
+
+
+def learner_class(algo: str) -> type:
+    """The learner class of ``algo`` (``LEARNERS``); unknown names raise ValueError naming the known ones."""
+    if algo not in LEARNERS:
+        raise ValueError(f"unknown algo {algo!r}; known: {sorted(LEARNERS)}")
+    module, _, name = LEARNERS[algo].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_learner(env: Any, config: Any) -> Learner:
+    """The learner of ``config.algo`` on ``env``."""
+    return learner_class(config.algo)(env, config)
 
 
 def env_actions(actions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -152,6 +227,25 @@ class GroupedLearner:
             self.masks = self.env.action_masks() if getattr(self.env, "has_action_masks", False) else {}
             self._hidden = {k: v.to(self.device) for k, v in state["hidden"].items()}
             self._last_done = to_numpy(state["last_done"]).astype(bool)
+
+    def for_env(self, env: Any) -> GroupedLearner:
+        """A learner sharing this one's networks (and sampling streams) that acts in ``env``,
+        with a fresh policy state for its ``num_envs`` envs (evaluation)."""
+        other = copy.copy(self)
+        other.env, other.num_envs = env, int(env.num_envs)
+        other.obs, other.masks = None, {}
+        other._last_done = np.zeros(other.num_envs, bool)
+        other._hidden = other._zero_hidden()
+        return other
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Diagnostics measured at evaluations (none by default)."""
+        return {}
+
+    @property
+    def planning_env_steps(self) -> int:
+        """Env steps spent by act-time planning in a simulator (never experience); 0 without it."""
+        return 0
 
     def save(self, path: str) -> None:
         """Writes the networks, optimisers and counters (not the env state) atomically, as plain

@@ -207,6 +207,11 @@ class MAPPO(GroupedLearner):
 
     env_actions = staticmethod(env_actions)
 
+    @classmethod
+    def csv_columns(cls, config: PPOConfig) -> tuple[list[str], list[str]]:
+        """metrics.csv columns of this learner: (before the evaluation columns, at the end)."""
+        return ["losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/lr"], []
+
     # ---- collection ------------------------------------------------------------------
 
     @torch.no_grad()

@@ -36,6 +36,18 @@ from genmarl.training.checkpoints import to_numpy, to_tensor
 
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
 
+# metrics.csv columns of a genrl run: the training statistics of an update ...
+CSV_TRAINING_COLUMNS = [
+    "perf/grad_steps", "losses/policy", "losses/value", "losses/entropy", "wm/loss", "wm/recon", "wm/reward_loss",
+    "wm/cont_loss", "wm/kl", "wm/behaviour_loss", "imagination/return", "imagination/return_scale",
+]  # fmt: skip
+# ... and the world-model diagnostics measured at every evaluation (GenerativeAgent.diagnostics)
+CSV_DIAGNOSTIC_COLUMNS = [
+    "wm/obs_error_k1", "wm/obs_error_trivial", "wm/recon_error", "wm/reward_error", "wm/behaviour_acc",
+    "wm/behaviour_acc_baseline", "wm/behaviour_acc_chance", "wm/behaviour_loglik", "wm/behaviour_loglik_uniform",
+    "wm/imagined_return", "wm/real_return",
+]  # fmt: skip
+
 
 class _CandidatePolicy:
     """The agent's policy as planning samples it (see :meth:`GenerativeAgent.candidate_logits`)."""
@@ -466,6 +478,20 @@ class GenerativeAgent(GroupedLearner):
 
     # ---- diagnostics ----------------------------------------------------------------------------
 
+    @classmethod
+    def csv_columns(cls, config: GenRLConfig) -> tuple[list[str], list[str]]:
+        """metrics.csv columns of this learner: (before the evaluation columns, at the end: the
+        world-model diagnostics measured at every evaluation)."""
+        H = config.horizon
+        return list(CSV_TRAINING_COLUMNS), list(CSV_DIAGNOSTIC_COLUMNS) + [
+            f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"
+        ]
+
+    @property
+    def planning_env_steps(self) -> int:
+        """Env steps of simulator planning (``plan_model="simulator"``), never counted as experience."""
+        return int(self.simulator_planner.env_steps)
+
     @torch.no_grad()
     def diagnostics(self, num_windows: int = 256) -> dict[str, Any]:
         """World-model diagnostics on replayed data (see docs/generative.md):
@@ -480,8 +506,10 @@ class GenerativeAgent(GroupedLearner):
         data) and ``wm/behaviour_acc_chance``; ``wm/behaviour_loglik`` (mean log-likelihood of the other
         agents' actions under the prediction, nats) vs ``wm/behaviour_loglik_uniform``; ``wm/imagined_return`` (an imagined episode of
         the current policy from real episode starts, mean return per agent) vs
-        ``wm/real_return`` (the latest real episodes).
+        ``wm/real_return`` (the latest real episodes). Empty before the first gradient update.
         """
+        if self.grad_steps == 0:
+            return {}
         cfg, wm = self.cfg, self.wm
         H = cfg.horizon
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -67,11 +66,7 @@ def evaluate(
             raise ValueError(f"the policy of group {g!r} must be 'trained', 'random' or 'heuristic', got {p!r}")
     if algo is None and "trained" in policies.values():
         raise ValueError("evaluating a 'trained' policy needs an algo")
-    runner = None
-    if algo is not None:
-        runner = copy.copy(algo)  # the same networks, driving the evaluation env
-        runner.env, runner.num_envs = env, E
-        runner._hidden = runner._zero_hidden()
+    runner = algo.for_env(env) if algo is not None else None  # the same networks, driving the evaluation env
     rng = np.random.default_rng(seed)
     obs, infos = env.reset_grouped(seed=seed)
     masks = infos.get("action_mask")

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 import genmarl
-from genmarl.algos.config import GenRLConfig, RunConfig, config_from_dict, config_to_toml, device_available
-from genmarl.training.trackers import Trackers, check_available
+from genmarl.algos.config import RunConfig, config_from_dict, config_to_toml, device_available
+from genmarl.algos.learner import learner_class, make_learner
 from genmarl.training import checkpoints
+from genmarl.training.trackers import Trackers, check_available
 
 CSV_COLUMNS = [
     "update",
@@ -46,49 +47,6 @@ CSV_COLUMNS = [
     "eval/return_mean",
     "eval/return_std",
 ]
-PPO_COLUMNS = ["losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/lr"]
-GENRL_COLUMNS = [
-    "perf/grad_steps",
-    "losses/policy",
-    "losses/value",
-    "losses/entropy",
-    "wm/loss",
-    "wm/recon",
-    "wm/reward_loss",
-    "wm/cont_loss",
-    "wm/kl",
-    "wm/behaviour_loss",
-    "imagination/return",
-    "imagination/return_scale",
-]
-# World-model diagnostics, measured at every evaluation of a genrl run (GenerativeAgent.diagnostics).
-WM_DIAGNOSTICS = [
-    "wm/obs_error_k1",
-    "wm/obs_error_trivial",
-    "wm/recon_error",
-    "wm/reward_error",
-    "wm/behaviour_acc",
-    "wm/behaviour_acc_baseline",
-    "wm/behaviour_acc_chance",
-    "wm/behaviour_loglik",
-    "wm/behaviour_loglik_uniform",
-    "wm/imagined_return",
-    "wm/real_return",
-]
-
-
-def make_learner(env: Any, config: RunConfig) -> Any:
-    """The learner of ``config.algo``: :class:`~genmarl.algos.ppo.MAPPO` (mappo/ippo) or
-    :class:`~genmarl.generative.GenerativeAgent` (genrl)."""
-    if isinstance(config, GenRLConfig):
-        from genmarl.generative.agent import GenerativeAgent
-
-        return GenerativeAgent(env, config)
-    from genmarl.algos.ppo import MAPPO
-
-    return MAPPO(env, config)
-
-
 def load_trained(
     run_dir: str | os.PathLike, num_envs: int = 1, device: str | None = None, check: Any = None
 ) -> tuple[Any, RunConfig]:
@@ -139,13 +97,9 @@ def metric_columns(config: RunConfig, groups: list[str]) -> list[str]:
         at = columns.index("charts/episode_return") + 1
         columns[at:at] = [f"charts/{g}/episode_return" for g in groups]
     at = columns.index("eval/return_mean")
-    if isinstance(config, GenRLConfig):
-        columns[at:at] = GENRL_COLUMNS
-        H = config.horizon
-        columns += WM_DIAGNOSTICS + [f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"]
-    else:
-        columns[at:at] = PPO_COLUMNS
-    return columns
+    training, at_end = learner_class(config.algo).csv_columns(config)
+    columns[at:at] = training
+    return columns + at_end
 
 
 @dataclasses.dataclass
@@ -471,11 +425,11 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
 
 
 def _diagnose(algo: Any, diagnostics: list[dict[str, Any]], run_dir: Path) -> dict[str, float]:
-    """World-model diagnostics of a genrl learner (nothing for PPO or before the first update):
+    """The learner's diagnostics (the world model's for genrl; none for PPO or before the first update):
     appended to ``wm_diagnostics.json``; returns the scalar ones."""
-    if not hasattr(algo, "diagnostics") or algo.grad_steps == 0:
-        return {}
     d = algo.diagnostics()
+    if not d:
+        return {}
     diagnostics.append({"env_steps": algo.env_steps, **d})
     checkpoints.write_text(run_dir / "wm_diagnostics.json", json.dumps(diagnostics, indent=2))
     return {k: v for k, v in d.items() if not isinstance(v, list)}
