@@ -37,11 +37,12 @@ DECODER_INPUTS = ("feat", "deter")
 
 
 @dataclass
-class PPOConfig:
-    """MAPPO / IPPO settings. Defaults follow the MAPPO paper's MPE settings (Yu et al. 2021)."""
+class RunConfigBase:
+    """What every learner's config shares: the env, data collection, discounting, evaluation,
+    checkpoints and logging (PPOConfig and GenRLConfig extend it; their defaults may differ)."""
 
     # what to train
-    algo: str = "mappo"  # "mappo": centralised critic on the global state; "ippo": per-agent critic
+    algo: str = "mappo"
     env: str = "simple_spread"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -49,32 +50,15 @@ class PPOConfig:
     # data collection
     total_steps: int = 2_000_000  # env steps (each of num_envs envs stepping once = num_envs steps)
     num_envs: int = 128
-    num_steps: int = 25  # rollout length per env per update
+    num_steps: int = 25  # env steps per env between updates
     num_threads: int = 0  # env threads; 0 = genmarl's default for num_envs
     torch_threads: int = 1  # torch intra-op threads for the run (small MLPs are fastest on 1); 0 = torch's default
-    # optimisation
-    lr: float = 7e-4
-    critic_lr: float = 7e-4
-    lr_decay: bool = False  # linear decay to 0 over total_steps (off, as in the MAPPO code)
-    update_epochs: int = 10
-    num_minibatches: int = 1
+    # learning
     gamma: float = 0.99
     gae_lambda: float = 0.95
-    clip_coef: float = 0.2
-    clip_value_loss: bool = True
-    value_clip_coef: float = 0.2
-    huber_delta: float = 10.0  # Huber value loss; 0 = squared error
+    critic_lr: float = 7e-4
     entropy_coef: float = 0.01
-    value_coef: float = 1.0
     max_grad_norm: float = 10.0  # 0 = no clipping
-    value_norm: bool = True  # running normalisation of value targets (MAPPO's ValueNorm)
-    adv_norm: bool = True
-    # networks
-    hidden_size: int = 64
-    num_layers: int = 2
-    use_gru: bool = False  # recurrent actor (minibatches keep whole env trajectories)
-    layer_norm_input: bool = True
-    agent_id: bool = True  # append the agent's one-hot index within its group (parameter sharing)
     # runs
     eval_every: int = 200_000  # env steps between evaluations; 0 = only at the end
     eval_episodes: int = 100
@@ -85,18 +69,72 @@ class PPOConfig:
     wandb_mode: str = "auto"  # online, offline, or auto: $WANDB_MODE, else online with an API key, else offline
     progress: bool = True
 
+    def _validate_common(self) -> None:
+        """The shared keys' types and values (TypeError / ValueError naming the key)."""
+        _check_fields(self)
+        _check_ranges(
+            self,
+            at_least_one=("total_steps", "num_envs", "num_steps", "eval_episodes"),
+            non_negative=("num_threads", "torch_threads", "eval_every", "checkpoint_every", "seed"),
+            unit_interval=("gamma", "gae_lambda"),
+            positive=("critic_lr",),
+            finite_non_negative=("entropy_coef", "max_grad_norm"),
+        )
+        _check_device(self.device)
+        if self.wandb_mode not in WANDB_MODES:
+            raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
+
+    @property
+    def batch_steps(self) -> int:
+        """Env steps collected between updates (num_steps * num_envs)."""
+        return self.num_steps * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        """Collect/update iterations of a run."""
+        return self.total_steps // self.batch_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PPOConfig(RunConfigBase):
+    """MAPPO / IPPO settings. Defaults follow the MAPPO paper's MPE settings (Yu et al. 2021)."""
+
+    # what to train
+    algo: str = "mappo"  # "mappo": centralised critic on the global state; "ippo": per-agent critic
+    # optimisation
+    lr: float = 7e-4
+    lr_decay: bool = False  # linear decay to 0 over total_steps (off, as in the MAPPO code)
+    update_epochs: int = 10
+    num_minibatches: int = 1
+    clip_coef: float = 0.2
+    clip_value_loss: bool = True
+    value_clip_coef: float = 0.2
+    huber_delta: float = 10.0  # Huber value loss; 0 = squared error
+    value_coef: float = 1.0
+    value_norm: bool = True  # running normalisation of value targets (MAPPO's ValueNorm)
+    adv_norm: bool = True
+    # networks
+    hidden_size: int = 64
+    num_layers: int = 2
+    use_gru: bool = False  # recurrent actor (minibatches keep whole env trajectories)
+    layer_norm_input: bool = True
+    agent_id: bool = True  # append the agent's one-hot index within its group (parameter sharing)
+
     def validate(self) -> PPOConfig:
         """Checks types and values; returns self. Raises TypeError / ValueError naming the key."""
-        _check_fields(self)
+        self._validate_common()
         if self.algo not in PPO_ALGOS:
             raise ValueError(f"algo must be one of {PPO_ALGOS} for PPOConfig ('genrl' uses GenRLConfig), got {self.algo!r}")
         _check_ranges(
             self,
-            at_least_one=("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_size", "num_layers", "eval_episodes"),
-            non_negative=("num_threads", "torch_threads", "eval_every", "checkpoint_every", "seed"),
-            unit_interval=("gamma", "gae_lambda"),
-            positive=("lr", "critic_lr"),
-            finite_non_negative=("clip_coef", "value_clip_coef", "huber_delta", "entropy_coef", "value_coef", "max_grad_norm"),
+            at_least_one=("update_epochs", "num_minibatches", "hidden_size", "num_layers"),
+            non_negative=(),
+            unit_interval=(),
+            positive=("lr",),
+            finite_non_negative=("clip_coef", "value_clip_coef", "huber_delta", "value_coef"),
         )
         batch = self.num_steps * self.num_envs
         if self.use_gru and self.num_minibatches > self.num_envs:
@@ -110,9 +148,6 @@ class PPOConfig:
             raise ValueError(
                 f"total_steps ({self.total_steps}) is less than one rollout (num_steps * num_envs = {batch})"
             )
-        _check_device(self.device)
-        if self.wandb_mode not in WANDB_MODES:
-            raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
         return self
 
     @property
@@ -120,37 +155,18 @@ class PPOConfig:
         """Env steps per update (num_steps * num_envs)."""
         return self.num_steps * self.num_envs
 
-    @property
-    def batch_steps(self) -> int:
-        """Env steps per update (num_steps * num_envs)."""
-        return self.batch_size
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.batch_size
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class GenRLConfig:
+class GenRLConfig(RunConfigBase):
     """The generative agent (``algo="genrl"``): a multi-agent world model trained on replayed
     sequences, an actor-critic trained on imagined trajectories, optional planning at act time.
     Defaults are sized for a 2-core CPU (see docs/generative.md)."""
 
     # what to train
     algo: str = "genrl"
-    env: str = "simple_spread"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    device: str = "auto"
     # data collection
     total_steps: int = 400_000  # env steps
     num_envs: int = 16
-    num_steps: int = 25  # env steps per env between training phases
-    num_threads: int = 0
-    torch_threads: int = 1
     prefill_steps: int = 5_000  # env steps of uniformly random actions before training starts
     buffer_capacity: int = 400_000  # env steps kept for replay
     replay_ratio: float = 0.02  # gradient updates (world model + actor-critic) per env step
@@ -179,8 +195,6 @@ class GenRLConfig:
     horizon: int = 15
     imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
     ac_hidden_size: int = 64  # actor and critic MLP width
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy_coef: float = 3e-3
@@ -197,29 +211,22 @@ class GenRLConfig:
     plan_latents: str = "sample"  # world-model planning: draw the prior's latents ("sample") or take its mode ("mode")
     # runs
     eval_every: int = 25_000
-    eval_episodes: int = 100
     checkpoint_every: int = 100_000
-    tensorboard: bool = True
-    track: bool = False  # log to Weights & Biases (needs wandb: pip install 'genmarl[track]')
-    wandb_project: str = "genmarl"  # the W&B project of tracked runs
-    wandb_mode: str = "auto"  # online, offline, or auto: $WANDB_MODE, else online with an API key, else offline
-    progress: bool = True
 
     def validate(self) -> GenRLConfig:
         """Checks types and values; returns self. Raises TypeError / ValueError naming the key."""
-        _check_fields(self)
+        self._validate_common()
         if self.algo != "genrl":
             raise ValueError(f"algo must be 'genrl' for GenRLConfig (MAPPO/IPPO use PPOConfig), got {self.algo!r}")
         _check_ranges(
             self,
-            at_least_one=("total_steps", "num_envs", "num_steps", "buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size",
-                          "classes", "hidden_size", "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "eval_episodes"),
-            non_negative=("num_threads", "torch_threads", "prefill_steps", "imagine_starts", "plan", "plan_horizon", "eval_every", "overshoot",
-                          "checkpoint_every", "seed"),
-            unit_interval=("gamma", "gae_lambda", "critic_ema", "return_norm_decay", "actor_dynamics"),
-            positive=("model_lr", "actor_lr", "critic_lr"),
-            finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "entropy_coef", "max_grad_norm",
-                                 "overshoot_coef", "overshoot_reward_coef"),
+            at_least_one=("buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size", "classes", "hidden_size",
+                          "ac_hidden_size", "mlp_layers", "attention_heads", "horizon"),
+            non_negative=("prefill_steps", "imagine_starts", "plan", "plan_horizon", "overshoot"),
+            unit_interval=("critic_ema", "return_norm_decay", "actor_dynamics"),
+            positive=("model_lr", "actor_lr"),
+            finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "overshoot_coef",
+                                 "overshoot_reward_coef"),
         )  # fmt: skip
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
@@ -244,23 +251,7 @@ class GenRLConfig:
             )
         if self.total_steps < self.batch_steps:
             raise ValueError(f"total_steps ({self.total_steps}) is less than one collection (num_steps * num_envs = {self.batch_steps})")
-        _check_device(self.device)
-        if self.wandb_mode not in WANDB_MODES:
-            raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
         return self
-
-    @property
-    def batch_steps(self) -> int:
-        """Env steps collected between training phases (num_steps * num_envs)."""
-        return self.num_steps * self.num_envs
-
-    @property
-    def num_updates(self) -> int:
-        """Collect/train iterations of a run."""
-        return self.total_steps // self.batch_steps
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 RunConfig = PPOConfig | GenRLConfig
@@ -461,7 +452,7 @@ def config_keys(cls: type) -> list[tuple[str, str, Any, str]]:
     """Every key of a config class: (name, type, default, meaning)."""
     import inspect
 
-    source = inspect.getsource(cls).splitlines()
+    source = [ln for k in cls.__mro__ if k is not object for ln in inspect.getsource(k).splitlines()]
     docs = {**_COMMON_DOCS, **(_GENRL_DOCS if cls is GenRLConfig else _PPO_DOCS)}
     hints = typing.get_type_hints(cls)
     out = []
