@@ -123,7 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from genmarl.training import checkpoints
     from genmarl.training.evaluate import evaluate
-    from genmarl.training.runner import load_trained, report
+    from genmarl.training.runner import load_trained, read_summary, report
 
     _require("eval", "train", ("torch",))
     run = Path(args.run)
@@ -166,7 +166,7 @@ def _eval(args: argparse.Namespace) -> int:
           + (" (training's final evaluation)" if same else " (not training's protocol)"))
     ev = evaluate(algo, episodes, deterministic=deterministic, seed=seed, gif=args.gif, policies=policies)
     ev["protocol"] = {"deterministic": deterministic, "episodes": episodes, "seed": seed, "training_protocol": same}
-    summary = _read_summary(run) or {
+    summary = read_summary(run) or {
         "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "env_steps": 0, "wall_time_s": 0.0, "env_steps_per_s": 0.0}
     print(report(summary, ev))
     if algo.planning_env_steps > 0:
@@ -176,20 +176,6 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"wrote {args.gif}")
     checkpoints.write_text(run / "eval_cli.json", json.dumps(ev, indent=2))
     return 0
-
-
-def _read_summary(run: Any) -> dict[str, Any] | None:
-    """summary.json of a finished run, or None when absent or not one (an interrupted run)."""
-    import json
-
-    keys = ("algo", "env", "seed", "env_steps", "wall_time_s", "env_steps_per_s")
-    try:
-        summary = json.loads((run / "summary.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(summary, dict) or any(k not in summary for k in keys):
-        return None
-    return summary
 
 
 def _check_output_file(path: str, flag: str) -> None:
@@ -214,6 +200,19 @@ def _export(args: argparse.Namespace) -> int:
     info = read_info(out)
     files = ", ".join(info["files"].values())
     print(f"exported {info['algo']} on {info['env']} for {info['device']} to {out} ({files}, export.json) in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.cpus_per_trial <= 0:
+        raise ValueError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    _require("sweep", "ray", ("ray", "torch", "tomli_w"))
+    from genmarl.sweep import parse_grid, run_sweep
+
+    summary = run_sweep(args.config, args.seeds, parse_grid(args.grid), args.out, ray_address=args.ray_address,
+                        cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent)  # fmt: skip
+    print(summary.read_text(), end="")
+    print(f"wrote {summary}; plot it with: genmarl plot {args.out}")
     return 0
 
 
@@ -349,15 +348,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="benchmark inductor's GEMM kernels for the policy (minutes; about 2x faster acting at small batches)")
     ex.set_defaults(fn=_export)
 
+    sw = add("sweep", "many runs (seeds x a grid of settings) as Ray Tune trials, one run directory each")
+    sw.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml", help="the base config (default: the defaults)")
+    sw.add_argument("--seeds", type=_count("a positive number of seeds"), default=3, help="seeds 0..N-1 of every setting")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="a config key and its values; several --grid make the product (e.g. --grid lr=3e-4,7e-4)")
+    sw.add_argument("--out", required=True, metavar="SWEEP_DIR", help="the sweep directory (run the same command again to resume)")
+    sw.add_argument("--ray-address", default=None, metavar="ADDR", help="a running Ray cluster (default: a local one)")
+    sw.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Tune reserves per trial (set torch_threads to match)")
+    sw.add_argument("--max-concurrent", type=_count("a number of trials >= 0", 0), default=0,
+                    help="trials at once (0: as many as the CPUs allow)")
+    sw.set_defaults(fn=_sweep)
+
     pl = add("plot", "learning curves of runs (mean and spread over seeds)")
-    pl.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    pl.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or sweep directories")
     pl.add_argument("-o", "--output", default=None, help="image file (default: RUN_DIR/curves.png; for several runs, curves.png in their common folder)")
     pl.set_defaults(fn=_plot)
 
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError, KeyError, OSError, ImportError) as exc:
+    except (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError) as exc:
         # a user's mistake (bad value, file, run directory): one line, no traceback
         print(f"genmarl: error: {_error_message(exc)}", file=sys.stderr)
         return 2

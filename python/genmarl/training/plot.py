@@ -31,6 +31,8 @@ def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
 
 
 def _label(run_dir: Path) -> str:
+    if (run_dir.parent.parent / "sweep.json").exists():  # a sweep's run: its setting (seeds share a curve)
+        return run_dir.parent.name
     try:
         cfg = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):  # absent or unreadable: label by the directory's name
@@ -161,8 +163,24 @@ def plot_world_model(run_dirs: list[str | Path], out: str | Path) -> Path:
     return out
 
 
+def expand_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories, with a sweep directory (``genmarl sweep --out``) standing for its finished runs."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "sweep.json").exists():
+            from genmarl.sweep import sweep_runs
+
+            runs = [r for rs in sweep_runs(p).values() for r in rs]
+            if not runs:
+                raise ValueError(f"sweep {p} has no finished or started runs yet")
+            out += runs
+        else:
+            out.append(p)
+    return out
+
+
 def plot_main(args: Any) -> None:
-    out = plot_runs(args.runs, args.output)
+    out = plot_runs(expand_runs(args.runs), args.output)
     print(f"wrote {out}")
     wm = out.with_name(out.stem + "_wm" + out.suffix)
     if wm.exists():

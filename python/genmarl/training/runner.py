@@ -454,6 +454,18 @@ def marl_eval_json(cfg: RunConfig, evals: list[dict[str, Any]]) -> dict[str, Any
     return {"mpe": {cfg.env: {cfg.algo: {f"seed_{cfg.seed}": seed}}}}
 
 
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """summary.json of a finished run, or None when absent or not one (an interrupted run)."""
+    keys = ("algo", "env", "seed", "env_steps", "wall_time_s", "env_steps_per_s")
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(summary, dict) or any(k not in summary for k in keys):
+        return None
+    return summary
+
+
 def report(summary: dict[str, Any], ev: dict[str, Any]) -> str:
     r = ev["return"]
     lines = [
