@@ -97,7 +97,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         given = [flag for flag, value in (("--out", args.out), ("--config", args.config), ("--algo", args.algo), ("--env", args.env),
                  ("--total-steps", args.total_steps), ("--num-envs", args.num_envs), ("--seed", args.seed), ("--plan", args.plan),
-                 ("--plan-model", args.plan_model), ("--track", args.track or None))
+                 ("--plan-model", args.plan_model), ("--track", args.track or None), ("--workers", args.workers),
+                 ("--ray-address", args.ray_address))
                  if value is not None] + list(args.overrides)  # fmt: skip
         if given:
             raise ValueError(f"--resume continues a run with its saved config; it takes no other settings, got {' '.join(given)}")
@@ -110,6 +111,10 @@ def _train(args: argparse.Namespace) -> int:
                 base[key] = value
         if args.track:
             base["track"] = True
+        if args.workers is not None:
+            base["workers"] = args.workers
+        if args.ray_address is not None:
+            base["ray_address"] = args.ray_address
         cfg = load_config(base, toml_path=args.config, overrides=args.overrides)
         result = train(cfg, out=args.out)
     print(f"run directory: {result.run_dir}")
@@ -311,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--config", default=None, help="a TOML file of config keys (PPOConfig or GenRLConfig)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     tr.add_argument("--track", action="store_true", help="log the run to Weights & Biases (track=true; see wandb_mode)")
+    tr.add_argument("--workers", type=_count("a positive number of rollout workers"), default=None, metavar="N",
+                    help="MAPPO/IPPO: collect with N Ray actors, each stepping a shard of the envs (workers=N)")
+    tr.add_argument("--ray-address", default=None, metavar="ADDR", help="the Ray cluster of --workers (default: a local one)")
     tr.add_argument("--list-keys", action="store_true", help="list every config key of --algo with type, default and meaning")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")
     tr.set_defaults(fn=_train)

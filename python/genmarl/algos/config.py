@@ -53,6 +53,8 @@ class RunConfigBase:
     num_steps: int = 25  # env steps per env between updates
     num_threads: int = 0  # env threads; 0 = genmarl's default for num_envs
     torch_threads: int = 1  # torch intra-op threads for the run (small MLPs are fastest on 1); 0 = torch's default
+    workers: int = 0  # rollout workers on Ray actors (MAPPO/IPPO; genmarl.distributed); 0 = in this process
+    ray_address: str = ""  # the Ray cluster of the workers (HOST:PORT); "" = a local one
     # learning
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -83,6 +85,13 @@ class RunConfigBase:
         _check_device(self.device)
         if self.wandb_mode not in WANDB_MODES:
             raise ValueError(f"wandb_mode must be one of {WANDB_MODES}, got {self.wandb_mode!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: rollouts in this process), got {self.workers}")
+        if self.workers > 0:
+            if self.algo not in PPO_ALGOS:
+                raise ValueError(f"workers > 0 runs MAPPO/IPPO rollouts on Ray actors; {self.algo} does not support workers yet")
+            if self.num_envs < self.workers:
+                raise ValueError(f"num_envs ({self.num_envs}) must be at least workers ({self.workers})")
 
     @property
     def batch_steps(self) -> int:

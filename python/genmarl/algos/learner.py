@@ -91,7 +91,12 @@ def learner_class(algo: str) -> type:
 
 
 def make_learner(env: Any, config: Any) -> Learner:
-    """The learner of ``config.algo`` on ``env``."""
+    """The learner of ``config.algo`` on ``env`` (with ``config.workers > 0``: its rollouts on Ray
+    actors, :class:`genmarl.distributed.RolloutWorkersLearner`)."""
+    if config.workers > 0:
+        from genmarl.distributed import RolloutWorkersLearner
+
+        return RolloutWorkersLearner(env, config)
     return learner_class(config.algo)(env, config)
 
 

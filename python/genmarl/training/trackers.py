@@ -16,9 +16,18 @@ from typing import Any
 
 
 def check_available(config: Any) -> None:
-    """Fails before any work when ``track=true`` and wandb is missing (TensorBoard only warns)."""
-    if getattr(config, "track", False) and importlib.util.find_spec("wandb") is None:
+    """Fails before any work when an optional part the config asks for is missing or unreachable:
+    wandb for ``track=true``, Ray (and the cluster at ``ray_address``) for ``workers > 0``
+    (TensorBoard only warns)."""
+    if config.track and importlib.util.find_spec("wandb") is None:
         raise ImportError("track=true needs wandb: pip install 'genmarl[track]'")
+    if config.workers > 0:
+        if importlib.util.find_spec("ray") is None:
+            raise ImportError("workers > 0 needs ray: pip install 'genmarl[ray]'")
+        if config.ray_address:
+            from genmarl.sweep import check_address
+
+            check_address(config.ray_address)
 
 
 def wandb_mode(requested: str) -> str:
