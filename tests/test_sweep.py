@@ -28,13 +28,6 @@ checkpoint_every = 800
 """
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    yield
-    ray.shutdown()
-
-
 def test_grid_parsing():
     grid = parse_grid(["lr=3e-4,7e-4", "env_kwargs.N=3,4"])
     assert grid == {"lr": ["3e-4", "7e-4"], "env_kwargs.N": ["3", "4"]}

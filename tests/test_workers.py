@@ -14,15 +14,9 @@ ray = pytest.importorskip("ray")
 
 import genmarl  # noqa: E402
 from genmarl.algos.config import PPOConfig, load_config  # noqa: E402
+from genmarl.algos.learner import Learner  # noqa: E402
 from genmarl.cli import main as cli  # noqa: E402
 from genmarl.distributed import RolloutWorkersLearner, shard_sizes, worker_seed  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    yield
-    ray.shutdown()
 
 
 def test_shards_and_seeds():
@@ -37,6 +31,7 @@ def test_a_killed_worker_is_replaced_and_the_learner_goes_on(local_ray):
     cfg = PPOConfig(num_envs=8, num_steps=10, workers=2, total_steps=1000, update_epochs=1).validate()
     env = genmarl.make(cfg.env, num_envs=cfg.num_envs, seed=0)
     algo = RolloutWorkersLearner(env, cfg)
+    assert isinstance(algo, Learner)
     algo.reset()
     algo.collect()
     algo.update()
