@@ -328,6 +328,7 @@ def test_cli_tooling_version_keys_eval_protocol_plot_and_tensorboard(tmp_path, c
     assert cli(["plot", str(run)]) == 0
     assert (run / "curves.png").exists() and not (elsewhere / "curves.png").exists()
     # TensorBoard got the final evaluation
+    pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run))

@@ -33,7 +33,7 @@ def test_learners_implement_the_protocol(config):
     assert isinstance(algo.update(), dict)
     training, at_end = type(algo).csv_columns(config)
     assert all(isinstance(c, str) for c in training + at_end)
-    assert algo.diagnostics() == {} or config.algo == "genrl"
+    assert algo.evaluation_diagnostics() == {} or config.algo == "genrl"
     assert algo.planning_env_steps == 0
     # evaluation copy: same networks, another env, its own fresh policy state; the original is untouched
     other_env = genmarl.make(config.env, num_envs=3, seed=1)

@@ -126,7 +126,7 @@ class RolloutWorkersLearner:
     def for_env(self, env: Any) -> Any:
         return self.local.for_env(env)
 
-    def diagnostics(self) -> dict[str, Any]:
+    def evaluation_diagnostics(self) -> dict[str, Any]:
         return {}
 
     def set_progress(self, fraction_done: float) -> None:

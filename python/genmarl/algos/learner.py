@@ -30,7 +30,7 @@ class Learner(Protocol):
     env loop of training (:meth:`reset`, :meth:`collect`, :meth:`update`), acts with explicit
     recurrent state (:meth:`act`, whose ``reset`` flags restart it per env), hands out a copy that
     acts in another env with fresh state (:meth:`for_env`: evaluation), reports diagnostics
-    (empty when it has none) and the metrics.csv columns it fills, and saves/loads itself.
+    at evaluations (empty when it has none) and the metrics.csv columns it fills, and saves/loads itself.
     """
 
     cfg: Any
@@ -57,7 +57,7 @@ class Learner(Protocol):
 
     def for_env(self, env: Any) -> Learner: ...
 
-    def diagnostics(self) -> dict[str, Any]: ...
+    def evaluation_diagnostics(self) -> dict[str, Any]: ...
 
     @property
     def planning_env_steps(self) -> int: ...
@@ -243,8 +243,8 @@ class GroupedLearner:
         other._hidden = other._zero_hidden()
         return other
 
-    def diagnostics(self) -> dict[str, Any]:
-        """Diagnostics measured at evaluations (none by default)."""
+    def evaluation_diagnostics(self) -> dict[str, Any]:
+        """Diagnostics measured at every training evaluation (none by default)."""
         return {}
 
     @property

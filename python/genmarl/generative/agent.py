@@ -492,6 +492,10 @@ class GenerativeAgent(GroupedLearner):
         """Env steps of simulator planning (``plan_model="simulator"``), never counted as experience."""
         return int(self.simulator_planner.env_steps)
 
+    def evaluation_diagnostics(self) -> dict[str, Any]:
+        """:meth:`diagnostics` at a training evaluation; nothing before the first gradient update."""
+        return self.diagnostics() if self.grad_steps > 0 else {}
+
     @torch.no_grad()
     def diagnostics(self, num_windows: int = 256) -> dict[str, Any]:
         """World-model diagnostics on replayed data (see docs/generative.md):
@@ -506,10 +510,8 @@ class GenerativeAgent(GroupedLearner):
         data) and ``wm/behaviour_acc_chance``; ``wm/behaviour_loglik`` (mean log-likelihood of the other
         agents' actions under the prediction, nats) vs ``wm/behaviour_loglik_uniform``; ``wm/imagined_return`` (an imagined episode of
         the current policy from real episode starts, mean return per agent) vs
-        ``wm/real_return`` (the latest real episodes). Empty before the first gradient update.
+        ``wm/real_return`` (the latest real episodes).
         """
-        if self.grad_steps == 0:
-            return {}
         cfg, wm = self.cfg, self.wm
         H = cfg.horizon
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))

@@ -427,7 +427,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
 def _diagnose(algo: Any, diagnostics: list[dict[str, Any]], run_dir: Path) -> dict[str, float]:
     """The learner's diagnostics (the world model's for genrl; none for PPO or before the first update):
     appended to ``wm_diagnostics.json``; returns the scalar ones."""
-    d = algo.diagnostics()
+    d = algo.evaluation_diagnostics()
     if not d:
         return {}
     diagnostics.append({"env_steps": algo.env_steps, **d})
