@@ -44,10 +44,10 @@ _SPRITES: dict[float, tuple[np.ndarray, np.ndarray, int]] = {}
 _TERMS: dict[tuple, np.ndarray] = {}
 
 
-def _disc(radius: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """An anti-aliased disc of ``radius`` pixels (rounded to 1/4) with a 1-pixel black outline, on a
-    sprite centred on a pixel: ``1 - coverage`` and the fill's coverage (inside the outline), both
-    scaled to 256 (uint16), and the sprite's half-size. Cached per radius."""
+def _disc(radius: float) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """An anti-aliased disc of ``radius`` pixels, rounded to 1/4 (the returned key), with a 1-pixel
+    black outline, on a sprite centred on a pixel: ``1 - coverage`` and the fill's coverage (inside
+    the outline), both scaled to 256 (uint16), and the sprite's half-size. Cached per key."""
     key = max(round(radius * 4) / 4, 0.5)
     if key not in _SPRITES:
         if len(_SPRITES) > 2048:
@@ -59,31 +59,38 @@ def _disc(radius: float) -> tuple[np.ndarray, np.ndarray, int]:
         inner = np.clip(key - 1.0 - d, 0.0, 1.0)  # less its 1-pixel outline
         keep = np.round((1.0 - cover) * 256).astype(np.uint16)[..., None]
         _SPRITES[key] = (keep, np.round(inner * 256).astype(np.uint16), n)
-    return _SPRITES[key]
+    return (key, *_SPRITES[key])
+
+
+def _window(frame: np.ndarray, x0: int, y0: int, h: int, w: int) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """The part of an ``h x w`` sprite placed at (x0, y0) that lies inside the frame: (frame
+    slices, sprite slices), or None when none does."""
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
+    if fx0 >= fx1 or fy0 >= fy1:
+        return None
+    return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
 
 
 def _paste_disc(frame: np.ndarray, radius: float, colour: np.ndarray, cx: int, cy: int) -> None:
     """frame = frame * (1 - coverage) + colour * fill coverage (the outline is black), in fixed point,
     on the disc's window clipped to the frame."""
-    keep, inner, n = _disc(radius)
-    tkey = (keep.shape[0], float(radius), tuple(int(c) for c in colour))
+    key, keep, inner, n = _disc(radius)
+    tkey = (key, tuple(int(c) for c in colour))
     term = _TERMS.get(tkey)
     if term is None:
         if len(_TERMS) > 4096:
             _TERMS.clear()
         term = _TERMS[tkey] = (inner[..., None] * np.asarray(colour, np.uint16)).astype(np.uint16)
-    x0, y0 = cx - n, cy - n
-    h, w = keep.shape[:2]
-    fx0, fy0 = max(x0, 0), max(y0, 0)
-    fx1, fy1 = min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
-    if fx0 >= fx1 or fy0 >= fy1:
+    win = _window(frame, cx - n, cy - n, *keep.shape[:2])
+    if win is None:
         return
-    sy, sx = slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0)
-    patch = frame[fy0:fy1, fx0:fx1].astype(np.uint16)
+    (fy, fx), (sy, sx) = win
+    patch = frame[fy, fx].astype(np.uint16)
     patch *= keep[sy, sx]
     patch += term[sy, sx]
     patch >>= 8
-    frame[fy0:fy1, fx0:fx1] = patch
+    frame[fy, fx] = patch
 
 
 _TEXT: dict[str, np.ndarray] = {}
@@ -109,16 +116,15 @@ def _text_alpha(text: str) -> np.ndarray:
     return _TEXT[text]
 
 
-def _blend(frame: np.ndarray, alpha: np.ndarray, colour: np.ndarray | tuple, x0: int, y0: int) -> None:
-    """frame = frame * (1 - alpha) + colour * alpha on the window of ``alpha`` at (x0, y0), clipped to the frame."""
-    h, w = alpha.shape
-    fx0, fy0 = max(x0, 0), max(y0, 0)
-    fx1, fy1 = min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
-    if fx0 >= fx1 or fy0 >= fy1:
+def _blend_black(frame: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
+    """frame = frame * (1 - alpha) (black drawn with coverage ``alpha``) on the window of ``alpha``
+    at (x0, y0), clipped to the frame."""
+    win = _window(frame, x0, y0, *alpha.shape)
+    if win is None:
         return
-    a = alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0, None]
-    patch = frame[fy0:fy1, fx0:fx1]
-    patch[...] = (patch * (1.0 - a) + np.asarray(colour, np.float32) * a + 0.5).astype(np.uint8)
+    (fy, fx), (sy, sx) = win
+    patch = frame[fy, fx]
+    patch[...] = (patch * (1.0 - alpha[sy, sx, None]) + 0.5).astype(np.uint8)
 
 
 def _mpe_messages(state: dict[str, np.ndarray], e: int, names: list[str], continuous: bool) -> list[str]:
@@ -146,7 +152,11 @@ def render_mpe(state: dict[str, np.ndarray], env_index: int, env: Any = None, ke
     where it cuts a circle off."""
     e = env_index
     pos, size, color = state["pos"][e], state["size"][e], state["color"][e]
-    params = env.__dict__.setdefault("_render_params", env.resolved_params()) if env is not None else {}
+    params = {}
+    if env is not None:  # the scenario's arguments, read once per env
+        if "_render_params" not in env.__dict__:
+            env.__dict__["_render_params"] = env.resolved_params()
+        params = env.__dict__["_render_params"]
     dynamic = bool(params.get("dynamic_rescaling", True))
     cam_range = float(np.max(np.abs(pos))) if pos.size else 1.0
     if not np.isfinite(cam_range) or cam_range <= 0.0:
@@ -166,14 +176,13 @@ def render_mpe(state: dict[str, np.ndarray], env_index: int, env: Any = None, ke
         x, y, radius = x * shrink, y * shrink, radius * shrink
     frame = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
     fill = np.clip(color * 200.0, 0, 255).astype(np.uint8)
-    black = (0.0, 0.0, 0.0)
     for k in range(pos.shape[0]):
         # pygame truncates the centre
         _paste_disc(frame, float(radius[k]), fill[k], int(x[k] + WIDTH / 2), int(y[k] + HEIGHT / 2))
     if env is not None and "comm" in state:
         lines = _mpe_messages(state, e, list(env.possible_agents), bool(params.get("continuous_actions", False)))
         for line_no, text in enumerate(lines):
-            _blend(frame, _text_alpha(text), black, int(WIDTH * 0.05), int(HEIGHT * 0.95 - HEIGHT * 0.05 * line_no))
+            _blend_black(frame, _text_alpha(text), int(WIDTH * 0.05), int(HEIGHT * 0.95 - HEIGHT * 0.05 * line_no))
     return frame
 
 
