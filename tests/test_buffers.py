@@ -550,6 +550,20 @@ def test_to_torch_shares_memory() -> None:
     assert t["obs"][0, 0, 0].item() == 123.0
 
 
+def test_transition_successors_for_grid_observations() -> None:
+    # [num_envs, n, 3, H, W] observations: finished envs' rows of next_obs are their final observations
+    env = genmarl.make("Foraging-8x8-2p-2f-coop-v3", num_envs=4, seed=0, grid_observation=True, max_episode_steps=2)
+    obs, infos = env.reset_grouped(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        actions = env.sample_actions(rng, grouped=True, action_mask=infos["action_mask"])
+        nxt, rew, term, trunc, infos = env.step_grouped(actions)
+        batch = transition_from_step(obs, actions, nxt, rew, term, trunc, infos)
+        obs = nxt
+    assert infos["done"].all() and nxt["agent"].ndim == 5
+    np.testing.assert_array_equal(batch["agent/next_obs"], infos["final_obs"]["agent"])
+
+
 def test_replay_for_env_with_final_observations() -> None:
     env = genmarl.make("simple_spread", num_envs=4, seed=0, max_cycles=3)
     rb = ReplayBuffer.for_env(env, capacity=4 * 10 + 3)

@@ -185,22 +185,18 @@ def transition_from_step(
     ``g/next_obs`` is always the true successor. Pass ``next_obs=None`` for buffers without
     a next_obs field.
     """
-    batch: Batch = {}
-    from genmarl.envs.vector_env import final_obs
+    from genmarl.envs.vector_env import obs_after_step
 
-    final = final_obs(infos)
-    done = infos.get("done")
+    batch: Batch = {}
+    successors = obs_after_step(next_obs, infos) if next_obs is not None else None
     for g in obs:
         batch[f"{g}/obs"] = obs[g]
         batch[f"{g}/action"] = np.asarray(actions[g])
         batch[f"{g}/reward"] = rewards[g]
         batch[f"{g}/terminated"] = terminated[g]
         batch[f"{g}/truncated"] = truncated[g]
-        if next_obs is not None:
-            nxt = next_obs[g]
-            if final is not None and done is not None and done.any():
-                nxt = np.where(done[:, None, None], final[g], nxt)
-            batch[f"{g}/next_obs"] = nxt
+        if successors is not None:
+            batch[f"{g}/next_obs"] = successors[g]
     return batch
 
 

@@ -33,8 +33,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from genmarl.envs.vector_env import final_obs as _final_obs
-from genmarl.envs.vector_env import make
+from genmarl.envs.vector_env import make, obs_after_step
 
 _new_td = getattr(TensorDict, "_new_unsafe", TensorDict)  # the validating constructor where tensordict lacks it
 
@@ -162,13 +161,9 @@ class GenmarlEnv(EnvBase):
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         actions = {g: tensordict.get((g, "action")).cpu().numpy() for g in self.group_map}
         obs, rew, term, trunc, infos = self._env.step_grouped(actions)
-        done = infos["done"]
         masks = infos.get("action_mask", {})
-        self._last.update(obs=obs, masks=masks, done=done)
-        shown = obs
-        if done.any():  # the finished envs show their episode's final observation
-            fin = _final_obs(infos)
-            shown = {g: np.where(done.reshape(-1, *([1] * (obs[g].ndim - 1))), fin[g], obs[g]) for g in self.group_map}
+        self._last.update(obs=obs, masks=masks, done=infos["done"])
+        shown = obs_after_step(obs, infos)  # the finished envs show their episode's final observation
         out = self._dones(self._observation_td(shown, masks), term, trunc)
         for g in self.group_map:
             out[g]["reward"] = self._t(rew[g][..., None])

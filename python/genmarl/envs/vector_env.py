@@ -67,10 +67,18 @@ def final_obs(infos: Mapping[str, Any]) -> Any:
     """``infos["final_obs"]`` of a step, or Gymnasium 0.29's ``"final_observation"`` from an env
     that still uses it (users' Python envs); None when no episode finished."""
     if "final_obs" in infos:
-        return dict.__getitem__(infos, "final_obs") if isinstance(infos, dict) else infos["final_obs"]
-    if isinstance(infos, Infos):
-        return None
-    return infos.get("final_observation")
+        return infos["final_obs"]
+    return None if isinstance(infos, Infos) else infos.get("final_observation")
+
+
+def obs_after_step(obs: Mapping[str, np.ndarray], infos: Mapping[str, Any]) -> Mapping[str, np.ndarray]:
+    """Per group, the observation each env's step led to: ``infos["final_obs"]`` where the episode
+    ended (the env has already started its next one), ``obs`` elsewhere; ``obs`` itself when no
+    episode ended. Observations of any rank (``[num_envs, n, *obs_shape]``)."""
+    done, final = infos.get("done"), final_obs(infos)
+    if final is None or done is None or not done.any():
+        return obs
+    return {g: np.where(done.reshape(-1, *([1] * (o.ndim - 1))), final[g], o) for g, o in obs.items()}
 
 
 def list_envs(family: str | None = None) -> list[str]:
