@@ -164,9 +164,9 @@ def _eval(args: argparse.Namespace) -> int:
     # by default the protocol of training's evaluations (eval.json): deterministic actions,
     # eval_episodes episodes, seed + 1,000,003
     episodes = cfg.eval_episodes if args.episodes is None else args.episodes
-    seed = cfg.seed + 1_000_003 if args.seed is None else args.seed
+    seed = cfg.eval_seed if args.seed is None else args.seed
     deterministic = not args.sample
-    same = deterministic and episodes == cfg.eval_episodes and seed == cfg.seed + 1_000_003 and not policies
+    same = deterministic and episodes == cfg.eval_episodes and seed == cfg.eval_seed and not policies
     print(f"protocol: {'deterministic' if deterministic else 'sampled'} actions, {episodes} episodes, seed {seed}"
           + (" (training's final evaluation)" if same else " (not training's protocol)"))
     ev = evaluate(algo, episodes, deterministic=deterministic, seed=seed, gif=args.gif, policies=policies)
@@ -209,8 +209,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    if args.cpus_per_trial <= 0:
-        raise ValueError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
     _require("sweep", "ray", ("ray", "torch", "tomli_w"))
     from genmarl.sweep import parse_grid, run_sweep
 

@@ -115,7 +115,7 @@ def run_sweep(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"--seeds must be a positive number of seeds, got {seeds!r}")
     if not cpus_per_trial > 0:
-        raise ValueError(f"cpus per trial must be > 0, got {cpus_per_trial}")
+        raise ValueError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
     out = Path(out).resolve()
     config_path = None if config_path is None else str(Path(config_path).resolve())
     combos = settings(grid)

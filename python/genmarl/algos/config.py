@@ -103,6 +103,11 @@ class RunConfigBase:
         """Collect/update iterations of a run."""
         return self.total_steps // self.batch_steps
 
+    @property
+    def eval_seed(self) -> int:
+        """The seed of the run's evaluations (training's and, by default, ``genmarl eval``'s)."""
+        return self.seed + 1_000_003
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

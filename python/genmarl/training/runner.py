@@ -364,7 +364,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
                 **losses,
             }
             if algo.env_steps >= next_eval and algo.updates < config.num_updates:
-                ev = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
+                ev = evaluate(algo, config.eval_episodes, seed=config.eval_seed)
                 row["eval/return_mean"], row["eval/return_std"] = ev["return"]["mean"], ev["return"]["std"]
                 evals.append({"env_steps": algo.env_steps, **ev})
                 row.update(_diagnose(algo, diagnostics, run_dir))
@@ -387,7 +387,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         csv_file.close()
 
     train_wall = wall_before + time.perf_counter() - start
-    final = evaluate(algo, config.eval_episodes, seed=config.seed + 1_000_003)
+    final = evaluate(algo, config.eval_episodes, seed=config.eval_seed)
     evals.append({"env_steps": algo.env_steps, **final})
     history[-1]["eval/return_mean"], history[-1]["eval/return_std"] = final["return"]["mean"], final["return"]["std"]
     wm = _diagnose(algo, diagnostics, run_dir)
