@@ -27,6 +27,40 @@ from typing import Any
 import numpy as np
 
 
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fails fast (ConnectionError) when a Ray address (``host:port`` or ``ray://host:port``) does not
+    accept connections; ``auto`` and ``local`` are left to Ray."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address must look like HOST:PORT or ray://HOST:PORT (or auto), got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Ray cluster at {address!r} ({exc}); is `ray start --head` running there?") from None
+
+
+def init_ray(address: str | None = None) -> None:
+    """Connects to the Ray cluster at ``address`` (``HOST:PORT``; see :func:`check_address`) or
+    starts a local one; nothing when Ray is already up in this process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
+    else:
+        ray.init(log_to_driver=False, include_dashboard=False)
+
+
 def worker_seed(run_seed: int, index: int, restarts: int = 0) -> int:
     return int(run_seed) * 1000 + index + 1 + 1000 * restarts
 
@@ -156,8 +190,7 @@ class RolloutWorkersLearner:
     def _start(self, i: int) -> None:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(address=self.cfg.ray_address or None, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+        init_ray(self.cfg.ray_address or None)
         actor = ray.remote(num_cpus=1)(_Worker)
         config = dataclasses.asdict(self.cfg)
         self._workers[i] = actor.remote(config, self.sizes[i], worker_seed(self.cfg.seed, i, self.restarts[i]))
@@ -172,6 +205,8 @@ class RolloutWorkersLearner:
         rollout buffer side by side, GAE. Returns finished-episode statistics as MAPPO.collect."""
         import ray
         from ray.exceptions import ActorDiedError, RayActorError
+
+        from genmarl.algos.learner import FinishedEpisodes
 
         if any(w is None for w in self._workers):
             self.reset()
@@ -200,10 +235,7 @@ class RolloutWorkersLearner:
         last = {g: np.concatenate([p["last_values"][g] for p in parts]) for g in parts[0]["last_values"]}
         rollout.compute_gae(last, gamma=self.cfg.gamma, gae_lambda=self.cfg.gae_lambda)
         local.env_steps += sum(p["env_steps"] for p in parts)
-        stats = [p["stats"] for p in parts]
-        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
-        return {
-            "episode_returns": cat([s["episode_returns"] for s in stats]),
-            "group_returns": {g: cat([s["group_returns"][g] for s in stats]) for g in stats[0]["group_returns"]},
-            "episode_lengths": cat([s["episode_lengths"] for s in stats]),
-        }
+        finished = FinishedEpisodes([g.name for g in local.groups])
+        for p in parts:
+            finished.add_summary(p["stats"])
+        return finished.summary()

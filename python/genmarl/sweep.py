@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from genmarl.algos.config import load_config
+from genmarl.distributed import check_address, init_ray
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -83,24 +84,6 @@ def _trial(params: dict[str, Any]) -> None:
     tune.report(report)
 
 
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fails fast (ConnectionError) when a Ray address (``host:port`` or ``ray://host:port``) does not
-    accept connections; ``auto`` and ``local`` are left to Ray."""
-    import socket
-
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--ray-address must look like HOST:PORT or ray://HOST:PORT (or auto), got {address!r}")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ConnectionError(f"cannot reach the Ray cluster at {address!r} ({exc}); is `ray start --head` running there?") from None
-
-
 def run_sweep(
     config_path: str | os.PathLike | None,
     seeds: int,
@@ -138,16 +121,9 @@ def run_sweep(
         for k in range(seeds)
     ]
 
-    import ray
     from ray import tune
 
-    if ray_address is not None:
-        try:
-            ray.init(address=ray_address, ignore_reinit_error=True, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConnectionError(f"cannot reach the Ray cluster at {ray_address!r}: {exc}") from None
-    elif not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+    init_ray(ray_address)
     trainable = tune.with_resources(_trial, {"cpu": cpus_per_trial})
     storage = out / "_tune"
     if tune.Tuner.can_restore(str(storage / "sweep")):

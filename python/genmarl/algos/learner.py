@@ -162,6 +162,13 @@ class FinishedEpisodes:
             self.group_returns[g].append(r)
         self.lengths.append(infos["episode_length"][done])
 
+    def add_summary(self, other: dict[str, Any]) -> None:
+        """Records the episodes of another collection's :meth:`summary` (e.g. a rollout worker's)."""
+        self.returns.append(other["episode_returns"])
+        for g, r in other["group_returns"].items():
+            self.group_returns[g].append(r)
+        self.lengths.append(other["episode_lengths"])
+
     def summary(self) -> dict[str, Any]:
         """``episode_returns`` (mean return per agent of each finished episode), ``group_returns``
         ({group: per-episode mean over its agents}), ``episode_lengths``."""

@@ -25,7 +25,7 @@ def check_available(config: Any) -> None:
         if importlib.util.find_spec("ray") is None:
             raise ImportError("workers > 0 needs ray: pip install 'genmarl[ray]'")
         if config.ray_address:
-            from genmarl.sweep import check_address
+            from genmarl.distributed import check_address
 
             check_address(config.ray_address)
 
