@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.util
 import io
 import json
 import math
@@ -34,7 +35,7 @@ import genmarl
 from genmarl.algos.config import RunConfig, config_from_dict, config_to_toml, device_available
 from genmarl.algos.learner import learner_class, make_learner
 from genmarl.training import checkpoints
-from genmarl.training.trackers import Trackers, check_available
+from genmarl.training.trackers import Trackers
 
 CSV_COLUMNS = [
     "update",
@@ -47,6 +48,21 @@ CSV_COLUMNS = [
     "eval/return_mean",
     "eval/return_std",
 ]
+def check_optional_parts(config: RunConfig) -> None:
+    """Fails before any work when an optional part the config asks for is missing or unreachable:
+    wandb for ``track=true``, Ray (and the cluster at ``ray_address``) for ``workers > 0``
+    (TensorBoard only warns)."""
+    if config.track and importlib.util.find_spec("wandb") is None:
+        raise ImportError("track=true needs wandb: pip install 'genmarl[track]'")
+    if config.workers > 0:
+        if importlib.util.find_spec("ray") is None:
+            raise ImportError("workers > 0 needs ray: pip install 'genmarl[ray]'")
+        if config.ray_address:
+            from genmarl.distributed import check_address
+
+            check_address(config.ray_address)
+
+
 def load_trained(
     run_dir: str | os.PathLike, num_envs: int = 1, device: str | None = None, check: Any = None
 ) -> tuple[Any, RunConfig]:
@@ -276,7 +292,7 @@ def train(config: RunConfig, out: str | os.PathLike | None = None, resume: bool 
         config = config.validate()
         if (run_dir / "metrics.csv").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another --out")
-    check_available(config)  # track=true without wandb fails before anything is written
+    check_optional_parts(config)  # e.g. track=true without wandb fails before anything is written
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     # the env and learner first: bad env arguments fail before anything is written

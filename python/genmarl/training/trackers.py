@@ -8,26 +8,10 @@ is configured (``$WANDB_API_KEY`` or a ``wandb login``), else ``offline`` (the r
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Any
-
-
-def check_available(config: Any) -> None:
-    """Fails before any work when an optional part the config asks for is missing or unreachable:
-    wandb for ``track=true``, Ray (and the cluster at ``ray_address``) for ``workers > 0``
-    (TensorBoard only warns)."""
-    if config.track and importlib.util.find_spec("wandb") is None:
-        raise ImportError("track=true needs wandb: pip install 'genmarl[track]'")
-    if config.workers > 0:
-        if importlib.util.find_spec("ray") is None:
-            raise ImportError("workers > 0 needs ray: pip install 'genmarl[ray]'")
-        if config.ray_address:
-            from genmarl.distributed import check_address
-
-            check_address(config.ray_address)
 
 
 def wandb_mode(requested: str) -> str:
@@ -61,7 +45,6 @@ class Trackers:
             else:
                 self.tb = SummaryWriter(str(run_dir))
         if config.track:
-            check_available(config)
             import wandb
 
             mode = wandb_mode(config.wandb_mode)
