@@ -68,11 +68,9 @@ def _envs(_: argparse.Namespace) -> int:
 
 def _require(command: str, extra: str, modules: tuple[str, ...]) -> None:
     """Fails before any work when a command's optional dependencies are missing, with the install command."""
-    import importlib.util
+    from genmarl.extras import require
 
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(f"genmarl {command} needs {', '.join(missing)}: pip install 'genmarl[{extra}]'")
+    require(f"genmarl {command}", modules, extra)
 
 
 def _list_keys(algo: str) -> int:

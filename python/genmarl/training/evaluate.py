@@ -122,7 +122,7 @@ def evaluate(
 def check_video_path(path: str | Path) -> None:
     """Fails before any episode runs when ``path`` cannot be written as an animation: its format
     (.gif with Pillow, .mp4 with imageio and imageio-ffmpeg) or a missing package."""
-    import importlib.util
+    from genmarl.extras import require
 
     suffix = Path(path).suffix.lower()
     if suffix == ".gif":
@@ -131,9 +131,7 @@ def check_video_path(path: str | Path) -> None:
         need, extra = ("imageio", "imageio_ffmpeg"), "video"
     else:
         raise ValueError(f"{path}: an animation is written as .gif or .mp4, got {suffix or 'no extension'!r}")
-    missing = [m for m in need if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(f"writing {suffix} needs {', '.join(missing)}: pip install 'genmarl[{extra}]'")
+    require(f"writing {suffix}", need, extra)
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> None:

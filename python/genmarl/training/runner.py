@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import io
 import json
 import math
@@ -34,6 +33,7 @@ import numpy as np
 import genmarl
 from genmarl.algos.config import RunConfig, config_from_dict, config_to_toml, device_available
 from genmarl.algos.learner import learner_class, make_learner
+from genmarl.extras import require
 from genmarl.training import checkpoints
 from genmarl.training.trackers import Trackers
 
@@ -52,11 +52,10 @@ def check_optional_parts(config: RunConfig) -> None:
     """Fails before any work when an optional part the config asks for is missing or unreachable:
     wandb for ``track=true``, Ray (and the cluster at ``ray_address``) for ``workers > 0``
     (TensorBoard only warns)."""
-    if config.track and importlib.util.find_spec("wandb") is None:
-        raise ImportError("track=true needs wandb: pip install 'genmarl[track]'")
+    if config.track:
+        require("track=true", ("wandb",), "track")
     if config.workers > 0:
-        if importlib.util.find_spec("ray") is None:
-            raise ImportError("workers > 0 needs ray: pip install 'genmarl[ray]'")
+        require("workers > 0", ("ray",), "ray")
         if config.ray_address:
             from genmarl.distributed import check_address
 
