@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from genmarl.envs.vector_env import VectorEnv
+from genmarl.envs.vector_env import ClosesOnExit, VectorEnv
 
 try:
     from pettingzoo import ParallelEnv as _ParallelBase
@@ -29,7 +29,7 @@ def _require_pettingzoo() -> None:
         raise ImportError("genmarl.pettingzoo needs the 'pettingzoo' package: pip install 'genmarl[pettingzoo]'")
 
 
-class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
+class GenmarlParallelEnv(ClosesOnExit, _ParallelBase):  # type: ignore[misc,valid-type]
     """A single genmarl env behind PettingZoo's Parallel API.
 
     ``seed`` seeds the first unseeded ``reset()``; ``reset(seed=s)`` reseeds. When the episode
@@ -123,25 +123,13 @@ class GenmarlParallelEnv(_ParallelBase):  # type: ignore[misc,valid-type]
     def close(self) -> None:
         self._venv.close()
 
-    def __enter__(self) -> GenmarlParallelEnv:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 if _ParallelBase is not object:
     from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
-    class GenmarlAECEnv(OrderEnforcingWrapper):  # type: ignore[misc]
+    class GenmarlAECEnv(ClosesOnExit, OrderEnforcingWrapper):  # type: ignore[misc]
         """PettingZoo's order-enforcing AEC env over :class:`GenmarlParallelEnv`, as
         ``pettingzoo.utils.conversions.parallel_to_aec`` builds it, and a context manager."""
-
-        def __enter__(self) -> GenmarlAECEnv:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.close()
 
 
 def parallel_env(name: str, **kwargs: Any) -> GenmarlParallelEnv:

@@ -81,6 +81,16 @@ def obs_after_step(obs: Mapping[str, np.ndarray], infos: Mapping[str, Any]) -> M
     return {g: np.where(done.reshape(-1, *([1] * (o.ndim - 1))), final[g], o) for g, o in obs.items()}
 
 
+class ClosesOnExit:
+    """``with env:`` closes ``env`` on exit (VectorEnv and the PettingZoo adapters)."""
+
+    def __enter__(self):  # noqa: ANN204 - returns the env itself
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def list_envs(family: str | None = None) -> list[str]:
     """Names of the registered environments, e.g. ``["simple", "simple_spread", ..., "lbf"]``,
     built-in and users' own (C++ modules and Python factories); ``family`` (e.g. ``"mpe"``,
@@ -173,7 +183,7 @@ def _default_threads(num_envs: int) -> int:
     return max(1, min(cores, num_envs // 256))
 
 
-class VectorEnv:
+class VectorEnv(ClosesOnExit):
     """``num_envs`` copies of a multi-agent environment, stepped together in C++.
 
     Finished envs reset automatically inside the same ``step`` (Gymnasium's ``SAME_STEP``
@@ -560,12 +570,6 @@ class VectorEnv:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> VectorEnv:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- pickling and copying -----------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
