@@ -34,6 +34,11 @@ OBS_TARGETS = ("absolute", "delta", "both")
 # What the decoder reads: the full feature [h, z], or only the deterministic state h ("deter": the
 # observation at t is then predicted from the history before it, the one-step prediction task).
 DECODER_INPUTS = ("feat", "deter")
+# Where imagination's rewards come from: the world model's reward head on its recurrent state, or
+# a reward network on the observations the world model predicts (genmarl.generative.reward_model),
+# reading the agent's own next observation ("own") or every agent's ("joint").
+REWARD_SOURCES = ("latent", "obs")
+REWARD_INPUTS = ("own", "joint")
 
 
 @dataclass
@@ -205,6 +210,15 @@ class GenRLConfig(RunConfigBase):
     overshoot: int = 8  # steps of open-loop prediction loss from each window's first step (0 = none)
     overshoot_coef: float = 1.0
     overshoot_reward_coef: float = 1.0  # weight of the reward head's loss along the same open-loop rollouts (0 = none)
+    # the rewards imagination and planning score with: the world model's reward head on its state ("latent"),
+    # or a reward network on the predicted next observations ("obs"), trained on real pairs from the replay
+    reward_from: str = "latent"
+    reward_inputs: str = "joint"  # "obs" rewards read the agent's own next observation ("own") or everyone's ("joint")
+    reward_hidden_size: int = 256
+    reward_layers: int = 2
+    reward_updates: int = 8  # supervised updates of the "obs" reward network per gradient update
+    reward_batch_size: int = 256  # env steps per reward-network update
+    reward_lr: float = 1e-3
     # actor-critic in imagination
     horizon: int = 15
     imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
@@ -235,10 +249,11 @@ class GenRLConfig(RunConfigBase):
         _check_ranges(
             self,
             at_least_one=("buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size", "classes", "hidden_size",
-                          "ac_hidden_size", "mlp_layers", "attention_heads", "horizon"),
-            non_negative=("prefill_steps", "imagine_starts", "plan", "plan_horizon", "overshoot"),
+                          "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "reward_hidden_size", "reward_layers",
+                          "reward_batch_size"),
+            non_negative=("prefill_steps", "imagine_starts", "plan", "plan_horizon", "overshoot", "reward_updates"),
             unit_interval=("critic_ema", "return_norm_decay", "actor_dynamics"),
-            positive=("model_lr", "actor_lr"),
+            positive=("model_lr", "actor_lr", "reward_lr"),
             finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "overshoot_coef",
                                  "overshoot_reward_coef"),
         )  # fmt: skip
@@ -248,6 +263,10 @@ class GenRLConfig(RunConfigBase):
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of attention_heads ({self.attention_heads})")
         if self.obs_target not in OBS_TARGETS:
             raise ValueError(f"obs_target must be 'absolute', 'delta' or 'both', got {self.obs_target!r}")
+        if self.reward_from not in REWARD_SOURCES:
+            raise ValueError(f"reward_from must be 'latent' or 'obs', got {self.reward_from!r}")
+        if self.reward_inputs not in REWARD_INPUTS:
+            raise ValueError(f"reward_inputs must be 'own' or 'joint', got {self.reward_inputs!r}")
         if self.plan_latents not in ("sample", "mode"):
             raise ValueError(f"plan_latents must be 'sample' or 'mode', got {self.plan_latents!r}")
         if not 0.0 <= self.plan_unimix <= 1.0:
@@ -459,6 +478,10 @@ _GENRL_DOCS = {
     "overshoot_coef": "weight of the open-loop observation loss",
     "horizon": "imagination horizon in steps",
     "actor_lr": "actor learning rate (Adam)",
+    "reward_from": "imagination's and planning's rewards: the world model's head ('latent') or a network on predicted observations ('obs')",
+    "reward_hidden_size": "width of the 'obs' reward network",
+    "reward_layers": "hidden layers of the 'obs' reward network",
+    "reward_lr": "'obs' reward network learning rate (Adam)",
 }
 
 

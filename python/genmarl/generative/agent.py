@@ -30,6 +30,7 @@ from genmarl.algos.config import GenRLConfig
 from genmarl.algos.learner import FinishedEpisodes, GroupedLearner
 from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
+from genmarl.generative.reward_model import ObsRewardModel, reward_pairs
 from genmarl.generative.simulator_planning import SimulatorPlanner, check_simulator_env
 from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
 from genmarl.training.checkpoints import to_numpy, to_tensor
@@ -93,7 +94,14 @@ class GenerativeAgent(GroupedLearner):
         self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=1e-6)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, eps=1e-6)
         self.buffer = EpisodeBuffer.for_env(env, cfg.buffer_capacity, seed=cfg.seed)
-        self.imagine = ImaginationRollout(self.wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed)
+        # reward_from="obs": a reward network on (predicted) next observations, trained on real pairs
+        self.reward_model: ObsRewardModel | None = None
+        if cfg.reward_from == "obs":
+            self.reward_model = ObsRewardModel(
+                self.groups, hidden_size=cfg.reward_hidden_size, layers=cfg.reward_layers, inputs=cfg.reward_inputs
+            ).to(self.device)
+            self.reward_opt = torch.optim.Adam(self.reward_model.parameters(), lr=cfg.reward_lr, eps=1e-6)
+        self.imagine = ImaginationRollout(self.wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed, reward_model=self.reward_model)
         self.return_scale = torch.zeros((), device=self.device)  # EMA of the 5-95% range of returns
         self.grad_steps = 0
         self._credit = 0.0  # fractional gradient updates owed by replay_ratio
@@ -183,7 +191,7 @@ class GenerativeAgent(GroupedLearner):
         wm = self.wm
         h, z = self.filter_state(obs, reset, deterministic)
         if self.cfg.plan > 0:
-            a = self.plan(h, z)
+            a = self.plan(h, z, obs=obs)
         else:
             feat = torch.cat([h, z], -1)
             logits = self.logits(feat, wm.others_probs(feat))
@@ -246,6 +254,7 @@ class GenerativeAgent(GroupedLearner):
         *,
         model: str | None = None,
         env: Any = None,
+        obs: dict[str, np.ndarray] | None = None,
     ) -> torch.Tensor:
         """Proactive planning: K joint action sequences per env sampled from the policy (mixed with
         ``cfg.plan_unimix`` of uniform, so a near-deterministic policy still yields distinct
@@ -258,7 +267,9 @@ class GenerativeAgent(GroupedLearner):
         each env of ``env`` (default: the env being acted in) into a scratch env and rolls them
         through the real simulator (see :mod:`genmarl.generative.simulator_planning`): the oracle
         that shows what model error costs. Its env steps are counted in
-        ``simulator_planner.env_steps``, never in ``env_steps``.
+        ``simulator_planner.env_steps``, never in ``env_steps``. ``obs``: the observations the
+        filter state saw, which world-model planning with ``reward_from="obs"`` starts its
+        predicted observations from.
         """
         cfg = self.cfg
         K = k or cfg.plan or 1
@@ -269,9 +280,14 @@ class GenerativeAgent(GroupedLearner):
         if model != "world":
             raise ValueError(f"model must be 'world' or 'simulator', got {model!r}")
         E, N = h.shape[:2]
+        start_obs = None
+        if self.reward_model is not None:
+            if obs is None:
+                raise ValueError("planning with reward_from='obs' needs the observations of the filter state: pass obs")
+            start_obs = {g: o.repeat_interleave(K, 0) for g, o in self._check_obs(obs).items()}
         traj = self.imagine(
             h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H,
-            latent_mode=cfg.plan_latents == "mode",
+            latent_mode=cfg.plan_latents == "mode", start_obs=start_obs,
         )  # fmt: skip
         score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
         best = score.argmax(-1)
@@ -402,23 +418,46 @@ class GenerativeAgent(GroupedLearner):
             loss.backward()
             stats["wm/grad_norm"] = float(nn.utils.clip_grad_norm_(self.wm.parameters(), cfg.max_grad_norm))
             self.model_opt.step()
+        if self.reward_model is not None:
+            with record_function("genrl/reward_model"):
+                stats.update(self.reward_model_step())
         N = self.num_agents
         h0 = states.h.detach().reshape(-1, N, cfg.deter_size)
         z0 = states.z.detach().reshape(-1, N, self.wm.stoch_dim)
+        o0 = {g.name: b["obs"][g.name].reshape(-1, g.num_agents, g.obs_dim) for g in self.groups}
         if 0 < cfg.imagine_starts < h0.shape[0]:
             pick = torch.randperm(h0.shape[0], device=h0.device)[: cfg.imagine_starts]
             h0, z0 = h0[pick], z0[pick]
+            o0 = {g: o[pick] for g, o in o0.items()}
         dynamics = cfg.actor_dynamics > 0
         if dynamics:
             self.wm.requires_grad_(False)  # gradients flow through the model, not into it
         with record_function("genrl/imagination"):
-            traj = self.imagine(h0, z0, self, differentiable=dynamics)
+            traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0 if self.reward_model is not None else None)
         with record_function("genrl/actor_critic"):
             stats.update(self.actor_critic_step(traj))
         if dynamics:
             self.wm.requires_grad_(True)
         self.grad_steps += 1
         return stats
+
+    def reward_model_step(self) -> dict[str, float]:
+        """``reward_updates`` supervised updates of the observation reward network, each on the
+        (next observation, reward) pairs of ``reward_batch_size`` replayed steps."""
+        cfg = self.cfg
+        total = 0.0
+        for _ in range(cfg.reward_updates):
+            b = self._batch_tensors(self.buffer.sample_sequences(cfg.reward_batch_size, 2, mode="pad"))
+            next_obs, rewards = reward_pairs(b["obs"], b["rewards"], b["mask"], b["is_first"])
+            if rewards.shape[0] == 0:
+                continue
+            loss = self.reward_model.loss(next_obs, rewards)
+            self.reward_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.reward_model.parameters(), cfg.max_grad_norm)
+            self.reward_opt.step()
+            total += loss.item()
+        return {"reward/loss": total / max(cfg.reward_updates, 1)}
 
     def actor_critic_step(self, traj: Imagined) -> dict[str, float]:
         """Actor and symlog critic on an imagined trajectory (world model frozen).
@@ -483,7 +522,8 @@ class GenerativeAgent(GroupedLearner):
         """metrics.csv columns of this learner: (before the evaluation columns, at the end: the
         world-model diagnostics measured at every evaluation)."""
         H = config.horizon
-        return list(CSV_TRAINING_COLUMNS), list(CSV_DIAGNOSTIC_COLUMNS) + [
+        training = list(CSV_TRAINING_COLUMNS) + (["reward/loss"] if config.reward_from == "obs" else [])
+        return training, list(CSV_DIAGNOSTIC_COLUMNS) + [
             f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"
         ]
 
@@ -517,7 +557,9 @@ class GenerativeAgent(GroupedLearner):
         b = self._batch_tensors(self.buffer.sample_sequences(num_windows, H + 1, mode="pad"))
         out = wm.observe(b["obs"], b["actions"], b["is_first"], deterministic=True)
         mask = b["mask"]  # [B, H + 1]
-        errors = wm.open_loop_errors(b["obs"], b["actions"], b["is_first"], mask, H, states=out, rewards=b["rewards"])
+        errors = wm.open_loop_errors(
+            b["obs"], b["actions"], b["is_first"], mask, H, states=out, rewards=b["rewards"], reward_model=self.reward_model
+        )
         errs, trivial = errors["obs_error_k"], errors["obs_error_trivial_k"]
         res: dict[str, Any] = {"wm/recon_error": errors["recon_error"]}
         res["wm/obs_error_k"] = errs
@@ -527,8 +569,14 @@ class GenerativeAgent(GroupedLearner):
         res["wm/reward_error_k"] = errors["reward_error_k"]  # along the open-loop rollouts
         res[f"wm/reward_error_k{H}"] = errors["reward_error_k"][-1]
         m = mask.reshape(-1)
-        rew_pred = wm.reward(out.h_next).reshape(-1, self.num_agents)[m]
-        res["wm/reward_error"] = float(((rew_pred - b["rewards"].reshape(-1, self.num_agents)[m]) ** 2).mean())
+        if self.reward_model is None:
+            rew_pred = wm.reward(out.h_next).reshape(-1, self.num_agents)[m]
+            res["wm/reward_error"] = float(((rew_pred - b["rewards"].reshape(-1, self.num_agents)[m]) ** 2).mean())
+        else:  # the reward network on the real next observations
+            next_obs, rew = reward_pairs(
+                {g: o[:, :2] for g, o in b["obs"].items()}, b["rewards"][:, :2], mask[:, :2], b["is_first"][:, :2]
+            )
+            res["wm/reward_error"] = float(((self.reward_model(next_obs) - rew) ** 2).mean())
         # behaviour prediction: agent i's argmax for agent j != i
         N, A = self.num_agents, self.num_actions
         if N > 1:
@@ -555,7 +603,7 @@ class GenerativeAgent(GroupedLearner):
             o = {g: v[first] for g, v in starts["obs"].items()}
             s = wm.observe(o, starts["actions"][first], starts["is_first"][first])
             length = int(self.env.max_cycles) if hasattr(self.env, "max_cycles") else H
-            traj = self.imagine(s.h[:, 0], s.z[:, 0], self, horizon=length)
+            traj = self.imagine(s.h[:, 0], s.z[:, 0], self, horizon=length, start_obs={g: v[:, 0] for g, v in o.items()})
             alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[:-1]], 0), 0)
             res["wm/imagined_return"] = float((alive * traj.rewards).sum(0).mean())
             res["wm/real_return"] = float(np.mean(self._last_returns))
@@ -577,6 +625,11 @@ class GenerativeAgent(GroupedLearner):
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
             "return_scale": self.return_scale.cpu(),
+            **(
+                {"reward_model": self.reward_model.state_dict(), "reward_opt": self.reward_opt.state_dict()}
+                if self.reward_model is not None
+                else {}
+            ),
             "sampler_stream": self.imagine.stream,
             "grad_steps": self.grad_steps,
             "credit": self._credit,
@@ -601,6 +654,9 @@ class GenerativeAgent(GroupedLearner):
         self.model_opt.load_state_dict(state["model_opt"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
+        if self.reward_model is not None:
+            self.reward_model.load_state_dict(state["reward_model"])
+            self.reward_opt.load_state_dict(state["reward_opt"])
         self.return_scale = torch.as_tensor(state["return_scale"], device=self.device)
         self.imagine.stream = int(state["sampler_stream"])
         self.grad_steps = int(state["grad_steps"])

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+from torch import nn
 
 from genmarl.generative.world_model import WorldModel, categorical_draw, mix_logits
 
@@ -72,9 +73,14 @@ class ImaginationRollout:
     ``sampler``: ``"torch"``, ``"genmarl"`` (C++ kernels; CPU tensors only) or ``"auto"``
     (genmarl's kernels for CPU tensors when available). ``seed`` keys the C++ kernels' counter-based
     draws (each call advances ``stream``); the torch path draws from torch's global generator.
+    ``reward_model`` (an :class:`~genmarl.generative.reward_model.ObsRewardModel`): rewards are
+    read from the observations the world model predicts, which every call then needs the start
+    observations for; without it, from the world model's reward head.
     """
 
-    def __init__(self, model: WorldModel, horizon: int = 15, *, sampler: str = "auto", seed: int = 0) -> None:
+    def __init__(
+        self, model: WorldModel, horizon: int = 15, *, sampler: str = "auto", seed: int = 0, reward_model: nn.Module | None = None
+    ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         if sampler not in ("auto", "torch", "genmarl"):
@@ -83,6 +89,7 @@ class ImaginationRollout:
         if sampler == "genmarl" and not self._kernels:
             raise ImportError("sampler='genmarl' needs genmarl's C++ sampling kernels (genmarl.sampling)")
         self.model, self.horizon, self.sampler = model, horizon, sampler
+        self.reward_model = reward_model
         self.seed = int(seed)
         self.stream = 0
 
@@ -122,6 +129,7 @@ class ImaginationRollout:
         first_actions: torch.Tensor | None = None,
         differentiable: bool = False,
         latent_mode: bool = False,
+        start_obs: dict[str, torch.Tensor] | None = None,
     ) -> Imagined:
         """Starts h [S, N, deter], z [S, N, stoch_dim] (e.g. posterior states of replayed steps).
 
@@ -130,11 +138,14 @@ class ImaginationRollout:
         and latents, so that returns can be differentiated through the model into the policy
         (dynamics backpropagation); the draws themselves are the same. ``latent_mode``: each step's
         latent is the prior's mode instead of a draw (one most-likely future per action sequence,
-        what planning in deterministic envs scores); actions are still drawn.
+        what planning in deterministic envs scores); actions are still drawn. ``start_obs``
+        {g: [S, n_g, d_g]}: the observations of the start states, which a ``reward_model`` needs.
         """
+        if self.reward_model is not None and start_obs is None:
+            raise ValueError("this rollout reads rewards from predicted observations (reward_from='obs'): pass start_obs")
         with torch.set_grad_enabled(differentiable):
             H = self.horizon if horizon is None else horizon
-            return self._roll(h, z, policy, H, first_actions, differentiable, latent_mode)
+            return self._roll(h, z, policy, H, first_actions, differentiable, latent_mode, start_obs)
 
     def _roll(
         self,
@@ -145,6 +156,7 @@ class ImaginationRollout:
         first_actions: torch.Tensor | None,
         st: bool,
         latent_mode: bool = False,
+        start_obs: dict[str, torch.Tensor] | None = None,
     ) -> Imagined:
         m = self.model
         feats, others, acts, lps, hs = [], [], [], [], []
@@ -178,13 +190,18 @@ class ImaginationRollout:
             acts.append(a)
             lps.append(lp)
         h_all = torch.stack(hs)
-        # rewards and continuation of every step in one call each (they read h[t + 1] and feed nothing back)
+        feat_all = torch.stack(feats)
+        # rewards and continuation of every step in one call each (they read step t + 1 and feed nothing back)
+        if self.reward_model is not None and start_obs is not None:
+            rewards = self.reward_model(m.predict_sequence(feat_all[1:], start_obs))
+        else:
+            rewards = m.reward(h_all[1:])
         return Imagined(
-            feat=torch.stack(feats),
+            feat=feat_all,
             others=torch.stack(others),
             actions=torch.stack(acts),
             log_probs=torch.stack(lps),
-            rewards=m.reward(h_all[1:]),
+            rewards=rewards,
             cont=torch.sigmoid(m.cont_logit(h_all[1:])),
             h=h_all,
         )

@@ -217,6 +217,17 @@ class WorldModel(nn.Module):
         """
         return self.obs_from_targets(self.decode(feat), prev_obs)
 
+    def predict_sequence(self, feat: torch.Tensor, start_obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Predicted observations {g: [K, ..., n_g, d_g]} of K consecutive states ``feat``
+        [K, ..., N, F] that follow the observation ``start_obs`` {g: [..., n_g, d_g]}: one batched
+        decoder call; with delta targets the changes are summed from ``start_obs`` on, which is
+        :meth:`predict_obs` applied step by step."""
+        out = {}
+        for name, r in self.decode(feat).items():
+            x = symexp(r) if self.obs_symlog else r
+            out[name] = x if self.obs_target == "absolute" else start_obs[name].unsqueeze(0) + x.cumsum(0)
+        return out
+
     def obs_from_targets(
         self, raw: dict[str, torch.Tensor], prev_obs: dict[str, torch.Tensor] | None = None
     ) -> dict[str, torch.Tensor]:
@@ -261,6 +272,7 @@ class WorldModel(nn.Module):
         horizon: int,
         states: ObserveResult | None = None,
         rewards: torch.Tensor | None = None,
+        reward_model: Any = None,
     ) -> dict[str, Any]:
         """Open-loop prediction errors on windows ``[B, horizon + 1]`` (``mask`` marks real steps).
 
@@ -270,7 +282,9 @@ class WorldModel(nn.Module):
         ``recon_error`` the posterior reconstruction of step 0. ``states``: the deterministic
         ``observe`` of these windows, when the caller already has it. With ``rewards`` [B, T, N]
         also ``reward_error_k[k-1]``: the squared error of the reward predicted for step k-1 along
-        the same open-loop rollout (what imagination scores policies with), per agent.
+        the same open-loop rollout (what imagination scores policies with), per agent: read from
+        the state by the reward head, or with ``reward_model`` (an :class:`ObsRewardModel`) from
+        the predicted observations of step k.
         """
         out = self.observe(obs, actions, is_first, deterministic=True) if states is None else states
         d_total = sum(g.num_agents * g.obs_dim for g in self.groups)
@@ -289,7 +303,8 @@ class WorldModel(nn.Module):
         for k, h, pred in self._open_loop(out.h[:, 0], out.z[:, 0], actions, start, horizon):
             if rewards is not None:  # the reward of step k-1 exists where no episode started in 1..k-1
                 rew_keep = mask[:, k - 1] & (~is_first[:, 1:k].to(torch.bool)).all(1)
-                rew_err = ((self.reward(h) - rewards[:, k - 1]) ** 2).mean(-1)
+                rew_hat = self.reward(h) if reward_model is None else reward_model(pred)
+                rew_err = ((rew_hat - rewards[:, k - 1]) ** 2).mean(-1)
                 rew_errs.append(float(rew_err[rew_keep].mean()) if rew_keep.any() else float("nan"))
             keep = mask[:, k] & ~is_first[:, k].to(torch.bool)
             errs.append(sq_err(pred, k, keep))
