@@ -20,7 +20,7 @@ import genmarl
 from genmarl.algos.config import GenRLConfig
 from genmarl.generative.agent import GenerativeAgent
 
-STAGES = ("genrl/replay", "genrl/world_model", "genrl/reward_model", "genrl/imagination", "genrl/actor_critic")
+STAGES = ("genrl/replay", "genrl/world_model", "genrl/reward_model", "genrl/imagination", "genrl/distill_planning", "genrl/actor_critic")
 
 
 def parse_overrides(items: list[str]) -> dict:

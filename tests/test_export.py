@@ -429,3 +429,41 @@ def test_cmake_package_ships_with_the_wheel() -> None:
     assert (inc / "genmarl" / "torch" / "policy.hpp").is_file() and (inc / "genmarl" / "envs" / "registry.hpp").is_file()
     src = d.parents[1] / "genmarl" / "src"
     assert (src / "registry.cpp").is_file() and (src / "torch" / "world_model.cpp").is_file()
+
+
+def test_cpp_imagination_with_observation_rewards_equals_python(tool: Path, tmp_path: Path) -> None:
+    """reward_from='obs': the export records it and carries the obs_reward graph; the C++ rollout
+    (greedy actions, the prior's mode) carries predicted observations from the start ones and scores
+    each step with the agent's reward network, as Python's imagination does; without start
+    observations it raises."""
+    torch.set_num_threads(1)
+    cfg = GenRLConfig(env="simple_spread", seed=4, reward_from="obs", reward_hidden_size=16, reward_updates=1, **QUIET, **GENRL_TINY)
+    run = tmp_path / "run"
+    train(cfg, out=run)
+    d = export(run, tmp_path / "exp")
+    assert json.loads((d / "export.json").read_text())["planning"]["reward_from"] == "obs"
+    agent, _ = load_trained(run, num_envs=1)
+    wm = agent.wm
+    x = _wm_inputs(wm, B=5)
+    start = {"agent": torch.randn(5, 3, 18)}
+    H = 4
+    with torch.no_grad():
+        h, z, obs = x["h"], x["z"], start
+        rews = []
+        for _ in range(H):
+            feat = torch.cat([h, z], -1)
+            a = agent.logits(feat, wm.others_probs(feat)).argmax(-1)
+            h = wm.transition(h, z, wm.one_hot_actions(a))
+            z = torch.nn.functional.one_hot(wm.prior_logits(h).argmax(-1), wm.classes).float().flatten(-2)
+            obs = wm.predict_obs(torch.cat([h, z], -1), obs)
+            rews.append(agent.reward_model(obs))
+        ref = agent.imagine(x["h"], x["z"], agent, horizon=H, latent_mode=True, start_obs=start)  # (sampled actions)
+    assert ref.rewards.shape == (H, 5, 3)
+    torch.save({"h": x["h"], "z": x["z"], "horizon": torch.tensor(H)}, tmp_path / "no_obs.pt")
+    proc = _run_tool(tool, "imagine", d, tmp_path / "no_obs.pt", tmp_path / "out.pt")
+    assert proc.returncode == 3 and "ImagineOptions::start_obs" in proc.stdout, proc.stdout + proc.stderr
+    torch.save({"h": x["h"], "z": x["z"], "horizon": torch.tensor(H), "obs/agent": start["agent"]}, tmp_path / "in.pt")
+    proc = _run_tool(tool, "imagine", d, tmp_path / "in.pt", tmp_path / "out.pt")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = dict(torch.load(tmp_path / "out.pt", weights_only=True))
+    torch.testing.assert_close(got["rewards"], torch.stack(rews), atol=1e-4, rtol=1e-4)

@@ -86,6 +86,9 @@ int imagine(const std::string& dir, const std::string& in, const std::string& ou
   gt::ImagineOptions opt;
   opt.latent_mode = true;
   opt.greedy_actions = true;
+  for (const auto& g : wm->info().groups) {  // start observations: exports whose rewards are read from predicted ones
+    if (d.contains("obs/" + g.name)) opt.start_obs.push_back(get(d, "obs/" + g.name));
+  }
   auto r = roll.rollout(get(d, "h"), get(d, "z"), static_cast<int>(get(d, "horizon").item<std::int64_t>()), opt);
   write_dict(out, {{"h", r.h}, {"z", r.z}, {"actions", r.actions}, {"rewards", r.rewards}, {"cont", r.cont}, {"values", r.values}});
   return 0;

@@ -57,6 +57,13 @@ WorldModel::WorldModel(const std::string& export_dir)
   plan_.plan_horizon = static_cast<int>(filter_.meta_int("genmarl.plan.plan_horizon"));
   plan_.plan_unimix = filter_.meta_double("genmarl.plan.plan_unimix");
   plan_.latent_mode = filter_.meta("genmarl.plan.plan_latents") == "mode";
+  const auto& md = filter_.metadata();
+  if (auto it = md.find("genmarl.plan.reward_from"); it != md.end()) plan_.reward_from = it->second;  // older exports: latent
+  if (plan_.reward_from == "obs") {
+    obs_reward_ = std::make_unique<Package>(filter_.path(), "obs_reward", "world_model.obs_reward");
+  } else if (plan_.reward_from != "latent") {
+    throw ExportError(filter_.path() + ": unknown reward source '" + plan_.reward_from + "' (expected latent or obs)");
+  }
   if (N_ != info_.num_agents() || A_ < 1 || deter_ < 1 || stoch_ < 1 || classes_ < 1) {
     throw ExportError(filter_.path() + ": inconsistent world-model sizes in the metadata");
   }
@@ -86,6 +93,21 @@ WorldModel::StepOut WorldModel::step(const at::Tensor& h, const at::Tensor& z, c
 at::Tensor WorldModel::value(const at::Tensor& h, const at::Tensor& z) const { return value_.run({h, z})[0]; }
 
 at::Tensor WorldModel::behaviour(const at::Tensor& h, const at::Tensor& z) const { return behaviour_.run({h, z})[0]; }
+
+WorldModel::ObsRewardOut WorldModel::obs_reward(const std::vector<at::Tensor>& prev_obs, const at::Tensor& h, const at::Tensor& z) const {
+  if (!obs_reward_) throw ExportError("obs_reward: this export's agent reads rewards from its world model's state (reward_from='latent')");
+  if (prev_obs.size() != info_.groups.size()) {
+    throw ExportError("obs_reward: expected observations of " + std::to_string(info_.groups.size()) + " agent group(s), got " +
+                      std::to_string(prev_obs.size()));
+  }
+  std::vector<at::Tensor> in(prev_obs.begin(), prev_obs.end());
+  in.push_back(h);
+  in.push_back(z);
+  auto out = obs_reward_->run(std::move(in));
+  at::Tensor reward = out.back();
+  out.pop_back();
+  return {std::move(out), reward};
+}
 
 at::Tensor WorldModel::zero_state(std::int64_t batch) const {
   return at::zeros({batch, N_, deter_}, at::TensorOptions().dtype(at::kFloat).device(device()));
@@ -147,6 +169,12 @@ at::Tensor lambda_returns(const at::Tensor& rewards, const at::Tensor& values, c
 Imagined ImaginationRollout::rollout(const at::Tensor& h0, const at::Tensor& z0, int horizon, const ImagineOptions& options) {
   if (horizon < 1) throw ExportError("the imagination horizon must be >= 1, got " + std::to_string(horizon));
   const WorldModel& m = *model_;
+  const bool obs_rewards = m.rewards_from_obs();
+  if (obs_rewards && options.start_obs.empty()) {
+    throw ExportError("this export's agent reads imagined rewards from predicted observations (reward_from='obs'): pass the start "
+                      "states' observations in ImagineOptions::start_obs");
+  }
+  std::vector<at::Tensor> obs = options.start_obs;
   at::Tensor h = h0, z = z0;
   std::vector<at::Tensor> hs, zs, acts, rews, conts, values;
   for (int t = 0; t <= horizon; ++t) {
@@ -163,7 +191,13 @@ Imagined ImaginationRollout::rollout(const at::Tensor& h0, const at::Tensor& z0,
     z = sampler_.draw_one_hot(s.prior, options.latent_mode).to(h.device()).flatten(-2);
     h = s.h_next;
     acts.push_back(a);
-    rews.push_back(s.reward);
+    if (obs_rewards) {
+      auto o = m.obs_reward(obs, h, z);
+      obs = std::move(o.obs);
+      rews.push_back(o.reward);
+    } else {
+      rews.push_back(s.reward);
+    }
     conts.push_back(s.cont);
   }
   Imagined out;
@@ -188,13 +222,20 @@ Planner::Planner(std::shared_ptr<const WorldModel> model, int K, int horizon, st
   latent_mode_ = latent_mode >= 0 ? latent_mode != 0 : ps.latent_mode;
 }
 
-at::Tensor Planner::plan(const at::Tensor& h, const at::Tensor& z) {
+at::Tensor Planner::plan(const at::Tensor& h, const at::Tensor& z, const std::vector<at::Tensor>& obs) {
   const WorldModel& m = *model_;
   const std::int64_t E = h.size(0), N = m.num_agents();
   ImagineOptions opt;
   opt.action_unimix = unimix_;
   opt.latent_mode = latent_mode_;
   opt.keep_states = false;
+  if (m.rewards_from_obs()) {
+    if (obs.empty()) {
+      throw ExportError("Planner::plan: this export's agent reads rewards from predicted observations (reward_from='obs'); "
+                        "pass the observations the filter states saw");
+    }
+    for (const auto& o : obs) opt.start_obs.push_back(o.to(h.device()).repeat_interleave(K_, 0));
+  }
   Imagined traj = imagine_.rollout(h.repeat_interleave(K_, 0), z.repeat_interleave(K_, 0), H_, opt);
   const auto& ps = m.plan_settings();
   at::Tensor ret = lambda_returns(traj.rewards, traj.values, ps.gamma * traj.cont, ps.lambda);
@@ -217,7 +258,7 @@ std::vector<at::Tensor> Planner::act(const std::vector<at::Tensor>& obs, const a
   at::Tensor r = merge_reset(fresh_, reset, "Planner::act");
   auto [h, post] = m.filter(obs, h_, r);
   at::Tensor z = latent_one_hot(imagine_.sampler().draw(post).to(h.device()), m.classes());
-  at::Tensor a = plan(h, z).to(h.device());
+  at::Tensor a = plan(h, z, obs).to(h.device());
   h_ = m.step(h, z, a).h_next;
   fresh_ = at::zeros({E}, bool_opts);
   return split_groups(m.info(), a);

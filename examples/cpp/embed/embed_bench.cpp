@@ -67,25 +67,30 @@ int main(int argc, char** argv) {
                 rows_per_s);
     if (policy.info().algo == "genrl") {
       auto wm = std::make_shared<gt::WorldModel>(argv[1]);
-      auto [h, post] = wm->filter(random_obs(wm->info(), E), wm->zero_state(E), at::ones({E}, at::kBool));
+      const auto obs = random_obs(wm->info(), E);
+      auto [h, post] = wm->filter(obs, wm->zero_state(E), at::ones({E}, at::kBool));
       gt::CategoricalSampler sampler(1);
       at::Tensor z = gt::latent_one_hot(sampler.draw(post), wm->classes());
       gt::ImaginationRollout roll(wm, 3);
       at::Tensor hs = h.repeat_interleave(K, 0), zs = z.repeat_interleave(K, 0);
-      roll.rollout(hs, zs, H);
+      gt::ImagineOptions ropt;  // an agent reading rewards from predicted observations starts from real ones
+      if (wm->rewards_from_obs()) {
+        for (const auto& o : obs) ropt.start_obs.push_back(o.repeat_interleave(K, 0));
+      }
+      roll.rollout(hs, zs, H, ropt);
       t0 = Clock::now();
       calls = 0;
       while (seconds_since(t0) < 2.0) {
-        roll.rollout(hs, zs, H);
+        roll.rollout(hs, zs, H, ropt);
         ++calls;
       }
       const double imagined = static_cast<double>(K) * E * H * calls / seconds_since(t0);
       gt::Planner planner(wm, K, H, 4);
-      planner.plan(h, z);
+      planner.plan(h, z, obs);
       t0 = Clock::now();
       calls = 0;
       while (seconds_since(t0) < 2.0) {
-        planner.plan(h, z);
+        planner.plan(h, z, obs);
         ++calls;
       }
       const double plan_s = seconds_since(t0) / calls;
@@ -105,7 +110,8 @@ int main(int argc, char** argv) {
       const double actor_s = per_call([&] { wm->actor(hs, zs); });
       const double step_s = per_call([&] { wm->step(hs, zs, a); });
       const double value_s = per_call([&] { wm->value(hv, zv); });
-      const double graph_s = H * (actor_s + step_s) + value_s;
+      double graph_s = H * (actor_s + step_s) + value_s;
+      if (wm->rewards_from_obs()) graph_s += H * per_call([&] { wm->obs_reward(ropt.start_obs, hs, zs); });
       std::printf(", \"actor_ms\": %.3f, \"step_ms\": %.3f, \"value_ms\": %.3f", actor_s * 1e3, step_s * 1e3, value_s * 1e3);
       std::printf(", \"imagined_steps_per_s\": %.0f, \"planned_decisions_per_s\": %.1f, \"plan_ms\": %.3f, \"graph_ms\": %.3f, \"graph_share\": %.3f",
                   imagined, E / plan_s, plan_s * 1e3, graph_s * 1e3, graph_s / plan_s);

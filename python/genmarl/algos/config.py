@@ -230,6 +230,12 @@ class GenRLConfig(RunConfigBase):
     critic_ema: float = 0.02  # target critic: Polyak rate per update
     return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
     max_grad_norm: float = 100.0
+    # distilling planning into the policy (expert iteration): each update plans from distill_starts replayed
+    # states with the world model and adds distill_coef x the policy's cross-entropy on the chosen first actions
+    distill_coef: float = 0.0
+    distill_starts: int = 32
+    distill_k: int = 16  # candidate joint action sequences per state
+    distill_horizon: int = 5  # steps each candidate is rolled (then bootstrapped by the critic)
     sampler: str = "auto"  # categorical sampling in imagination: "auto", "torch" or "genmarl" (C++)
     # planning at act time
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
@@ -250,12 +256,12 @@ class GenRLConfig(RunConfigBase):
             self,
             at_least_one=("buffer_capacity", "batch_size", "seq_len", "deter_size", "stoch_size", "classes", "hidden_size",
                           "ac_hidden_size", "mlp_layers", "attention_heads", "horizon", "reward_hidden_size", "reward_layers",
-                          "reward_batch_size"),
+                          "reward_batch_size", "distill_starts", "distill_k", "distill_horizon"),
             non_negative=("prefill_steps", "imagine_starts", "plan", "plan_horizon", "overshoot", "reward_updates"),
             unit_interval=("critic_ema", "return_norm_decay", "actor_dynamics"),
             positive=("model_lr", "actor_lr", "reward_lr"),
             finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "overshoot_coef",
-                                 "overshoot_reward_coef"),
+                                 "overshoot_reward_coef", "distill_coef"),
         )  # fmt: skip
         if not 0.0 <= self.unimix < 1.0:
             raise ValueError(f"unimix must be in [0, 1), got {self.unimix}")
@@ -482,6 +488,8 @@ _GENRL_DOCS = {
     "reward_hidden_size": "width of the 'obs' reward network",
     "reward_layers": "hidden layers of the 'obs' reward network",
     "reward_lr": "'obs' reward network learning rate (Adam)",
+    "distill_coef": "weight of the policy's cross-entropy on the first actions planning chooses from replayed states (0 = none)",
+    "distill_starts": "replayed states planned from per update (distill_coef > 0)",
 }
 
 

@@ -83,7 +83,7 @@ def _metadata(info: dict[str, Any], kind: str, inputs: list[Any], outputs: list[
         for key in ("num_agents", "num_actions", "deter_size", "stoch_size", "classes"):
             md[f"genmarl.wm.{key}"] = str(wm[key])
         md["genmarl.wm.valid_actions"] = ",".join(str(n) for n in wm["valid_actions"])
-        for key in ("gamma", "lambda", "horizon", "plan", "plan_horizon", "plan_unimix", "plan_latents"):
+        for key in ("gamma", "lambda", "horizon", "plan", "plan_horizon", "plan_unimix", "plan_latents", "reward_from"):
             md[f"genmarl.plan.{key}"] = str(info["planning"][key])
     return md
 
@@ -148,7 +148,7 @@ def export(
 
     import genmarl
     from genmarl.algos.config import GenRLConfig
-    from genmarl.export.graphs import WORLD_GRAPHS, GenRLPolicyGraph, PPOPolicyGraph
+    from genmarl.export.graphs import WORLD_GRAPHS, GenRLPolicyGraph, PPOPolicyGraph, WorldObsRewardGraph
     from genmarl.training.runner import load_trained
 
     if device not in DEVICES:
@@ -188,6 +188,9 @@ def export(
         info["planning"] = {
             "gamma": cfg.gamma, "lambda": cfg.gae_lambda, "horizon": cfg.horizon, "plan": cfg.plan,
             "plan_horizon": cfg.plan_horizon, "plan_unimix": cfg.plan_unimix, "plan_latents": cfg.plan_latents,
+            # "obs": imagined steps are scored by the obs_reward graph (the reward network on predicted
+            # observations), not by the step graph's reward (the world model's own head)
+            "reward_from": cfg.reward_from,
         }  # fmt: skip
     dev = torch.device(device)
     B = 3  # example batch (not 1: torch.export would specialise the batch axis to 1)
@@ -207,7 +210,10 @@ def export(
         _package(tmp / POLICY_FILE, {"model": files})
         if genrl:
             models, specs = {}, {}
-            for name, cls in WORLD_GRAPHS.items():
+            graphs = dict(WORLD_GRAPHS)
+            if cfg.reward_from == "obs":
+                graphs["obs_reward"] = WorldObsRewardGraph
+            for name, cls in graphs.items():
                 g = cls(algo).eval()
                 w_ins, w_outs = g.specs()
                 specs[name] = {"inputs": [s.to_json() for s in w_ins], "outputs": [s.to_json() for s in w_outs]}
@@ -389,9 +395,8 @@ class ExportedPolicy:
 
 class ExportedWorldModel:
     """The world-model package of a genrl export: ``model(name)(*inputs)`` runs ``filter``,
-    ``actor``, ``step``, ``value`` or ``behaviour`` (see :mod:`genmarl.export.graphs`)."""
-
-    NAMES = ("filter", "actor", "step", "value", "behaviour")
+    ``actor``, ``step``, ``value``, ``behaviour`` or, for an agent with ``reward_from="obs"``,
+    ``obs_reward`` (see :mod:`genmarl.export.graphs`)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -400,10 +405,11 @@ class ExportedWorldModel:
             raise ExportError(f"{self.path} is a {self.info['algo']} export; only genrl exports have a world model")
         self._file = self.path / self.info["files"]["world_model"]
         self._models: dict[str, Any] = {}
+        self.names = tuple(self.info["world_model"].get("models", {}))
 
     def model(self, name: str) -> Any:
-        if name not in self.NAMES:
-            raise ExportError(f"the world model has models {self.NAMES}, not {name!r}")
+        if name not in self.names:
+            raise ExportError(f"this world model has models {self.names}, not {name!r}")
         if name not in self._models:
             self._models[name] = _load_package(self._file, name)
         return self._models[name]

@@ -271,6 +271,26 @@ class WorldBehaviourGraph(nn.Module):
         return self.wm.behaviour_logits(torch.cat([h, z], -1)).softmax(-1)
 
 
+class WorldObsRewardGraph(nn.Module):
+    """``obs_reward`` (only for agents with ``reward_from="obs"``): obs/<g> [B, n, d] (the previous
+    step's observations, real or predicted), h, z [B, N, ...] (the state after the step) -> obs/<g>
+    [B, n, d] (the observations predicted for the state) and reward [B, N] (the agent's reward
+    network on them): what imagination scores a step with in place of ``step``'s reward."""
+
+    def __init__(self, agent: Any) -> None:
+        super().__init__()
+        self.wm, self.groups, self.reward_model = agent.wm, list(agent.groups), agent.reward_model
+
+    def specs(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        obs = [TensorSpec(f"obs/{g.name}", "float32", (-1, g.num_agents, g.obs_dim)) for g in self.groups]
+        return obs + _hz_specs(self.wm), obs + [TensorSpec("reward", "float32", (-1, self.wm.num_agents))]
+
+    def forward(self, obs: list[torch.Tensor], h: torch.Tensor, z: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        prev = {g.name: obs[i] for i, g in enumerate(self.groups)}
+        pred = self.wm.predict_obs(torch.cat([h, z], -1), prev)
+        return [pred[g.name] for g in self.groups], self.reward_model(pred)
+
+
 def _hz_specs(wm: Any) -> list[TensorSpec]:
     N = wm.num_agents
     return [TensorSpec("h", "float32", (-1, N, wm.deter_size)), TensorSpec("z", "float32", (-1, N, wm.stoch_dim))]

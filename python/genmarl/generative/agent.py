@@ -16,6 +16,7 @@ Loop (one ``collect()`` + ``update()`` per iteration, as the PPO learners):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import tempfile
 from typing import Any
@@ -279,12 +280,20 @@ class GenerativeAgent(GroupedLearner):
             return self._plan_simulator(h, z, K, H, self.env if env is None else env)
         if model != "world":
             raise ValueError(f"model must be 'world' or 'simulator', got {model!r}")
-        E, N = h.shape[:2]
         start_obs = None
         if self.reward_model is not None:
             if obs is None:
                 raise ValueError("planning with reward_from='obs' needs the observations of the filter state: pass obs")
-            start_obs = {g: o.repeat_interleave(K, 0) for g, o in self._check_obs(obs).items()}
+            start_obs = self._check_obs(obs)
+        return self._plan_world(h, z, K, H, start_obs)
+
+    def _plan_world(self, h: torch.Tensor, z: torch.Tensor, K: int, H: int, start_obs: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """World-model planning from states h, z [E, N, ...] (observations ``start_obs`` {g: [E, n_g, d_g]}
+        where rewards are read from predicted observations): the best candidate's first joint action [E, N]."""
+        cfg = self.cfg
+        E, N = h.shape[:2]
+        if start_obs is not None:
+            start_obs = {g: o.repeat_interleave(K, 0) for g, o in start_obs.items()}
         traj = self.imagine(
             h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H,
             latent_mode=cfg.plan_latents == "mode", start_obs=start_obs,
@@ -434,8 +443,17 @@ class GenerativeAgent(GroupedLearner):
             self.wm.requires_grad_(False)  # gradients flow through the model, not into it
         with record_function("genrl/imagination"):
             traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0 if self.reward_model is not None else None)
+        distill = None
+        if cfg.distill_coef > 0:  # expert iteration: plan from some replayed states, distill the chosen actions
+            with record_function("genrl/distill_planning"):
+                P = min(cfg.distill_starts, h0.shape[0])
+                sub = torch.randperm(h0.shape[0], device=h0.device)[:P]
+                with torch.no_grad():
+                    o_sub = {g: o[sub] for g, o in o0.items()} if self.reward_model is not None else None
+                    target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub)
+                distill = (torch.cat([h0[sub], z0[sub]], -1), target)
         with record_function("genrl/actor_critic"):
-            stats.update(self.actor_critic_step(traj))
+            stats.update(self.actor_critic_step(traj, distill))
         if dynamics:
             self.wm.requires_grad_(True)
         self.grad_steps += 1
@@ -459,13 +477,15 @@ class GenerativeAgent(GroupedLearner):
             total += loss.item()
         return {"reward/loss": total / max(cfg.reward_updates, 1)}
 
-    def actor_critic_step(self, traj: Imagined) -> dict[str, float]:
+    def actor_critic_step(self, traj: Imagined, distill: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
         """Actor and symlog critic on an imagined trajectory (world model frozen).
 
         The actor's objective mixes REINFORCE on lambda-return advantages (weight
         ``1 - actor_dynamics``) with the lambda-return itself differentiated through the world
         model (weight ``actor_dynamics``; needs the trajectory imagined with
         ``differentiable=True``), both scaled by the 5-95th percentile range of the returns.
+        ``distill`` (states' features [P, N, F], the joint actions planning chose there [P, N]):
+        adds ``distill_coef`` x the policy's cross-entropy on those actions.
         """
         cfg = self.cfg
         rho = cfg.actor_dynamics
@@ -492,6 +512,14 @@ class GenerativeAgent(GroupedLearner):
         if rho > 0:
             objective = objective + rho * returns / scale
         actor_loss = -(weight * objective).mean()
+        distill_loss = None
+        if distill is not None:
+            d_feat, d_act = distill
+            with torch.no_grad():
+                d_others = self.wm.others_probs(d_feat)
+            d_logp = self.logits(d_feat, d_others).log_softmax(-1)
+            distill_loss = -d_logp.gather(-1, d_act.unsqueeze(-1)).mean()
+            actor_loss = actor_loss + cfg.distill_coef * distill_loss
         returns = returns.detach()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
@@ -513,6 +541,7 @@ class GenerativeAgent(GroupedLearner):
             "imagination/return": returns[0].mean().item(),
             "imagination/reward": traj.rewards.mean().item(),
             "imagination/return_scale": float(self.return_scale),
+            **({"losses/distill": distill_loss.item()} if distill_loss is not None else {}),
         }
 
     # ---- diagnostics ----------------------------------------------------------------------------
@@ -523,7 +552,9 @@ class GenerativeAgent(GroupedLearner):
         world-model diagnostics measured at every evaluation)."""
         H = config.horizon
         training = list(CSV_TRAINING_COLUMNS) + (["reward/loss"] if config.reward_from == "obs" else [])
-        return training, list(CSV_DIAGNOSTIC_COLUMNS) + [
+        training += ["losses/distill"] if config.distill_coef > 0 else []
+        policy_alone = ["eval/policy_return_mean", "eval/policy_return_std"] if config.plan > 0 else []
+        return training, policy_alone + list(CSV_DIAGNOSTIC_COLUMNS) + [
             f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"
         ]
 
@@ -533,8 +564,18 @@ class GenerativeAgent(GroupedLearner):
         return int(self.simulator_planner.env_steps)
 
     def evaluation_diagnostics(self) -> dict[str, Any]:
-        """:meth:`diagnostics` at a training evaluation; nothing before the first gradient update."""
-        return self.diagnostics() if self.grad_steps > 0 else {}
+        """:meth:`diagnostics` at a training evaluation (nothing before the first gradient update);
+        when the agent plans (``plan`` > 0) also ``eval/policy_return_mean`` / ``_std``: the same
+        evaluation (episodes, seed) acting on the policy alone, without planning."""
+        res = self.diagnostics() if self.grad_steps > 0 else {}
+        if self.cfg.plan > 0:
+            from genmarl.training.evaluate import evaluate
+
+            alone = copy.copy(self)
+            alone.cfg = dataclasses.replace(self.cfg, plan=0)
+            ev = evaluate(alone, self.cfg.eval_episodes, seed=self.cfg.eval_seed)
+            res["eval/policy_return_mean"], res["eval/policy_return_std"] = ev["return"]["mean"], ev["return"]["std"]
+        return res
 
     @torch.no_grad()
     def diagnostics(self, num_windows: int = 256) -> dict[str, Any]:

@@ -30,6 +30,10 @@ struct PlanSettings {
   int plan_horizon = 0;   // 0: horizon
   double plan_unimix = 0.0;
   bool latent_mode = false;  // plan_latents == "mode"
+  // "latent": imagined steps are scored by the step graph's reward (the world model's head). "obs": by
+  // the obs_reward graph (the agent's reward network on the observations the model predicts), so
+  // imagination carries predicted observations from the start states' real ones.
+  std::string reward_from = "latent";
 };
 
 class WorldModel {
@@ -50,12 +54,20 @@ class WorldModel {
   struct StepOut {
     at::Tensor h_next, prior, reward, cont;
   };
+  struct ObsRewardOut {
+    std::vector<at::Tensor> obs;  // per group [B, n_g, d_g]: the observations predicted for (h, z)
+    at::Tensor reward;            // [B, N]
+  };
   // obs[g] [B, n_g, d_g], h [B, N, deter], reset [B] bool -> (h, posterior log-probs [B, N, S, C]).
   std::pair<at::Tensor, at::Tensor> filter(const std::vector<at::Tensor>& obs, const at::Tensor& h, const at::Tensor& reset) const;
   at::Tensor actor(const at::Tensor& h, const at::Tensor& z) const;      // logits [B, N, A]
   StepOut step(const at::Tensor& h, const at::Tensor& z, const at::Tensor& action) const;
   at::Tensor value(const at::Tensor& h, const at::Tensor& z) const;      // [B, N] (target critic)
   at::Tensor behaviour(const at::Tensor& h, const at::Tensor& z) const;  // [B, N, N, A] probabilities
+  // Exports with reward_from == "obs" only: the previous observations (real or predicted) and the
+  // state after a step -> the observations predicted for that state and the reward read from them.
+  bool rewards_from_obs() const { return plan_.reward_from == "obs"; }
+  ObsRewardOut obs_reward(const std::vector<at::Tensor>& prev_obs, const at::Tensor& h, const at::Tensor& z) const;
   // A zero recurrent state [B, N, deter] on the model's device (pass reset = true with it).
   at::Tensor zero_state(std::int64_t batch) const;
 
@@ -65,6 +77,7 @@ class WorldModel {
   int N_ = 0, A_ = 0, deter_ = 0, stoch_ = 0, classes_ = 0;
   at::Tensor valid_;
   Package filter_, actor_, step_, value_, behaviour_;
+  std::unique_ptr<Package> obs_reward_;  // reward_from == "obs"
 };
 
 // Draws one index per row of logits [..., k]: genmarl's C++ kernels for CPU tensors (seed, stream),
@@ -107,6 +120,9 @@ struct ImagineOptions {
   bool greedy_actions = false; // each action is the policy's argmax instead of a draw
   bool keep_states = true;     // false: leave Imagined::h and z undefined and value each step as it
                                // comes (what planning needs: no copies of the whole trajectory)
+  // The start states' observations per group [S, n_g, d_g]: required when the model reads rewards
+  // from predicted observations (WorldModel::rewards_from_obs), ignored otherwise.
+  std::vector<at::Tensor> start_obs;
 };
 
 // Batched imagined rollouts: S start states x N agents for H steps, one call per graph per step.
@@ -131,8 +147,10 @@ class Planner {
   // horizon 0: the export's plan_horizon (or its imagination horizon); unimix < 0: the export's.
   Planner(std::shared_ptr<const WorldModel> model, int K, int horizon = 0, std::uint64_t seed = 0, double unimix = -1.0,
           int latent_mode = -1);
-  // The first joint action [E, N] int64 of the best candidate for filter states h, z [E, N, ...].
-  at::Tensor plan(const at::Tensor& h, const at::Tensor& z);
+  // The first joint action [E, N] int64 of the best candidate for filter states h, z [E, N, ...] (`obs`:
+  // the observations they filtered, per group [E, n_g, d_g]; required when the model reads rewards
+  // from predicted observations).
+  at::Tensor plan(const at::Tensor& h, const at::Tensor& z, const std::vector<at::Tensor>& obs = {});
   // The acting loop: filters obs (restarting where reset [E] bool, on the first call and when E
   // changes), plans, and advances the state with the chosen action. Returns per group int64 [E, n_g].
   std::vector<at::Tensor> act(const std::vector<at::Tensor>& obs, const at::Tensor& reset = {});
