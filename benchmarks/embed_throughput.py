@@ -70,6 +70,8 @@ def main() -> None:
         h, z = agent.filter_state(agent.obs)
         K, H, E = args.k, args.h, args.envs
         hs, zs = h.repeat_interleave(K, 0), z.repeat_interleave(K, 0)
+        obs0 = agent._check_obs(agent.obs)  # rewards read from predicted observations start from these
+        start = {g: o.repeat_interleave(K, 0) for g, o in obs0.items()} if agent.reward_model is not None else None
     runs: list[dict[str, float]] = []
     for _ in range(args.repeats):  # alternate the paths, so that a slow spell of the machine hits both
         cpp = json.loads(subprocess.run([args.bench, args.export_dir, str(args.k), str(args.h), str(args.envs)],
@@ -82,8 +84,8 @@ def main() -> None:
             row[f"aoti_{B}"] = _median_call_s(lambda: aoti.act(obs), 2000 if B == 1 else 50)  # noqa: B023
         if genrl:
             with torch.no_grad():
-                row["py_imag"] = K * E * H * _rate(lambda: agent.imagine(hs, zs, _CandidatePolicy(agent), horizon=H))
-                row["py_plan"] = E * _rate(lambda: agent.plan(h, z, k=K, horizon=H, model="world"))
+                row["py_imag"] = K * E * H * _rate(lambda: agent.imagine(hs, zs, _CandidatePolicy(agent), horizon=H, start_obs=start))
+                row["py_plan"] = E * _rate(lambda: agent.plan(h, z, k=K, horizon=H, model="world", obs=agent.obs))
         runs.append(row)
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     cpp = {k[4:]: v for k, v in med.items() if k.startswith("cpp_")}

@@ -52,10 +52,11 @@ def main() -> None:
         with torch.no_grad():
             st = agent.wm.observe(b["obs"], b["actions"], b["is_first"])
         h0, z0 = st.h[:, 0].contiguous(), st.z[:, 0].contiguous()
+        o0 = {g: o[:, 0] for g, o in b["obs"].items()} if agent.reward_model is not None else None
         res = {}
         for sampler in ("torch", "genmarl"):
             agent.imagine.sampler = sampler
-            res[sampler] = timed(lambda: agent.imagine(h0, z0, agent), args.repeats)
+            res[sampler] = timed(lambda: agent.imagine(h0, z0, agent, start_obs=o0), args.repeats)
         rate = S * N * args.horizon / res["genmarl"]
         print(f"{S:>7} | {res['torch'] * 1e3:>10.1f} | {res['genmarl'] * 1e3:>12.1f} | {res['torch'] / res['genmarl']:>7.2f}x | {rate:>24,.0f}")
     for sampler in ("torch", "genmarl"):

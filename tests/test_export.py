@@ -42,7 +42,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     configs = {
         "mappo": PPOConfig(env="simple_spread", total_steps=1600, num_envs=8, num_steps=25, seed=0, **QUIET),
         "gru": PPOConfig(env="simple_spread", total_steps=1600, num_envs=8, num_steps=25, use_gru=True, seed=1, **QUIET),
-        "genrl": GenRLConfig(env="simple_spread", seed=2, **QUIET, **GENRL_TINY),
+        # the world model's own reward head: the step graph's reward is what imagination scores with (the
+        # default, rewards read from predicted observations, has its own test below)
+        "genrl": GenRLConfig(env="simple_spread", seed=2, reward_from="latent", **QUIET, **GENRL_TINY),
         # two groups (adversary, agent) with continuous actions: group order and Gaussian means
         "cont": PPOConfig(env="simple_adversary", env_kwargs={"continuous_actions": True}, total_steps=1600, num_envs=8,
                           num_steps=25, seed=3, **QUIET),

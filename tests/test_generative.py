@@ -225,7 +225,8 @@ def test_imagined_rollout_shapes() -> None:
     S = 10
     h = agent.wm.initial_state(S).contiguous()
     z = torch.zeros(S, 2, agent.wm.stoch_dim)
-    traj = agent.imagine(h, z, agent)
+    start = {"agent": torch.zeros(S, 2, 12)}  # the start states' observations (rewards are read from predicted ones)
+    traj = agent.imagine(h, z, agent, start_obs=start)
     H = agent.cfg.horizon
     assert traj.feat.shape == (H + 1, S, 2, agent.wm.feat_size)
     assert traj.others.shape == (H + 1, S, 2, 3)
@@ -233,13 +234,13 @@ def test_imagined_rollout_shapes() -> None:
     assert traj.actions.dtype == torch.int64 and int(traj.actions.max()) < 3
     assert torch.all((traj.cont >= 0) & (traj.cont <= 1))
     fixed = torch.full((S, 2), 2)
-    assert torch.equal(agent.imagine(h, z, agent, first_actions=fixed).actions[0], fixed)
+    assert torch.equal(agent.imagine(h, z, agent, first_actions=fixed, start_obs=start).actions[0], fixed)
 
 
 def test_latent_mode_rolls_the_priors_most_likely_latents() -> None:
     """latent_mode: every imagined latent is the prior's argmax (the same for any seed), actions are
     still drawn; planning passes it with plan_latents='mode'."""
-    agent = ring_agent()
+    agent = ring_agent(reward_from="latent")
     S = 6
     h = agent.wm.initial_state(S).contiguous()
     z = torch.zeros(S, 2, agent.wm.stoch_dim)
@@ -269,7 +270,8 @@ def test_world_model_beats_the_trivial_predictor_within_seconds(target, overshoo
     # still beat 'nothing changes' within the same budget. After 200 updates the absolute model's
     # ratio is 0.19-0.35 over seeds 3-5 (an untrained model is above 1), hence 0.4, not a bar one
     # seed's random stream happens to clear.
-    agent = ring_agent(seed=3, batch_size=16, model_lr=5e-3, obs_target=target, overshoot=overshoot)
+    # the world model's own reward head (reward_from="latent"); test_reward_model.py covers the other source
+    agent = ring_agent(seed=3, batch_size=16, model_lr=5e-3, obs_target=target, overshoot=overshoot, reward_from="latent")
     while agent.env_steps < agent.cfg.prefill_steps:
         agent.collect()
     before = agent.diagnostics(num_windows=64)
@@ -324,7 +326,7 @@ def test_planning_beats_the_policy_it_samples_from() -> None:
 def test_actor_objectives_update_only_the_actor_and_critic(rho) -> None:
     """REINFORCE, dynamics backpropagation and their mix all move the actor; the world model is
     left alone by the actor-critic step."""
-    agent = ring_agent(seed=2, actor_dynamics=rho)
+    agent = ring_agent(seed=2, actor_dynamics=rho)  # rewards read from predicted observations (the default)
     while agent.env_steps < agent.cfg.prefill_steps:
         agent.collect()
     agent.train_step()
@@ -333,12 +335,16 @@ def test_actor_objectives_update_only_the_actor_and_critic(rho) -> None:
     h = agent.wm.initial_state(16).contiguous()
     z = torch.zeros(16, 2, agent.wm.stoch_dim)
     agent.wm.requires_grad_(rho == 0)
-    traj = agent.imagine(h, z, agent, differentiable=rho > 0)
+    agent.reward_model.requires_grad_(rho == 0)  # as train_step freezes both for dynamics backpropagation
+    agent.reward_opt.zero_grad(set_to_none=True)
+    traj = agent.imagine(h, z, agent, differentiable=rho > 0, start_obs={"agent": torch.zeros(16, 2, 12)})
     assert traj.rewards.requires_grad == (rho > 0)
     stats = agent.actor_critic_step(traj)
     agent.wm.requires_grad_(True)
+    agent.reward_model.requires_grad_(True)
     assert np.isfinite(stats["losses/policy"]) and np.isfinite(stats["losses/value"])
     assert all(torch.equal(a, b) for a, b in zip(wm_before, agent.wm.parameters()))
+    assert all(p.grad is None for p in agent.reward_model.parameters())  # frozen like the world model
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.actors.parameters()))
 
 

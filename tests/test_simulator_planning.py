@@ -199,7 +199,7 @@ def test_candidate_mixing_keeps_each_groups_missing_actions_masked():
     assert float(probs[:, ~mask].max()) < 1e-12  # the speaker's padded actions are never drawn
     n_valid = mask.sum(-1, keepdim=True).to(probs.dtype)
     torch.testing.assert_close(probs[:, mask], (0.5 * policy + 0.5 / n_valid.expand_as(policy))[:, mask])
-    none = make_agent(env)
+    none = make_agent(env, plan_unimix=0.0)
     with torch.no_grad():
         torch.testing.assert_close(none.candidate_logits(feat, others), none.logits(feat, others))
     with pytest.raises(ValueError, match="plan_unimix must be in"):

@@ -210,9 +210,9 @@ class GenRLConfig(RunConfigBase):
     overshoot: int = 8  # steps of open-loop prediction loss from each window's first step (0 = none)
     overshoot_coef: float = 1.0
     overshoot_reward_coef: float = 1.0  # weight of the reward head's loss along the same open-loop rollouts (0 = none)
-    # the rewards imagination and planning score with: the world model's reward head on its state ("latent"),
-    # or a reward network on the predicted next observations ("obs"), trained on real pairs from the replay
-    reward_from: str = "latent"
+    # the rewards imagination and planning score with: a reward network on the predicted next observations
+    # ("obs"), trained on real pairs from the replay, or the world model's reward head on its state ("latent")
+    reward_from: str = "obs"
     reward_inputs: str = "joint"  # "obs" rewards read the agent's own next observation ("own") or everyone's ("joint")
     reward_hidden_size: int = 256
     reward_layers: int = 2
@@ -241,7 +241,7 @@ class GenRLConfig(RunConfigBase):
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
     plan_horizon: int = 0  # 0 = horizon
     plan_model: str = "world"  # roll the candidates through the "world" model or the true "simulator" (oracle)
-    plan_unimix: float = 0.0  # candidates' actions drawn from (1 - u) * policy + u * uniform
+    plan_unimix: float = 0.5  # candidates' actions drawn from (1 - u) * policy + u * uniform
     plan_latents: str = "sample"  # world-model planning: draw the prior's latents ("sample") or take its mode ("mode")
     # runs
     eval_every: int = 25_000

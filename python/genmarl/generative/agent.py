@@ -54,11 +54,11 @@ CSV_DIAGNOSTIC_COLUMNS = [
 class _CandidatePolicy:
     """The agent's policy as planning samples it (see :meth:`GenerativeAgent.candidate_logits`)."""
 
-    def __init__(self, agent: GenerativeAgent) -> None:
-        self.agent = agent
+    def __init__(self, agent: GenerativeAgent, unimix: float | None = None) -> None:
+        self.agent, self.unimix = agent, unimix
 
     def logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-        return self.agent.candidate_logits(feat, others)
+        return self.agent.candidate_logits(feat, others, self.unimix)
 
 
 class GenerativeAgent(GroupedLearner):
@@ -143,11 +143,12 @@ class GenerativeAgent(GroupedLearner):
             out.append(lg)
         return torch.cat(out, -2)
 
-    def candidate_logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-        """Logits of planning candidates' actions: the policy mixed with ``cfg.plan_unimix`` of a
-        uniform choice among each agent's valid actions (a group's missing actions stay masked)."""
+    def candidate_logits(self, feat: torch.Tensor, others: torch.Tensor, unimix: float | None = None) -> torch.Tensor:
+        """Logits of planning candidates' actions: the policy mixed with ``unimix`` (default
+        ``cfg.plan_unimix``) of a uniform choice among each agent's valid actions (a group's
+        missing actions stay masked)."""
         logits = self.logits(feat, others)
-        u = self.cfg.plan_unimix
+        u = self.cfg.plan_unimix if unimix is None else unimix
         if u <= 0:
             return logits
         valid = self.wm.action_mask.to(logits.dtype)  # [N, A]
@@ -287,15 +288,18 @@ class GenerativeAgent(GroupedLearner):
             start_obs = self._check_obs(obs)
         return self._plan_world(h, z, K, H, start_obs)
 
-    def _plan_world(self, h: torch.Tensor, z: torch.Tensor, K: int, H: int, start_obs: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    def _plan_world(
+        self, h: torch.Tensor, z: torch.Tensor, K: int, H: int, start_obs: dict[str, torch.Tensor] | None, unimix: float | None = None
+    ) -> torch.Tensor:
         """World-model planning from states h, z [E, N, ...] (observations ``start_obs`` {g: [E, n_g, d_g]}
-        where rewards are read from predicted observations): the best candidate's first joint action [E, N]."""
+        where rewards are read from predicted observations; candidates mixed with ``unimix``, default
+        ``cfg.plan_unimix``): the best candidate's first joint action [E, N]."""
         cfg = self.cfg
         E, N = h.shape[:2]
         if start_obs is not None:
             start_obs = {g: o.repeat_interleave(K, 0) for g, o in start_obs.items()}
         traj = self.imagine(
-            h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self), horizon=H,
+            h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self, unimix), horizon=H,
             latent_mode=cfg.plan_latents == "mode", start_obs=start_obs,
         )  # fmt: skip
         score = self._imagined_return(traj)[0].mean(-1).view(E, K)  # return of step 0, mean over agents
@@ -439,8 +443,10 @@ class GenerativeAgent(GroupedLearner):
             h0, z0 = h0[pick], z0[pick]
             o0 = {g: o[pick] for g, o in o0.items()}
         dynamics = cfg.actor_dynamics > 0
-        if dynamics:
-            self.wm.requires_grad_(False)  # gradients flow through the model, not into it
+        if dynamics:  # gradients flow through the models, not into them
+            self.wm.requires_grad_(False)
+            if self.reward_model is not None:
+                self.reward_model.requires_grad_(False)
         with record_function("genrl/imagination"):
             traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0 if self.reward_model is not None else None)
         distill = None
@@ -450,12 +456,15 @@ class GenerativeAgent(GroupedLearner):
                 sub = torch.randperm(h0.shape[0], device=h0.device)[:P]
                 with torch.no_grad():
                     o_sub = {g: o[sub] for g, o in o0.items()} if self.reward_model is not None else None
-                    target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub)
+                    # candidates from the policy itself: mixing in uniform actions measured worse here
+                    target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub, unimix=0.0)
                 distill = (torch.cat([h0[sub], z0[sub]], -1), target)
         with record_function("genrl/actor_critic"):
             stats.update(self.actor_critic_step(traj, distill))
         if dynamics:
             self.wm.requires_grad_(True)
+            if self.reward_model is not None:
+                self.reward_model.requires_grad_(True)
         self.grad_steps += 1
         return stats
 
