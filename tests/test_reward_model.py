@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from run_metrics import metrics_without_wall_clock  # noqa: E402
-from test_generative import RUN, ring_agent  # noqa: E402
+from test_generative import RUN, _one_thread, ring_agent  # noqa: E402, F401  (_one_thread: autouse, one torch thread)
 
 import genmarl  # noqa: E402
 from genmarl.algos.config import GenRLConfig, load_config  # noqa: E402
@@ -24,14 +24,6 @@ from genmarl.generative import WorldModel  # noqa: E402
 from genmarl.generative.reward_model import ObsRewardModel, reward_pairs  # noqa: E402
 
 GROUPS = [GroupInfo("a", 2, 5, False, 3), GroupInfo("b", 1, 4, False, 2)]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("target", ["absolute", "delta", "both"])
