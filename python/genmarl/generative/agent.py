@@ -33,7 +33,7 @@ from genmarl.buffers import EpisodeBuffer
 from genmarl.generative.imagination import Imagined, ImaginationRollout, lambda_returns
 from genmarl.generative.reward_model import ObsRewardModel, reward_pairs
 from genmarl.generative.simulator_planning import SimulatorPlanner, check_simulator_env
-from genmarl.generative.world_model import WorldModel, mlp, symexp, symlog
+from genmarl.generative.world_model import WorldModel, agent_ids, mlp, symexp, symlog
 from genmarl.training.checkpoints import to_numpy, to_tensor
 
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
@@ -116,7 +116,7 @@ class GenerativeAgent(GroupedLearner):
 
     def _ids(self, g: str, like: torch.Tensor) -> torch.Tensor:
         n = self.wm.slices[g].stop - self.wm.slices[g].start
-        return torch.eye(n, device=like.device, dtype=like.dtype).expand(*like.shape[:-1], n)
+        return agent_ids(like, n)
 
     def _cat_groups(self, values: dict[str, Any], dtype: torch.dtype | None = None) -> torch.Tensor:
         """{g: [..., n_g]} -> [..., N] on the device."""

@@ -21,7 +21,7 @@ from torch import nn
 
 from genmarl.algos.config import REWARD_INPUTS
 from genmarl.algos.learner import GroupInfo
-from genmarl.generative.world_model import mlp, symexp, symlog
+from genmarl.generative.world_model import agent_ids, mlp, symexp, symlog
 
 
 class ObsRewardModel(nn.Module):
@@ -44,8 +44,7 @@ class ObsRewardModel(nn.Module):
         out = []
         for g in self.groups:
             o = obs[g.name]
-            ids = torch.eye(g.num_agents, device=o.device, dtype=o.dtype).expand(*o.shape[:-1], g.num_agents)
-            parts = [o, ids]
+            parts = [o, agent_ids(o, g.num_agents)]
             if self.inputs == "joint":
                 parts.append(everyone.unsqueeze(-2).expand(*o.shape[:-1], everyone.shape[-1]))
             out.append(self.nets[g.name](torch.cat(parts, -1)).squeeze(-1))

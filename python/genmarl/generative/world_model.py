@@ -54,6 +54,11 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequentia
     return nn.Sequential(*mods)
 
 
+def agent_ids(like: torch.Tensor, n: int) -> torch.Tensor:
+    """One-hot ids [..., n, n] of a group's ``n`` agents for inputs ``like`` [..., n, d] (same dtype and device)."""
+    return torch.eye(n, device=like.device, dtype=like.dtype).expand(*like.shape[:-1], n)
+
+
 def mix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
     """Logits of ``(1 - unimix) * softmax(logits) + unimix / k`` over the last axis."""
     if unimix <= 0:
@@ -195,8 +200,7 @@ class WorldModel(nn.Module):
         out = []
         for g in self.groups:
             o = obs[g.name]
-            ids = torch.eye(g.num_agents, device=o.device, dtype=o.dtype).expand(*o.shape[:-1], g.num_agents)
-            out.append(self.encoders[g.name](torch.cat([o, ids], -1)))
+            out.append(self.encoders[g.name](torch.cat([o, agent_ids(o, g.num_agents)], -1)))
         return torch.cat(out, -2)
 
     def decode(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
