@@ -71,7 +71,7 @@ def main() -> None:
         K, H, E = args.k, args.h, args.envs
         hs, zs = h.repeat_interleave(K, 0), z.repeat_interleave(K, 0)
         obs0 = agent._check_obs(agent.obs)  # rewards read from predicted observations start from these
-        start = {g: o.repeat_interleave(K, 0) for g, o in obs0.items()} if agent.reward_model is not None else None
+        start = {g: o.repeat_interleave(K, 0) for g, o in obs0.items()}
     runs: list[dict[str, float]] = []
     for _ in range(args.repeats):  # alternate the paths, so that a slow spell of the machine hits both
         cpp = json.loads(subprocess.run([args.bench, args.export_dir, str(args.k), str(args.h), str(args.envs)],

@@ -52,7 +52,7 @@ def main() -> None:
         with torch.no_grad():
             st = agent.wm.observe(b["obs"], b["actions"], b["is_first"])
         h0, z0 = st.h[:, 0].contiguous(), st.z[:, 0].contiguous()
-        o0 = {g: o[:, 0] for g, o in b["obs"].items()} if agent.reward_model is not None else None
+        o0 = {g: o[:, 0] for g, o in b["obs"].items()}
         res = {}
         for sampler in ("torch", "genmarl"):
             agent.imagine.sampler = sampler

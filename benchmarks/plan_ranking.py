@@ -72,9 +72,8 @@ def probe(agent: GenerativeAgent, env, t0: int, K: int, H: int, seed: int) -> di
         obs, _, _, _, infos = env.step_grouped(agent.act(obs, deterministic=True, reset=reset))
         reset = infos["done"]
     h, z = agent.filter_state(obs, reset, deterministic=True)
-    start_obs = None
-    if agent.reward_model is not None:  # reward_from="obs": rewards of the observations predicted from these
-        start_obs = {g: o.repeat_interleave(K, 0) for g, o in agent._check_obs(obs).items()}
+    # reward_from="obs" reads rewards from the observations predicted from these
+    start_obs = {g: o.repeat_interleave(K, 0) for g, o in agent._check_obs(obs).items()}
     traj = agent.imagine(
         h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(agent), horizon=H, start_obs=start_obs
     )

@@ -74,9 +74,7 @@ int main(int argc, char** argv) {
       gt::ImaginationRollout roll(wm, 3);
       at::Tensor hs = h.repeat_interleave(K, 0), zs = z.repeat_interleave(K, 0);
       gt::ImagineOptions ropt;  // an agent reading rewards from predicted observations starts from real ones
-      if (wm->rewards_from_obs()) {
-        for (const auto& o : obs) ropt.start_obs.push_back(o.repeat_interleave(K, 0));
-      }
+      for (const auto& o : obs) ropt.start_obs.push_back(o.repeat_interleave(K, 0));
       roll.rollout(hs, zs, H, ropt);
       t0 = Clock::now();
       calls = 0;

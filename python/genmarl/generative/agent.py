@@ -443,28 +443,27 @@ class GenerativeAgent(GroupedLearner):
             h0, z0 = h0[pick], z0[pick]
             o0 = {g: o[pick] for g, o in o0.items()}
         dynamics = cfg.actor_dynamics > 0
+        models = [m for m in (self.wm, self.reward_model) if m is not None]
         if dynamics:  # gradients flow through the models, not into them
-            self.wm.requires_grad_(False)
-            if self.reward_model is not None:
-                self.reward_model.requires_grad_(False)
-        with record_function("genrl/imagination"):
-            traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0 if self.reward_model is not None else None)
+            for m in models:
+                m.requires_grad_(False)
+        with record_function("genrl/imagination"):  # (the start observations serve only a reward_model)
+            traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0)
         distill = None
         if cfg.distill_coef > 0:  # expert iteration: plan from some replayed states, distill the chosen actions
             with record_function("genrl/distill_planning"):
                 P = min(cfg.distill_starts, h0.shape[0])
                 sub = torch.randperm(h0.shape[0], device=h0.device)[:P]
                 with torch.no_grad():
-                    o_sub = {g: o[sub] for g, o in o0.items()} if self.reward_model is not None else None
+                    o_sub = {g: o[sub] for g, o in o0.items()}
                     # candidates from the policy itself: mixing in uniform actions measured worse here
                     target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub, unimix=0.0)
                 distill = (torch.cat([h0[sub], z0[sub]], -1), target)
         with record_function("genrl/actor_critic"):
             stats.update(self.actor_critic_step(traj, distill))
         if dynamics:
-            self.wm.requires_grad_(True)
-            if self.reward_model is not None:
-                self.reward_model.requires_grad_(True)
+            for m in models:
+                m.requires_grad_(True)
         self.grad_steps += 1
         return stats
 

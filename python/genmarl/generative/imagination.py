@@ -192,7 +192,7 @@ class ImaginationRollout:
         h_all = torch.stack(hs)
         feat_all = torch.stack(feats)
         # rewards and continuation of every step in one call each (they read step t + 1 and feed nothing back)
-        if self.reward_model is not None and start_obs is not None:
+        if self.reward_model is not None:  # __call__ checked that start_obs is given
             rewards = self.reward_model(m.predict_sequence(feat_all[1:], start_obs))
         else:
             rewards = m.reward(h_all[1:])

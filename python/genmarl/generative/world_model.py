@@ -226,11 +226,10 @@ class WorldModel(nn.Module):
         [K, ..., N, F] that follow the observation ``start_obs`` {g: [..., n_g, d_g]}: one batched
         decoder call; with delta targets the changes are summed from ``start_obs`` on, which is
         :meth:`predict_obs` applied step by step."""
-        out = {}
-        for name, r in self.decode(feat).items():
-            x = symexp(r) if self.obs_symlog else r
-            out[name] = x if self.obs_target == "absolute" else start_obs[name].unsqueeze(0) + x.cumsum(0)
-        return out
+        x = self.obs_from_targets(self.decode(feat))  # observations, or their changes (delta targets)
+        if self.obs_target == "absolute":
+            return x
+        return {name: start_obs[name].unsqueeze(0) + v.cumsum(0) for name, v in x.items()}
 
     def obs_from_targets(
         self, raw: dict[str, torch.Tensor], prev_obs: dict[str, torch.Tensor] | None = None
