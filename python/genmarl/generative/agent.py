@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -347,12 +348,20 @@ class GenerativeAgent(GroupedLearner):
         """Steps the envs ``num_steps`` times into the replay buffer (uniformly random actions
         during the first ``prefill_steps`` env steps). Returns finished-episode statistics as
         :meth:`genmarl.algos.MAPPO.collect`."""
+        return self.step_envs(self.buffer.add_step, lambda: self.env_steps < self.cfg.prefill_steps)
+
+    @torch.no_grad()
+    def step_envs(self, add_step: Callable[[dict[str, np.ndarray]], None], random_actions: Callable[[], bool]) -> dict[str, Any]:
+        """The loop behind :meth:`collect`: ``num_steps`` steps of every env, each handed to
+        ``add_step`` (a replay buffer's, or a rollout worker's list) as ``{g/obs, g/action,
+        g/reward, g/terminated, g/truncated}``; uniformly random actions while
+        ``random_actions()``, the policy (or planning) after that."""
         if self.obs is None:
             self.reset()
         finished = FinishedEpisodes([g.name for g in self.groups])
         for _ in range(self.cfg.num_steps):
             obs = self.obs
-            if self.env_steps < self.cfg.prefill_steps:
+            if random_actions():
                 masked = {"action_mask": self.masks} if self.masks else {}
                 actions = self.env.sample_actions(self.np_rng, grouped=True, **masked)
             else:
@@ -371,7 +380,7 @@ class GenerativeAgent(GroupedLearner):
                 step[f"{k}/reward"] = rew[k]
                 step[f"{k}/terminated"] = term[k]
                 step[f"{k}/truncated"] = trunc[k]
-            self.buffer.add_step(step)
+            add_step(step)
             if done.any():
                 finished.add(infos, done)
             self.obs = nxt
@@ -688,12 +697,24 @@ class GenerativeAgent(GroupedLearner):
         }
         if "env_state" in state:
             state["last_returns"] = to_tensor(self._last_returns)
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "replay.gmb")
-                self.buffer.save(path)
-                with open(path, "rb") as fh:
-                    state["buffer"] = fh.read()
+            state["buffer"] = self.buffer_bytes()
         return state
+
+    def buffer_bytes(self) -> bytes:
+        """The replay buffer as the bytes of its file (what checkpoints carry)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "replay.gmb")
+            self.buffer.save(path)
+            with open(path, "rb") as fh:
+                return fh.read()
+
+    def load_buffer_bytes(self, data: bytes) -> None:
+        """Replaces the replay buffer with one saved by :meth:`buffer_bytes`."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "replay.gmb")
+            with open(path, "wb") as fh:
+                fh.write(data)
+            self.buffer = EpisodeBuffer.load(path)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["world_model"])
@@ -715,8 +736,4 @@ class GenerativeAgent(GroupedLearner):
         self._load_learner_state(state)
         if "env_state" in state:
             self._last_returns = to_numpy(state["last_returns"])
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "replay.gmb")
-                with open(path, "wb") as fh:
-                    fh.write(state["buffer"])
-                self.buffer = EpisodeBuffer.load(path)
+            self.load_buffer_bytes(state["buffer"])
