@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     tr.add_argument("--track", action="store_true", help="log the run to Weights & Biases (track=true; see wandb_mode)")
     tr.add_argument("--workers", type=_count("a positive number of rollout workers"), default=None, metavar="N",
-                    help="MAPPO/IPPO: collect with N Ray actors, each stepping a shard of the envs (workers=N)")
+                    help="collect with N Ray actors, each stepping a shard of the envs (workers=N; MAPPO/IPPO synchronously, "
+                         "genrl streaming into its replay while it trains)")
     tr.add_argument("--ray-address", default=None, metavar="ADDR", help="the Ray cluster of --workers (default: a local one)")
     tr.add_argument("--list-keys", action="store_true", help="list every config key of --algo with type, default and meaning")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=5e-4 env_kwargs.N=4")

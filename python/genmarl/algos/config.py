@@ -58,7 +58,7 @@ class RunConfigBase:
     num_steps: int = 25  # env steps per env between updates
     num_threads: int = 0  # env threads; 0 = genmarl's default for num_envs
     torch_threads: int = 1  # torch intra-op threads for the run (small MLPs are fastest on 1); 0 = torch's default
-    workers: int = 0  # rollout workers on Ray actors (MAPPO/IPPO; genmarl.distributed); 0 = in this process
+    workers: int = 0  # rollout workers on Ray actors (genmarl.distributed); 0 = in this process
     ray_address: str = ""  # the Ray cluster of the workers (HOST:PORT); "" = a local one
     # learning
     gamma: float = 0.99
@@ -93,8 +93,6 @@ class RunConfigBase:
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0: rollouts in this process), got {self.workers}")
         if self.workers > 0:
-            if self.algo not in PPO_ALGOS:
-                raise ValueError(f"workers > 0 runs MAPPO/IPPO rollouts on Ray actors; {self.algo} does not support workers yet")
             if self.num_envs < self.workers:
                 raise ValueError(f"num_envs ({self.num_envs}) must be at least workers ({self.workers})")
 

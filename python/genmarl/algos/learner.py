@@ -92,11 +92,11 @@ def learner_class(algo: str) -> type:
 
 def make_learner(env: Any, config: Any) -> Learner:
     """The learner of ``config.algo`` on ``env`` (with ``config.workers > 0``: its rollouts on Ray
-    actors, :class:`genmarl.distributed.RolloutWorkersLearner`)."""
+    actors, :func:`genmarl.distributed.workers_learner`)."""
     if config.workers > 0:
-        from genmarl.distributed import RolloutWorkersLearner
+        from genmarl.distributed import workers_learner
 
-        return RolloutWorkersLearner(env, config)
+        return workers_learner(env, config)
     return learner_class(config.algo)(env, config)
 
 

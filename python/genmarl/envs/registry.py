@@ -96,6 +96,29 @@ def ensure_module(path: str) -> None:
         register_module(path)
 
 
+def registration(name: str) -> dict[str, Any] | None:
+    """What another process needs to make env ``name`` when it was registered at run time in this
+    one (a Python factory -- pickled by the caller, e.g. Ray's cloudpickle -- or the path of a C++
+    env module); None for built-in envs and ``"module:env"`` names (which import themselves).
+    :func:`restore_registration` replays it."""
+    if name in _PYTHON_ENVS:
+        factory, family = _PYTHON_ENVS[name]
+        return {"name": name, "factory": factory, "family": family}
+    if name in _MODULE_OF:
+        return {"name": name, "module": _MODULE_OF[name]}
+    return None
+
+
+def restore_registration(reg: dict[str, Any] | None) -> None:
+    """Registers in this process what :func:`registration` returned elsewhere (None: nothing)."""
+    if reg is None:
+        return
+    if "module" in reg:
+        ensure_module(reg["module"])
+    else:
+        register(reg["name"], reg["factory"], family=reg["family"], overwrite=True)
+
+
 def unregister(name: str) -> None:
     """Removes a Python environment registered with :func:`register` (KeyError if unknown)."""
     if name not in _PYTHON_ENVS:

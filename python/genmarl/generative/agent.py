@@ -700,6 +700,16 @@ class GenerativeAgent(GroupedLearner):
             state["buffer"] = self.buffer_bytes()
         return state
 
+    def load_acting_weights(self, weights: dict[str, Any]) -> None:
+        """Loads what acting and planning read -- ``world_model``, ``actors``, ``critics`` and, with
+        ``reward_from="obs"``, ``reward_model`` state dicts -- e.g. a rollout worker's copy of
+        the learner's networks (:mod:`genmarl.distributed`)."""
+        self.wm.load_state_dict(weights["world_model"])
+        self.actors.load_state_dict(weights["actors"])
+        self.critics.load_state_dict(weights["critics"])
+        if self.reward_model is not None:
+            self.reward_model.load_state_dict(weights["reward_model"])
+
     def buffer_bytes(self) -> bytes:
         """The replay buffer as the bytes of its file (what checkpoints carry)."""
         with tempfile.TemporaryDirectory() as tmp:
