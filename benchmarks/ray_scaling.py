@@ -2,9 +2,15 @@
 
     python benchmarks/ray_scaling.py [--trials 6] [--steps 50000] [--cpus-per-trial 1] [--skip-sweep] [--skip-workers]
 
-Workers: MAPPO at the default batch (128 envs x 25 steps) in this process, with ``--workers 1`` and
-with ``--workers 2`` (env-steps/s of training, the update included), on simple_spread and on an
-expensive simple_spread (``N=24`` agents: the C++ step's pairwise collision checks grow with N^2).
+Workers: env-steps/s of training (updates included) in this process, with ``--workers 1`` and with
+``--workers 2``, for
+
+- MAPPO at the default batch (128 envs x 25 steps) on simple_spread (``--worker-steps`` env steps);
+- MAPPO and the generative agent (genrl, default config, ``prefill_steps`` 1000) on a *slow env*:
+  simple_spread registered from Python (``genmarl.register``) with a step that waits
+  ``--slow-ms`` (genrl) or ``--slow-ms-mappo`` (MAPPO) milliseconds per env -- an engine whose step
+  costs time but not this machine's CPU (a GPU simulator, a remote engine, a co-simulation);
+- genrl on plain simple_spread, where training dominates.
 
 Both sides run the same ``--trials`` MAPPO runs on simple_spread (seeds 0..N-1, ``--steps`` env
 steps, 32 envs, evaluation only at the end, one torch thread each): first sequentially with
@@ -16,6 +22,7 @@ and a trial with a 800-step run).
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import tempfile
 import time
@@ -32,10 +39,13 @@ def main() -> None:
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--skip-workers", action="store_true")
-    p.add_argument("--worker-steps", type=int, default=64_000)
+    p.add_argument("--worker-steps", type=int, default=640_000, help="MAPPO on simple_spread (steady state)")
+    p.add_argument("--slow-ms", type=float, default=5.0, help="the slow env's wait per env step, genrl")
+    p.add_argument("--slow-ms-mappo", type=float, default=0.2, help="the slow env's wait per env step, MAPPO")
+    p.add_argument("--genrl-steps", type=int, default=8_000)
     args = p.parse_args()
     if not args.skip_workers:
-        workers_bench(args.worker_steps)
+        workers_bench(args)
     if args.skip_sweep:
         return
     base = f"""algo = "mappo"
@@ -80,23 +90,67 @@ torch_threads = 1
     print(f"  Ray's fixed costs: local cluster start {started:.1f} s; a sweep of one 800-step trial {one_tiny:.1f} s")
 
 
-def workers_bench(steps: int) -> None:
+class SlowEnv:
+    """simple_spread whose every step also waits ``ms_per_env`` ms per env (see the module docstring)."""
+
+    def __init__(self, ms_per_env: float = 1.0, **kwargs: object) -> None:
+        self._env = genmarl.make("simple_spread", **kwargs)
+        self._wait = ms_per_env * self._env.num_envs / 1000.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._env, name)
+
+    def step_grouped(self, actions: dict) -> tuple:
+        time.sleep(self._wait)
+        return self._env.step_grouped(actions)
+
+
+def _steady_rate(run_dir: Path) -> float:
+    """Env-steps/s over the second half of a run's updates (metrics.csv): without the start of
+    the workers and, for genrl, without the prefill."""
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    a, b = rows[len(rows) // 2], rows[-1]
+    return (int(b["env_steps"]) - int(a["env_steps"])) / (float(b["wall_time_s"]) - float(a["wall_time_s"]))
+
+
+def _rates(tmp: str, label: str, base: dict, overrides: list[str]) -> dict[int, tuple[float, float]]:
+    """{workers: (env-steps/s of the whole run, of its second half)} for 0, 1 and 2 workers."""
+    rates = {}
+    for workers in (0, 1, 2):
+        cfg = load_config({**base, "workers": workers}, overrides=[
+            "eval_every=0", "eval_episodes=4", "checkpoint_every=0", "progress=false", "tensorboard=false", *overrides,
+        ])  # fmt: skip
+        result = genmarl.train(cfg, out=Path(tmp) / f"{label}_{workers}")
+        rates[workers] = (result.summary["env_steps_per_s"], _steady_rate(result.run_dir))
+    return rates
+
+
+def _print(label: str, rates: dict[int, tuple[float, float]]) -> None:
+    print(f"{label}:", flush=True)
+    for i, what in ((0, "whole run"), (1, "second half")):
+        r = {w: v[i] for w, v in rates.items()}
+        print(f"  {what:<11}  in-process {r[0]:,.0f} env-steps/s; --workers 1 {r[1]:,.0f} ({r[1] / r[0]:.2f}x); "
+              f"--workers 2 {r[2]:,.0f} ({r[2] / r[0]:.2f}x)", flush=True)
+
+
+def workers_bench(args: argparse.Namespace) -> None:
     import ray
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, kwargs in (("simple_spread (N=3)", []), ("expensive simple_spread (N=24)", ["env_kwargs.N=24"])):
-            rates = {}
-            for workers in (0, 1, 2):
-                cfg = load_config({"env": "simple_spread", "workers": workers}, overrides=[
-                    f"total_steps={steps}", "eval_every=0", "eval_episodes=4", "checkpoint_every=0", "progress=false",
-                    "tensorboard=false", *kwargs,
-                ])  # fmt: skip
-                result = genmarl.train(cfg, out=Path(tmp) / f"{label[:9]}_{workers}_{len(kwargs)}")
-                rates[workers] = result.summary["env_steps_per_s"]
-            print(f"{label}, MAPPO, 128 envs x 25 steps per update, {steps:,} env steps: in-process {rates[0]:,.0f} env-steps/s; "
-                  f"--workers 1 {rates[1]:,.0f} ({rates[1] / rates[0]:.2f}x); --workers 2 {rates[2]:,.0f} ({rates[2] / rates[0]:.2f}x)",
-                  flush=True)
+        n = args.worker_steps
+        _print(f"MAPPO, simple_spread, 128 envs x 25 steps per update, {n:,} env steps",
+               _rates(tmp, "mappo", {"env": "simple_spread"}, [f"total_steps={n}"]))
+        genmarl.register("slow_spread", SlowEnv, overwrite=True)
+        m = args.slow_ms_mappo
+        _print(f"MAPPO, slow simple_spread ({m:g} ms per env step), 64,000 env steps",
+               _rates(tmp, "mappo_slow", {"env": "slow_spread"}, ["total_steps=64000", f"env_kwargs.ms_per_env={m}"]))
+        g, ms = args.genrl_steps, args.slow_ms
+        genrl = [f"total_steps={g}", "prefill_steps=1000"]
+        _print(f"genrl, slow simple_spread ({ms:g} ms per env step), 16 envs x 25 steps, {g:,} env steps",
+               _rates(tmp, "genrl_slow", {"algo": "genrl", "env": "slow_spread"}, [*genrl, f"env_kwargs.ms_per_env={ms}"]))
+        _print(f"genrl, simple_spread, 16 envs x 25 steps, {g:,} env steps", _rates(tmp, "genrl", {"algo": "genrl", "env": "simple_spread"}, genrl))
     ray.shutdown()
 
 
