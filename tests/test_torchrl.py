@@ -42,6 +42,31 @@ def test_check_env_specs_and_rollout(name, kwargs):
     assert r["next", "done"].any()
 
 
+@pytest.mark.parametrize(("name", "kwargs"), CASES)
+def test_skipping_torchrls_post_step_pass_changes_nothing(name, kwargs):
+    """GenmarlEnv skips EnvBase._step_proc_data (reward reshape, done completion) unless type checks
+    are on: every step's output equals the one TorchRL's pass produces, entry by entry, with types."""
+    from torchrl.envs import EnvBase
+
+    env = GenmarlEnv(name, num_envs=3, seed=2, **kwargs)
+    td = env.reset()
+    for _ in range(30):
+        td = env.rand_action(td)
+        lean = env._step(td)
+        full = EnvBase._step_proc_data(env, lean.clone())
+        out = env._step_proc_data(lean.clone())
+        assert set(out.keys(True, True)) == set(full.keys(True, True))
+        for k in full.keys(True, True):
+            assert out[k].dtype == full[k].dtype and out[k].shape == full[k].shape, k
+            assert torch.equal(out[k], full[k]), k
+        td = env.step_mdp(td.set("next", lean))
+        if lean["done"].any():
+            td = env.reset(td.set("_reset", lean["done"].clone()))
+    env.run_type_checks = True  # then TorchRL's pass runs, with its type checks
+    td = env.rand_action(env.reset())
+    env.step(td)
+
+
 def test_rollout_matches_the_vector_env_with_final_observations():
     E, T = 3, 30
     env = GenmarlEnv("simple_spread", num_envs=E, seed=5, max_cycles=7)
