@@ -152,3 +152,25 @@ def test_genrl_workers_run_resumes(local_ray, tmp_path):
     assert len(state["algo"]["buffer"]) > 0  # the replay travels with the checkpoint
     resumed = genmarl.train(cfg, out=part, resume=True)
     assert resumed.summary["env_steps"] == 400 and np.isfinite(resumed.eval_return)
+
+
+def test_an_env_registered_at_run_time_reaches_the_workers(local_ray):
+    """genmarl.register'ed factories travel to the workers (pickled), which could not make the env otherwise."""
+    from genmarl.envs.registry import registration
+
+    seen = []
+
+    def factory(num_envs, num_threads=None, seed=0, **kwargs):  # a closure: pickled by value
+        seen.append(num_envs)
+        return genmarl.make("simple_spread", num_envs=num_envs, num_threads=num_threads, seed=seed, **kwargs)
+
+    genmarl.register("spread_from_python", factory, overwrite=True)
+    try:
+        assert registration("spread_from_python")["factory"] is factory and registration("simple_spread") is None
+        cfg = PPOConfig(env="spread_from_python", num_envs=4, num_steps=5, workers=2, total_steps=40, update_epochs=1).validate()
+        algo = RolloutWorkersLearner(genmarl.make(cfg.env, num_envs=cfg.num_envs, seed=0), cfg)
+        algo.reset()
+        algo.collect()
+        assert algo.env_steps == 20 and seen == [4]  # the workers' shards were made in their own processes
+    finally:
+        genmarl.unregister("spread_from_python")
