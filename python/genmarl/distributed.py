@@ -154,7 +154,7 @@ class _ReplayWorker:
     def collect(self, weights: dict[str, Any], random_actions: bool) -> dict[str, Any]:
         """``num_steps`` steps of the shard with ``weights`` (uniformly random actions when
         ``random_actions``: the run is still prefilling): the steps stacked ``{field: [num_steps,
-        shard, ...]}``, finished-episode statistics, env steps and simulator-planning env steps."""
+        shard, ...]}``, finished-episode statistics and simulator-planning env steps."""
         agent = self.agent
         agent.load_acting_weights(weights)
         steps: list[dict[str, np.ndarray]] = []
@@ -163,7 +163,6 @@ class _ReplayWorker:
         return {
             "steps": {k: np.stack([s[k] for s in steps]) for k in steps[0]},
             "stats": stats,
-            "env_steps": agent.cfg.num_steps * agent.num_envs,
             "planning_env_steps": agent.planning_env_steps - planned,
         }
 
@@ -439,18 +438,14 @@ class ReplayWorkersLearner(_DelegatingLearner):
         finished = FinishedEpisodes([g.name for g in local.groups])
         for i in range(len(self.pool.actors)):
             r = results[i]
-            ids = self.pool.env_ids(i)
-            steps = r["steps"]
-            for t in range(next(iter(steps.values())).shape[0]):
-                local.buffer.add_step({k: v[t] for k, v in steps.items()}, ids)
-            local.env_steps += r["env_steps"]
+            local.ingest(r["steps"], self.pool.env_ids(i))
             self._worker_planning_steps += r["planning_env_steps"]
             finished.add_summary(r["stats"])
         weights = self._weights()
         for i in range(len(self.pool.actors)):
             self._dispatch(i, weights, prefill())
         stats = finished.summary()
-        local._last_returns = stats["episode_returns"]
+        local.record_finished(stats)
         return stats
 
 

@@ -700,6 +700,19 @@ class GenerativeAgent(GroupedLearner):
             state["buffer"] = self.buffer_bytes()
         return state
 
+    def ingest(self, steps: dict[str, np.ndarray], env_ids: np.ndarray) -> None:
+        """Steps collected elsewhere (a rollout worker's ``step_envs``), ``{field: [T, len(env_ids),
+        ...]}``, into the replay buffer's columns ``env_ids``; counted as env steps."""
+        T = next(iter(steps.values())).shape[0]
+        for t in range(T):
+            self.buffer.add_step({k: v[t] for k, v in steps.items()}, env_ids)
+        self.env_steps += T * len(env_ids)
+
+    def record_finished(self, stats: dict[str, Any]) -> None:
+        """The finished-episode statistics of a collection made elsewhere (what diagnostics compare
+        imagined returns with)."""
+        self._last_returns = stats["episode_returns"]
+
     def load_acting_weights(self, weights: dict[str, Any]) -> None:
         """Loads what acting and planning read -- ``world_model``, ``actors``, ``critics`` and, with
         ``reward_from="obs"``, ``reward_model`` state dicts -- e.g. a rollout worker's copy of
