@@ -174,3 +174,18 @@ def test_an_env_registered_at_run_time_reaches_the_workers(local_ray):
         assert algo.env_steps == 20 and seen == [4]  # the workers' shards were made in their own processes
     finally:
         genmarl.unregister("spread_from_python")
+
+
+def test_mappo_workers_run_resumes(local_ray, tmp_path):
+    import shutil
+
+    cfg = PPOConfig(num_envs=8, num_steps=10, workers=2, total_steps=480, update_epochs=1, eval_every=0, eval_episodes=4,
+                    checkpoint_every=240, progress=False, tensorboard=False).validate()  # fmt: skip
+    full = genmarl.train(cfg, out=tmp_path / "full")
+    part = tmp_path / "part"  # stopped after the 240-step checkpoint, resumed with fresh workers
+    shutil.copytree(full.run_dir, part)
+    shutil.copy(part / "checkpoints" / "step_240.pt", part / "checkpoints" / "latest.pt")
+    resumed = genmarl.train(cfg, out=part, resume=True)
+    assert resumed.summary["env_steps"] == 480 and np.isfinite(resumed.eval_return)
+    with open(part / "metrics.csv") as fh:
+        assert sum(1 for _ in fh) == 1 + 480 // 80  # one row per update, none repeated
