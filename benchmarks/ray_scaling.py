@@ -150,7 +150,8 @@ def workers_bench(args: argparse.Namespace) -> None:
         genrl = [f"total_steps={g}", "prefill_steps=1000"]
         _print(f"genrl, slow simple_spread ({ms:g} ms per env step), 16 envs x 25 steps, {g:,} env steps",
                _rates(tmp, "genrl_slow", {"algo": "genrl", "env": "slow_spread"}, [*genrl, f"env_kwargs.ms_per_env={ms}"]))
-        _print(f"genrl, simple_spread, 16 envs x 25 steps, {g:,} env steps", _rates(tmp, "genrl", {"algo": "genrl", "env": "simple_spread"}, genrl))
+        _print(f"genrl, simple_spread, 16 envs x 25 steps, {g:,} env steps",
+               _rates(tmp, "genrl", {"algo": "genrl", "env": "simple_spread"}, genrl))
     ray.shutdown()
 
 

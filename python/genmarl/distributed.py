@@ -204,7 +204,9 @@ class _WorkerPool:
 
         return ray.get([a.pid.remote() for a in self.actors])
 
-    def gather(self, pending: dict[int, Any], retry: Callable[[int], Any], on_restart: Callable[[int], None] = lambda i: None) -> dict[int, Any]:
+    def gather(
+        self, pending: dict[int, Any], retry: Callable[[int], Any], on_restart: Callable[[int], None] = lambda i: None
+    ) -> dict[int, Any]:
         """The results of ``pending`` ({worker: object ref}). A worker that died is replaced
         (``on_restart(i)`` is told) and ``retry(i)`` submits its task again to the new actor."""
         import ray
