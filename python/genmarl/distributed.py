@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+
 def check_address(address: str, timeout: float = 5.0) -> None:
     """Fails fast (ConnectionError) when a Ray address (``host:port`` or ``ray://host:port``) does not
     accept connections; ``auto`` and ``local`` are left to Ray."""
@@ -199,6 +200,11 @@ class _WorkerPool:
         seed = worker_seed(self.cfg.seed, i, self.restarts[i])
         self.actors[i] = actor.remote(config, self.sizes[i], seed, registration(self.cfg.env))
 
+    def start_all(self) -> None:
+        """Starts (or restarts) every worker; their envs reset with their own seeds."""
+        for i in range(len(self.actors)):
+            self.start(i)
+
     def pids(self) -> list[int]:
         import ray
 
@@ -231,12 +237,37 @@ class _WorkerPool:
 
 class _DelegatingLearner:
     """The learner protocol of a workers learner, delegated to its in-process learner ``local``
-    (which owns the networks, optimisers and buffers and evaluates)."""
+    (``config.algo``'s learner, which owns the networks, optimisers and buffers and evaluates);
+    ``worker_cls`` is the Ray actor class of its workers. Built like any learner:
+    ``Learner(env, config)`` with ``config.workers >= 1``; ``env`` (the run's env, never stepped
+    here) gives the spaces and hosts evaluation copies."""
 
-    local: Any
-    cfg: Any
-    pool: _WorkerPool
+    worker_cls: type
     max_restarts = 3
+
+    def __init__(self, env: Any, config: Any) -> None:
+        from genmarl.algos.learner import learner_class
+
+        self.local = learner_class(config.algo)(env, config)
+        self.cfg = config
+        self.pool = _WorkerPool(config, self.worker_cls, self.max_restarts)
+
+    @classmethod
+    def csv_columns(cls, config: Any) -> tuple[list[str], list[str]]:
+        from genmarl.algos.learner import learner_class
+
+        return learner_class(config.algo).csv_columns(config)
+
+    @property
+    def planning_env_steps(self) -> int:
+        return self.local.planning_env_steps
+
+    def evaluation_diagnostics(self) -> dict[str, Any]:
+        return self.local.evaluation_diagnostics()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Starts (or restarts) the workers; their envs reset with their own seeds."""
+        self.pool.start_all()
 
     @property
     def env(self) -> Any:
@@ -282,40 +313,16 @@ class _DelegatingLearner:
 
 
 class RolloutWorkersLearner(_DelegatingLearner):
-    """MAPPO/IPPO whose rollouts come from Ray actors (see the module docstring). Built like any
-    learner: ``RolloutWorkersLearner(env, config)`` with ``config.workers >= 1``; ``env`` (the
-    run's env, never stepped here) gives the spaces and hosts evaluation copies."""
+    """MAPPO/IPPO whose rollouts come from Ray actors (see the module docstring); ``local`` is the
+    learner proper (networks, optimisers, rollout buffer)."""
 
-    def __init__(self, env: Any, config: Any) -> None:
-        from genmarl.algos.ppo import MAPPO
-
-        self.local = MAPPO(env, config)  # the learner proper: networks, optimisers, rollout buffer
-        self.cfg = config
-        self.pool = _WorkerPool(config, _RolloutWorker, self.max_restarts)
-
-    @property
-    def planning_env_steps(self) -> int:
-        return 0
-
-    @classmethod
-    def csv_columns(cls, config: Any) -> tuple[list[str], list[str]]:
-        from genmarl.algos.ppo import MAPPO
-
-        return MAPPO.csv_columns(config)
-
-    def evaluation_diagnostics(self) -> dict[str, Any]:
-        return {}
+    worker_cls = _RolloutWorker
 
     def state_dict(self, include_env: bool = True) -> dict[str, Any]:
         return self.local.state_dict(include_env=False)  # the workers' shards are not part of a checkpoint
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.local.load_state_dict(state)
-
-    def reset(self, seed: int | None = None) -> None:
-        """Starts (or restarts) the workers; their envs reset with their own seeds."""
-        for i in range(len(self.pool.actors)):
-            self.pool.start(i)
 
     def collect(self) -> dict[str, Any]:
         """One synchronous collection: the current weights to every worker, their steps into the
@@ -348,32 +355,20 @@ class RolloutWorkersLearner(_DelegatingLearner):
 
 class ReplayWorkersLearner(_DelegatingLearner):
     """The generative agent whose experience comes from Ray actors, streamed into its replay
-    while it trains (see the module docstring). ``ReplayWorkersLearner(env, config)`` with
-    ``config.workers >= 1``."""
+    while it trains (see the module docstring); ``local`` is the agent proper (models,
+    optimisers, replay buffer)."""
+
+    worker_cls = _ReplayWorker
 
     def __init__(self, env: Any, config: Any) -> None:
-        from genmarl.generative.agent import GenerativeAgent
-
-        self.local = GenerativeAgent(env, config)  # the learner proper: models, optimisers, replay buffer
-        self.cfg = config
-        self.pool = _WorkerPool(config, _ReplayWorker, self.max_restarts)
-        self._pending: dict[int, Any] = {}  # worker -> its collection in flight
-        self._dispatched: dict[int, tuple[Any, bool]] = {}  # worker -> (weights ref, random actions) of that collection
+        super().__init__(env, config)
+        self._in_flight: dict[int, tuple[Any, Any, bool]] = {}  # worker -> (result ref, weights ref, random actions)
         self._worker_planning_steps = 0
 
     @property
     def planning_env_steps(self) -> int:
         """Simulator-planning env steps of the workers (training) and of this process (evaluation)."""
         return self._worker_planning_steps + self.local.planning_env_steps
-
-    @classmethod
-    def csv_columns(cls, config: Any) -> tuple[list[str], list[str]]:
-        from genmarl.generative.agent import GenerativeAgent
-
-        return GenerativeAgent.csv_columns(config)
-
-    def evaluation_diagnostics(self) -> dict[str, Any]:
-        return self.local.evaluation_diagnostics()
 
     def state_dict(self, include_env: bool = True) -> dict[str, Any]:
         """The local agent's state with its replay buffer (the workers' shards are not part of a
@@ -390,27 +385,25 @@ class ReplayWorkersLearner(_DelegatingLearner):
             self.local.load_buffer_bytes(state["buffer"])
             self.local.buffer.end_episode(np.arange(self.num_envs))  # fresh worker shards start new episodes
         self._worker_planning_steps = int(state.get("worker_planning_env_steps", 0))
-        self._pending, self._dispatched = {}, {}
+        self._in_flight = {}
 
     def reset(self, seed: int | None = None) -> None:
         """Starts (or restarts) the workers (their envs reset with their own seeds); nothing in flight."""
-        for i in range(len(self.pool.actors)):
-            self.pool.start(i)
-        self._pending, self._dispatched = {}, {}
+        super().reset(seed)
+        self._in_flight = {}
 
-    def _dispatch(self, i: int, weights: Any, random_actions: bool) -> None:
-        self._dispatched[i] = (weights, random_actions)
-        self._pending[i] = self.pool.actors[i].collect.remote(weights, random_actions)
+    def _send(self, i: int, weights: Any, random_actions: bool) -> Any:
+        """Sends worker ``i`` its next collection; returns the result's ref."""
+        ref = self.pool.actors[i].collect.remote(weights, random_actions)
+        self._in_flight[i] = (ref, weights, random_actions)
+        return ref
 
-    def _weights(self) -> Any:
+    def _send_all(self) -> None:
         import ray
 
-        agent = self.local
-        cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
-        return ray.put({
-            "world_model": cpu(agent.wm), "actors": cpu(agent.actors), "critics": cpu(agent.critics),
-            **({"reward_model": cpu(agent.reward_model)} if agent.reward_model is not None else {}),
-        })  # fmt: skip
+        weights = ray.put(self.local.acting_weights())
+        for i in range(len(self.pool.actors)):
+            self._send(i, weights, self.local.env_steps < self.cfg.prefill_steps)
 
     def collect(self) -> dict[str, Any]:
         """Every worker's collection in flight (sent with the weights of the previous call; on the
@@ -422,30 +415,23 @@ class ReplayWorkersLearner(_DelegatingLearner):
         if not self.pool.started:
             self.reset()
         local = self.local
-        prefill = lambda: local.env_steps < self.cfg.prefill_steps  # noqa: E731
-        if not self._pending:
-            weights = self._weights()
-            for i in range(len(self.pool.actors)):
-                self._dispatch(i, weights, prefill())
+        if not self._in_flight:
+            self._send_all()
+        sent = dict(self._in_flight)
 
         def restarted(i: int) -> None:  # the dead worker's episodes end where its steps stopped
             local.buffer.end_episode(self.pool.env_ids(i))
 
-        def retry(i: int) -> Any:
-            self._dispatch(i, *self._dispatched[i])
-            return self._pending[i]
-
-        results = self.pool.gather(self._pending, retry, restarted)
-        self._pending = {}
+        retry = lambda i: self._send(i, *sent[i][1:])  # noqa: E731 - the same weights and prefill flag, to the new actor
+        results = self.pool.gather({i: ref for i, (ref, _, _) in sent.items()}, retry, restarted)
+        self._in_flight = {}
         finished = FinishedEpisodes([g.name for g in local.groups])
         for i in range(len(self.pool.actors)):
             r = results[i]
             local.ingest(r["steps"], self.pool.env_ids(i))
             self._worker_planning_steps += r["planning_env_steps"]
             finished.add_summary(r["stats"])
-        weights = self._weights()
-        for i in range(len(self.pool.actors)):
-            self._dispatch(i, weights, prefill())
+        self._send_all()
         stats = finished.summary()
         local.record_finished(stats)
         return stats

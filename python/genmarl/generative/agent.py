@@ -713,6 +713,12 @@ class GenerativeAgent(GroupedLearner):
         imagined returns with)."""
         self._last_returns = stats["episode_returns"]
 
+    def acting_weights(self) -> dict[str, Any]:
+        """What acting and planning read, as CPU state dicts (:meth:`load_acting_weights` loads them)."""
+        cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
+        models = {"world_model": self.wm, "actors": self.actors, "critics": self.critics, "reward_model": self.reward_model}
+        return {name: cpu(m) for name, m in models.items() if m is not None}
+
     def load_acting_weights(self, weights: dict[str, Any]) -> None:
         """Loads what acting and planning read -- ``world_model``, ``actors``, ``critics`` and, with
         ``reward_from="obs"``, ``reward_model`` state dicts -- e.g. a rollout worker's copy of
@@ -740,15 +746,12 @@ class GenerativeAgent(GroupedLearner):
             self.buffer = EpisodeBuffer.load(path)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.wm.load_state_dict(state["world_model"])
-        self.actors.load_state_dict(state["actors"])
-        self.critics.load_state_dict(state["critics"])
+        self.load_acting_weights(state)
         self.target_critics.load_state_dict(state["target_critics"])
         self.model_opt.load_state_dict(state["model_opt"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         if self.reward_model is not None:
-            self.reward_model.load_state_dict(state["reward_model"])
             self.reward_opt.load_state_dict(state["reward_opt"])
         self.return_scale = torch.as_tensor(state["return_scale"], device=self.device)
         self.imagine.stream = int(state["sampler_stream"])
