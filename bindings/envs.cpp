@@ -386,6 +386,7 @@ const char* kind_name(genmarl::ParamKind k) {
     case genmarl::ParamKind::kBool: return "bool";
     case genmarl::ParamKind::kOptionalInt: return "optional_int";
     case genmarl::ParamKind::kIntTuple: return "int_tuple";
+    case genmarl::ParamKind::kString: return "string";
   }
   return "?";
 }
@@ -402,12 +403,16 @@ void bind_envs(py::module_& m) {
       [](const std::string& name) {
         py::list out;
         for (const auto& p : genmarl::find_env(name).params) {
-          out.append(py::make_tuple(p.name, kind_name(p.kind), p.default_value, p.doc, p.length));
+          py::object def = py::float_(p.default_value);
+          if (p.kind == genmarl::ParamKind::kString) def = py::str(p.default_string);
+          if (p.kind == genmarl::ParamKind::kIntTuple && p.length == 0) def = py::tuple(py::cast(p.default_list));
+          out.append(py::make_tuple(p.name, kind_name(p.kind), def, p.doc, p.length));
         }
         return out;
       },
       py::arg("name"),
-      "Accepted arguments of an environment or alias: (name, kind, default, doc, tuple length); optional_int None is -1.");
+      "Accepted arguments of an environment or alias: (name, kind, default, doc, tuple length, 0 for a list of any "
+      "length); optional_int None is -1.");
   m.def("load_env_module", &genmarl::load_env_module, py::arg("path"),
         "Loads a shared library of users' scenarios (GENMARL_ENV_MODULE) and registers them; returns their names.");
   m.def(
@@ -417,19 +422,21 @@ void bind_envs(py::module_& m) {
         py::dict args;
         for (const auto& [k, v] : r.alias_params.values()) args[py::str(k)] = v;
         for (const auto& [k, v] : r.alias_params.tuples()) args[py::str(k)] = py::tuple(py::cast(v));
+        for (const auto& [k, v] : r.alias_params.strings()) args[py::str(k)] = py::str(v);
         return py::make_tuple(r.entry->name, r.entry->family, args);
       },
       py::arg("name"), "(registered name, family, the arguments an alias stands for) of a name or alias.");
 
   py::class_<PyBatchedEnv>(m, "BatchedEnv")
       .def(py::init([](const std::string& name, const std::map<std::string, double>& params,
-                       const std::map<std::string, std::vector<double>>& tuples, int num_envs, int num_threads,
+                       const std::map<std::string, std::vector<double>>& tuples,
+                       const std::map<std::string, std::string>& strings, int num_envs, int num_threads,
                        std::uint64_t seed) {
              return std::make_unique<PyBatchedEnv>(
-                 genmarl::make_env(name, genmarl::Params(params, tuples), num_envs, num_threads, seed));
+                 genmarl::make_env(name, genmarl::Params(params, tuples, strings), num_envs, num_threads, seed));
            }),
-           py::arg("name"), py::arg("params"), py::arg("tuples"), py::arg("num_envs"), py::arg("num_threads"),
-           py::arg("seed"))
+           py::arg("name"), py::arg("params"), py::arg("tuples"), py::arg("strings"), py::arg("num_envs"),
+           py::arg("num_threads"), py::arg("seed"))
       .def_property_readonly("name", [](PyBatchedEnv& s) { return s.spec().name; })
       .def_property_readonly("family", [](PyBatchedEnv& s) { return s.spec().family; })
       .def_property_readonly("metric_names", [](PyBatchedEnv& s) { return s.spec().metric_names; })

@@ -24,7 +24,9 @@ def _reference(**kwargs):
         request_queue_size=2, max_inactivity_steps=None, max_steps=500, reward_type=warehouse.RewardType.INDIVIDUAL,
     )
     args.update(kwargs)
-    return warehouse.Warehouse(**args), args
+    with warnings.catch_warnings():  # gymnasium's Box precision warning for normalised coordinates
+        warnings.simplefilter("ignore")
+        return warehouse.Warehouse(**args), args
 
 
 def _ref_state(u):
@@ -44,14 +46,20 @@ def _run(args, seed, steps, policy_bias=0.0):
     np.testing.assert_array_equal(venv.observe_grouped()["agent"][0], np.stack(obs_ref), err_msg="reset obs")
     rng = np.random.default_rng(seed + 11)
     n = ref.n_agents
+    bits = ref.msg_bits
+    assert venv.action_space("agent_0") == gym.spaces.Discrete(5 * 2**bits)
     delivered = 0
     total = np.zeros(n)
     for t in range(1, steps + 1):
         # mostly forward/turn with some loads: enough traffic for conflicts, pick-ups and deliveries
-        actions = [int(a) for a in rng.choice(5, n, p=[0.1, 0.45, 0.15, 0.15, 0.15])]
+        moves = [int(a) for a in rng.choice(5, n, p=[0.1, 0.45, 0.15, 0.15, 0.15])]
+        messages = rng.integers(0, 2, (n, bits))
+        # genmarl's action is the row-major index of the reference's MultiDiscrete([5, 2, ..., 2])
+        actions = [int(np.ravel_multi_index((m, *b), (5,) + (2,) * bits)) for m, b in zip(moves, messages)]
+        ref_actions = [[m, *map(int, b)] for m, b in zip(moves, messages)] if bits else moves
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            o_ref, r_ref, done_ref, trunc_ref, _ = ref.step(actions)
+            o_ref, r_ref, done_ref, trunc_ref, _ = ref.step(ref_actions)
         assert trunc_ref is False
         o, r, te, tr, infos = venv.step_grouped({"agent": np.array([actions])})
         done = bool(infos["done"][0])
@@ -85,6 +93,27 @@ CONFIGS = [
     ({"n_agents": 3, "max_inactivity_steps": 40, "max_steps": 200, "sensor_range": 3}, 300),
     ({"n_agents": 5, "shelf_columns": 1, "column_height": 3, "shelf_rows": 1, "request_queue_size": 0,
       "max_steps": 60}, 100),
+    # message bits: MultiDiscrete([5, 2, ...]) actions, messages in the neighbours' observations
+    ({"n_agents": 6, "msg_bits": 1, "column_height": 3, "request_queue_size": 3}, 300),
+    ({"n_agents": 4, "msg_bits": 3, "sensor_range": 2, "normalised_coordinates": True}, 300),
+    # custom layouts (the reference's own example, and several goals in odd places)
+    ({"n_agents": 4, "request_queue_size": 3, "layout": """
+        .......
+        ...x...
+        ..x.x..
+        .x...x.
+        ..x.x..
+        ...x...
+        .g...g.
+    """}, 300),
+    ({"n_agents": 6, "request_queue_size": 4, "layout": "g..XX..\n..xXX.g\n.......\nxx.g.xx\nxx...xx"}, 300),
+    # image observations (directional or not; every layer but the two the reference transposes)
+    ({"n_agents": 6, "column_height": 3, "request_queue_size": 3,
+      "observation_type": warehouse.ObservationType.IMAGE}, 300),
+    ({"n_agents": 5, "column_height": 3, "request_queue_size": 3, "sensor_range": 2,
+      "observation_type": warehouse.ObservationType.IMAGE, "image_observation_directional": False,
+      "image_observation_layers": [warehouse.ImageLayer.ACCESSIBLE, warehouse.ImageLayer.GOALS,
+                                   warehouse.ImageLayer.SHELVES, warehouse.ImageLayer.REQUESTS]}, 300),
 ]
 
 
@@ -123,8 +152,16 @@ def test_registered_ids_are_aliases(env_id):
         ({"n_agents": 0}, "n_agents"),
         ({"n_agents": 200, "column_height": 1}, "n_agents"),
         ({"request_queue_size": 32}, "request_queue_size"),
-        ({"msg_bits": 1}, "msg_bits"),
-        ({"observation_type": 2}, "observation_type"),
+        ({"msg_bits": 9}, "msg_bits"),
+        ({"msg_bits": -1}, "msg_bits"),
+        ({"observation_type": 0}, "observation_type"),
+        ({"observation_type": 3}, "observation_type"),
+        ({"observation_type": 2, "image_observation_layers": [0, 7]}, "image_observation_layers"),
+        ({"layout": "x.x\n.g"}, "rectangular"),
+        ({"layout": "x.x\n..."}, "goal"),
+        ({"layout": "x.y\n.g."}, "'y'"),
+        ({"layout": "   \n  "}, "empty"),
+        ({"layout": "xg", "n_agents": 3}, "n_agents"),
         ({"reward_type": 3}, "reward_type"),
         ({"max_inactivity_steps": 0}, "max_inactivity_steps"),
         ({"sensor_range": -1}, "sensor_range"),
@@ -216,3 +253,82 @@ def test_render_frame():
     venv.reset(seed=0)
     frame = venv.render()
     assert frame.shape == (11 * 30, 10 * 30, 3) and frame.dtype == np.uint8
+
+
+def _window_layer(grid, x, y, r, direction, directional):
+    """One image layer of the window around (x, y), as the reference builds its layers (zero
+    padding, then np.rot90 by the heading), from a [H, W] layer indexed (y, x)."""
+    win = np.pad(grid, r)[y : y + 2 * r + 1, x : x + 2 * r + 1]
+    if directional:
+        win = np.rot90(win, k={0: 0, 1: 2, 2: 3, 3: 1}[int(direction)])
+    return win
+
+
+@pytest.mark.parametrize("directional", [True, False])
+def test_direction_and_load_layers_are_written_at_the_robots_cells(directional):
+    # The reference writes AGENT_DIRECTION and AGENT_LOAD at [x, y] (transposed; IndexError on this
+    # 11 x 10 grid); genmarl writes them at [y, x], checked here against numpy built from the state.
+    L = warehouse.ImageLayer
+    venv = genmarl.make("rware", num_envs=4, seed=3, n_agents=8, column_height=8, request_queue_size=4, sensor_range=2,
+                        observation_type=2, image_observation_directional=directional,
+                        image_observation_layers=[L.AGENT_DIRECTION, L.AGENT_LOAD, L.AGENTS])
+    rng = np.random.default_rng(0)
+    loaded = 0
+    for _ in range(120):
+        obs, *_ = venv.step_grouped(venv.sample_actions(rng, True))
+        s = venv.get_state()
+        for e in range(4):
+            direction, load = np.zeros((11, 10)), np.zeros((11, 10))
+            for i in range(8):
+                x, y = s["agent_x"][e, i], s["agent_y"][e, i]
+                direction[y, x] = s["agent_dir"][e, i] + 1
+                load[y, x] = float(s["carrying"][e, i] > 0)
+            for i in range(8):
+                x, y, d = s["agent_x"][e, i], s["agent_y"][e, i], s["agent_dir"][e, i]
+                got = obs["agent"][e, i]
+                np.testing.assert_array_equal(got[0], _window_layer(direction, x, y, 2, d, directional))
+                np.testing.assert_array_equal(got[1], _window_layer(load, x, y, 2, d, directional))
+                np.testing.assert_array_equal(got[2], got[0] > 0)
+                assert got[0][2, 2] == d + 1  # the robot itself, at the centre
+            loaded += int(s["carrying"][e].astype(bool).sum())
+    assert loaded > 0
+
+
+def test_message_bits_are_actions_state_and_observations():
+    venv = genmarl.make("rware", num_envs=1, seed=0, n_agents=2, msg_bits=2, sensor_range=1)
+    assert venv.action_space("agent_0").n == 20
+    venv.reset_grouped(seed=0)
+    # move NOOP (0) with messages 0b10 and 0b01
+    venv.step_grouped({"agent": np.array([[0 * 4 + 2, 0 * 4 + 1]])})
+    s = venv.get_state()
+    assert list(s["message"][0]) == [2, 1] and list(s["action"][0]) == [0, 0]
+    obs = venv.observe_grouped()["agent"][0]
+    centre = 8 + 4 * (7 + 2)  # the robot's own cell in its 3 x 3 window
+    np.testing.assert_array_equal(obs[0, centre + 5 : centre + 7], [1.0, 0.0])
+    np.testing.assert_array_equal(obs[1, centre + 5 : centre + 7], [0.0, 1.0])
+    bad = {k: v.copy() for k, v in s.items()}
+    bad["message"][0, 0] = 4
+    with pytest.raises(ValueError, match="'message' must be in \\[0, 4\\)"):
+        venv.set_state(bad)
+    with pytest.raises(ValueError, match=r"\[0, 20\)"):
+        venv.step_grouped({"agent": np.array([[20, 0]])})
+
+
+def test_layout_arguments_are_strings_and_lists():
+    with pytest.raises(TypeError, match="'layout' must be a str"):
+        genmarl.make("rware", layout=3)
+    with pytest.raises(TypeError, match="'image_observation_layers' must be a list of ints"):
+        genmarl.make("rware", image_observation_layers=["SHELVES"])
+    venv = genmarl.make("rware", layout="xx.\n..g", n_agents=1, request_queue_size=1, observation_type=2,
+                        image_observation_layers=warehouse.ImageLayer.GOALS)
+    assert venv.resolved_params()["image_observation_layers"] == (5,)
+    assert venv.observation_space("agent_0").shape == (1, 3, 3)
+    assert venv.get_state()["shelf_x"].shape == (1, 2)
+
+
+def test_render_frame_of_a_custom_layout():
+    venv = genmarl.make("rware", layout="x.x.g\n.....\nxx..x", n_agents=2, request_queue_size=1, render_mode="rgb_array")
+    venv.reset(seed=0)
+    frame = venv.render()
+    assert frame.shape == (3 * 30, 5 * 30, 3)
+    assert tuple(frame[15, 4 * 30 + 15]) in {(240, 220, 80), (60, 110, 230), (20, 40, 140)}  # the goal (or a robot on it)

@@ -251,6 +251,7 @@ std::unique_ptr<BatchedEnv> make_env(const std::string& name, const Params& para
   Params merged = r.alias_params;
   for (const auto& [k, v] : params.values()) merged.set(k, v);
   for (const auto& [k, v] : params.tuples()) merged.set_tuple(k, v);
+  for (const auto& [k, v] : params.strings()) merged.set_string(k, v);
   return r.entry->make(merged.resolve(r.entry->params, r.entry->name), num_envs, num_threads, seed);
 }
 

@@ -8,14 +8,15 @@ import numpy as np
 
 
 def sync_rware(vector_env: Any, env_index: int, ref_env: Any) -> None:
-    """Robots (cell, direction, carried shelf, has_delivered), shelves, the ordered request queue,
-    the step and inactivity counters and the numpy PCG64 generator state (so deliveries draw the
-    same replacement requests). Checks that the grids and counts match."""
+    """Robots (cell, direction, carried shelf, has_delivered, message), shelves, the ordered
+    request queue, the step and inactivity counters and the numpy PCG64 generator state (so
+    deliveries draw the same replacement requests). Checks that the grids and counts match."""
     raw = getattr(ref_env, "unwrapped", ref_env)
     state = vector_env.get_state()
     e = env_index
-    if raw.msg_bits != 0:
-        raise ValueError("genmarl's rware supports msg_bits=0 only")
+    bits = int(vector_env.resolved_params()["msg_bits"])
+    if raw.msg_bits != bits:
+        raise ValueError(f"msg_bits differ: reference {raw.msg_bits}, genmarl {bits}")
     if state["agent_x"].shape[1] != raw.n_agents or state["shelf_x"].shape[1] != len(raw.shelfs):
         raise ValueError(
             f"sizes differ: reference {raw.n_agents} robots and {len(raw.shelfs)} shelves, genmarl "
@@ -29,6 +30,7 @@ def sync_rware(vector_env: Any, env_index: int, ref_env: Any) -> None:
         state["agent_dir"][e, i] = int(a.dir.value)
         state["carrying"][e, i] = 0 if a.carrying_shelf is None else int(a.carrying_shelf.id)
         state["has_delivered"][e, i] = int(bool(a.has_delivered))
+        state["message"][e, i] = sum(int(b) << (bits - 1 - k) for k, b in enumerate(np.asarray(a.message)[:bits]))
     for j, s in enumerate(raw.shelfs):
         state["shelf_x"][e, j] = int(s.x)
         state["shelf_y"][e, j] = int(s.y)

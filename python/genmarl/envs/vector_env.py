@@ -109,30 +109,43 @@ def _env_params(name: str) -> list[tuple]:
         raise ValueError(str(exc)) from None
 
 
-def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Type-checks ``kwargs`` against the env's arguments: ``(scalars, tuples)`` for the core,
-    which checks the values (ranges, impossible configurations)."""
+def _resolve_kwargs(
+    name: str, kwargs: dict[str, Any]
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, str]]:
+    """Type-checks ``kwargs`` against the env's arguments: ``(scalars, tuples, strings)`` for the
+    core, which checks the values (ranges, impossible configurations). Enum members stand for
+    their values (``rware.RewardType.INDIVIDUAL``, lists of ``rware.ImageLayer``)."""
     specs = {p[0]: p for p in _env_params(name)}
     accepted = ", ".join(specs)
     out: dict[str, float] = {}
     tuples: dict[str, list[float]] = {}
+    strings: dict[str, str] = {}
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
     for key, value in kwargs.items():
         if key not in specs:
             raise TypeError(f"{name}: unexpected keyword argument '{key}'; accepted arguments: {accepted}")
         kind = specs[key][1]
-        if isinstance(value, enum.Enum) and kind == "int":  # e.g. rware.RewardType.INDIVIDUAL
+        if isinstance(value, enum.Enum) and kind in ("int", "int_tuple"):  # e.g. rware.RewardType.INDIVIDUAL
             value = value.value
         if kind == "int_tuple":
             length = specs[key][4]
-            items = [value] if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
-            if not isinstance(items, (tuple, list)) or not all(
-                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
-            ):
-                raise TypeError(f"{name}: argument '{key}' must be an int or a tuple of {length} ints, got {value!r}")
+            if isinstance(value, (tuple, list)):
+                value = [v.value if isinstance(v, enum.Enum) else v for v in value]
+            items = [value] if is_int(value) else value
+            if not isinstance(items, (tuple, list)) or not all(is_int(v) for v in items):
+                want = f"an int or a tuple of {length} ints" if length else "a list of ints"
+                raise TypeError(f"{name}: argument '{key}' must be {want}, got {value!r}")
             if len(items) == 1:
                 out[key] = float(int(items[0]))
             else:
                 tuples[key] = [float(int(v)) for v in items]
+        elif kind == "string":
+            if not isinstance(value, str):
+                raise TypeError(f"{name}: argument '{key}' must be a str, got {type(value).__name__}")
+            strings[key] = value
         elif kind == "bool":
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{name}: argument '{key}' must be a bool, got {type(value).__name__}")
@@ -141,7 +154,7 @@ def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float]
             if value is None and kind == "optional_int":
                 out[key] = -1.0
                 continue
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            if not is_int(value):
                 want = "an int or None" if kind == "optional_int" else "an int"
                 raise TypeError(f"{name}: argument '{key}' must be {want}, got {type(value).__name__}")
             if kind == "optional_int" and int(value) <= 0:
@@ -153,7 +166,7 @@ def _resolve_kwargs(name: str, kwargs: dict[str, Any]) -> tuple[dict[str, float]
             if not np.isfinite(float(value)):
                 raise ValueError(f"{name}: argument '{key}' must be finite, got {value}")
             out[key] = float(value)
-    return out, tuples
+    return out, tuples, strings
 
 
 def sample_valid(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
@@ -164,11 +177,16 @@ def sample_valid(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
 
 def param_value(kind: str, value: Any, length: int = 0) -> Any:
     """A scenario argument as Python sees it, from the core's encoding (``env_params`` kinds:
-    optional_int None is -1, bools and ints are floats, an int_tuple may be one int)."""
+    optional_int None is -1, bools and ints are floats, an int_tuple may be one int; a list
+    argument's length is 0)."""
     if isinstance(value, enum.Enum):
         value = value.value
     if kind == "int_tuple":
-        return tuple(int(x) for x in value) if isinstance(value, (tuple, list)) else tuple([int(value)] * length)
+        if isinstance(value, (tuple, list)):
+            return tuple(int(x.value if isinstance(x, enum.Enum) else x) for x in value)
+        return tuple([int(value)] * max(length, 1))
+    if kind == "string":
+        return str(value)
     if kind == "bool":
         return bool(value)
     if kind == "int":
@@ -218,8 +236,8 @@ class VectorEnv(ClosesOnExit):
         seed = self._check_seed(seed)
         if render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")
-        params, tuples = _resolve_kwargs(name, scenario_kwargs)
-        self._env = _core.BatchedEnv(name, params, tuples, int(num_envs), int(num_threads), seed)
+        params, tuples, strings = _resolve_kwargs(name, scenario_kwargs)
+        self._env = _core.BatchedEnv(name, params, tuples, strings, int(num_envs), int(num_threads), seed)
         #: the name or registered id given to make() (make(name, **scenario_kwargs) recreates the env)
         self.name = name
         #: the scenario it resolved to (e.g. "lbf" for "Foraging-8x8-2p-2f-coop-v3") and its family

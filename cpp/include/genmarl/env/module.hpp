@@ -34,7 +34,8 @@ namespace genmarl {
 
 // Bumped whenever EnvEntry, EnvSpec, StepOutputs or BatchedEnv change layout.
 // 2: BatchedEnv::take_error; errors cross the boundary as values.
-inline constexpr int kEnvModuleVersion = 2;
+// 3: string and any-length list arguments (Params, ParamSpec).
+inline constexpr int kEnvModuleVersion = 3;
 
 struct EnvModuleAbi {
   int module_version;

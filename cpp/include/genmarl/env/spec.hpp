@@ -17,16 +17,20 @@ class InvalidArgument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-enum class ParamKind { kInt, kFloat, kBool, kOptionalInt, kIntTuple };
+enum class ParamKind { kInt, kFloat, kBool, kOptionalInt, kIntTuple, kString };
 
 // One constructor argument of a scenario. Optional ints use kNone for None. A kIntTuple
-// argument is `length` integers (e.g. a grid's (rows, cols)); its default repeats default_value.
+// argument is `length` integers (e.g. a grid's (rows, cols)) whose default repeats
+// default_value, or, with length 0, a list of any length (at least one) whose default is
+// default_list. A kString argument (e.g. a layout drawn in text) defaults to default_string.
 struct ParamSpec {
   std::string name;
   ParamKind kind;
   double default_value;
   std::string doc;
-  int length = 0;  // kIntTuple only
+  int length = 0;                    // kIntTuple only; 0: any length
+  std::vector<double> default_list = {};  // kIntTuple of any length only
+  std::string default_string = {};        // kString only
 };
 
 inline constexpr double kNone = -1.0;
@@ -35,19 +39,35 @@ inline constexpr double kNone = -1.0;
 class Params {
  public:
   Params() = default;
-  explicit Params(std::map<std::string, double> values, std::map<std::string, std::vector<double>> tuples = {})
-      : values_(std::move(values)), tuples_(std::move(tuples)) {}
+  explicit Params(std::map<std::string, double> values, std::map<std::string, std::vector<double>> tuples = {},
+                  std::map<std::string, std::string> strings = {})
+      : values_(std::move(values)), tuples_(std::move(tuples)), strings_(std::move(strings)) {}
 
-  // Setting a name replaces its previous value, scalar or tuple.
+  // Setting a name replaces its previous value, scalar, tuple or string.
   void set(const std::string& name, double value) {
     tuples_.erase(name);
+    strings_.erase(name);
     values_[name] = value;
   }
   void set_tuple(const std::string& name, std::vector<double> value) {
     values_.erase(name);
+    strings_.erase(name);
     tuples_[name] = std::move(value);
   }
-  bool has(const std::string& name) const { return values_.count(name) != 0 || tuples_.count(name) != 0; }
+  void set_string(const std::string& name, std::string value) {
+    values_.erase(name);
+    tuples_.erase(name);
+    strings_[name] = std::move(value);
+  }
+  bool has(const std::string& name) const {
+    return values_.count(name) != 0 || tuples_.count(name) != 0 || strings_.count(name) != 0;
+  }
+  const std::string& get_string(const std::string& name) const {
+    auto it = strings_.find(name);
+    if (it == strings_.end()) throw InvalidArgument("missing scenario argument '" + name + "'");
+    return it->second;
+  }
+  const std::map<std::string, std::string>& strings() const { return strings_; }
   std::vector<int> get_ints(const std::string& name) const {
     auto it = tuples_.find(name);
     if (it == tuples_.end()) throw InvalidArgument("missing scenario argument '" + name + "'");
@@ -69,8 +89,13 @@ class Params {
   Params resolve(const std::vector<ParamSpec>& specs, const std::string& env_name) const {
     Params out;
     for (const auto& s : specs) {
-      if (s.kind == ParamKind::kIntTuple) out.tuples_[s.name] = std::vector<double>(s.length, s.default_value);
-      else out.values_[s.name] = s.default_value;
+      if (s.kind == ParamKind::kIntTuple) {
+        out.tuples_[s.name] = s.length > 0 ? std::vector<double>(s.length, s.default_value) : s.default_list;
+      } else if (s.kind == ParamKind::kString) {
+        out.strings_[s.name] = s.default_string;
+      } else {
+        out.values_[s.name] = s.default_value;
+      }
     }
     auto find = [&](const std::string& k) -> const ParamSpec& {
       for (const auto& s : specs) if (s.name == k) return s;
@@ -80,10 +105,14 @@ class Params {
     };
     for (const auto& [k, v] : values_) {
       const ParamSpec& s = find(k);
+      if (s.kind == ParamKind::kString) {
+        throw InvalidArgument(env_name + ": argument '" + k + "' must be a string, got a number");
+      }
       if (s.kind == ParamKind::kIntTuple) {
-        // A single integer stands for every element, e.g. field_size=8 for (8, 8).
+        // A single integer stands for every element, e.g. field_size=8 for (8, 8), or for a
+        // list of one.
         check_integral(env_name, s, v);
-        out.tuples_[k] = std::vector<double>(s.length, v);
+        out.tuples_[k] = std::vector<double>(s.length > 0 ? s.length : 1, v);
         continue;
       }
       if (s.kind != ParamKind::kFloat) check_integral(env_name, s, v);
@@ -91,13 +120,21 @@ class Params {
     }
     for (const auto& [k, v] : tuples_) {
       const ParamSpec& s = find(k);
-      if (s.kind != ParamKind::kIntTuple || static_cast<int>(v.size()) != s.length) {
-        const std::string want = s.kind == ParamKind::kIntTuple ? "a tuple of " + std::to_string(s.length) + " integers" : "a scalar";
+      const bool fits = s.length > 0 ? static_cast<int>(v.size()) == s.length : !v.empty();
+      if (s.kind != ParamKind::kIntTuple || !fits) {
+        const std::string want = s.kind != ParamKind::kIntTuple ? (s.kind == ParamKind::kString ? "a string" : "a scalar")
+                                 : s.length > 0                 ? "a tuple of " + std::to_string(s.length) + " integers"
+                                                                : "a non-empty list of integers";
         throw InvalidArgument(env_name + ": argument '" + k + "' must be " + want + ", got a sequence of " +
                               std::to_string(v.size()));
       }
       for (double x : v) check_integral(env_name, s, x);
       out.tuples_[k] = v;
+    }
+    for (const auto& [k, v] : strings_) {
+      const ParamSpec& s = find(k);
+      if (s.kind != ParamKind::kString) throw InvalidArgument(env_name + ": argument '" + k + "' must not be a string");
+      out.strings_[k] = v;
     }
     return out;
   }
@@ -119,6 +156,7 @@ class Params {
 
   std::map<std::string, double> values_;
   std::map<std::string, std::vector<double>> tuples_;
+  std::map<std::string, std::string> strings_;
 };
 
 // Action space of one agent: Discrete(n) or Box(low, high, (n,)) float32.

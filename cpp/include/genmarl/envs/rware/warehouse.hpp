@@ -1,5 +1,6 @@
 // Multi-Robot Warehouse with the semantics of the rware 2.0.0 package
-// (rware/warehouse.py, Warehouse), flattened observations.
+// (rware/warehouse.py, Warehouse): generated or custom (text) layouts, message bits, flattened
+// or image observations.
 //
 // Robots (agents) drive a grid of shelf blocks and highways: FORWARD moves one cell in the
 // robot's direction, LEFT/RIGHT turn, TOGGLE_LOAD lifts the shelf under an unloaded robot or
@@ -22,14 +23,25 @@
 //   - the time limit (max_steps) and the inactivity limit (max_inactivity_steps) end the
 //     episode; the reference reports both as done=True, truncated=False; genmarl reports them
 //     as truncation (no terminal state exists in this task).
-// Observations (float32, per robot): x, y (or x/(W-1), y/(H-1) with normalised_coordinates),
-// carrying, direction one-hot (UP, DOWN, LEFT, RIGHT), on_highway; then for each cell of the
-// (2r+1)^2 window around it, row by row: has_robot, the robot's direction one-hot (UP for an
-// empty cell, as the reference), has_shelf, shelf_requested.
+// Observations (float32, per robot), FLATTENED: x, y (or x/(W-1), y/(H-1) with
+// normalised_coordinates), carrying, direction one-hot (UP, DOWN, LEFT, RIGHT), on_highway; then
+// for each cell of the (2r+1)^2 window around it, row by row: has_robot, the robot's direction
+// one-hot (UP for an empty cell, as the reference), the robot's message bits (zeros for an empty
+// cell), has_shelf, shelf_requested. IMAGE: [layers, 2r+1, 2r+1], the chosen ImageLayers of the
+// window (zero outside the grid), rotated to the robot's heading when directional. The
+// reference writes its AGENT_DIRECTION and AGENT_LOAD layers transposed (layer[x, y], which
+// raises IndexError on a grid that is not square); genmarl writes them at (y, x) like the other
+// layers -- the one documented difference.
+// Message bits (msg_bits = B > 0): the reference's action is MultiDiscrete([5, 2, ..., 2]);
+// genmarl's is Discrete(5 * 2**B), its row-major index (numpy.ravel_multi_index): move =
+// a >> B, bit k = (a >> (B - 1 - k)) & 1. A robot's message is the bits of its last action.
+// Layouts: the generated one (shelf_columns, column_height, shelf_rows) or `layout`, text rows
+// of 'x' (shelf), '.' (corridor) and 'g' (goal), case-insensitive, spaces ignored.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -47,8 +59,11 @@ namespace genmarl::rware {
 enum Action : std::int64_t { kNoop = 0, kForward = 1, kLeft = 2, kRight = 3, kToggleLoad = 4 };
 enum Direction : std::int32_t { kUp = 0, kDown = 1, kLeftDir = 2, kRightDir = 3 };
 enum RewardType : int { kGlobal = 0, kIndividual = 1, kTwoStage = 2 };
-inline constexpr int kNumActions = 5;
+enum ImageLayer : int { kShelves = 0, kRequests = 1, kAgents = 2, kAgentDirection = 3, kAgentLoad = 4, kGoals = 5, kAccessible = 6 };
+inline constexpr int kNumActions = 5;  // moves; with B message bits an action is one of 5 * 2**B
 inline constexpr int kMaxAgents = 64;
+inline constexpr int kMaxMsgBits = 8;
+inline constexpr int kMaxLayoutSide = 1000;
 
 // numpy's PCG64 bit generator with the 32-bit buffer numpy's Generator keeps, and
 // Generator.integers(0, n) for n < 2**32 (Lemire's method on 32-bit draws).
@@ -187,11 +202,13 @@ class Warehouse {
     std::vector<std::uint8_t> has_delivered;           // [agents]
     std::vector<std::int32_t> sx, sy;                  // [shelves]
     std::vector<std::int32_t> queue;                   // [request_queue_size] shelf ids, ordered
-    std::vector<std::int64_t> action;                  // [agents] the next step's actions
+    std::vector<std::int64_t> action;                  // [agents] the next step's moves
+    std::vector<std::uint32_t> message;                // [agents] message bits (bit B-1-k is bit k)
     std::vector<double> reward;                        // [agents] the last step's rewards
     std::int64_t steps = 0, inactive = 0;
     std::int64_t deliveries = 0;  // in the last step (transient, read by the metrics after the step)
     std::int32_t H = 0, W = 0;    // fixed by the scenario (not part of the exported state)
+    std::int32_t msg_bits = 0;    // likewise
     Pcg64 rng;
     // derived (rebuilt by recalc()): robot / shelf id per cell (0: none), requested flag per shelf
     std::vector<std::int32_t> grid_agent, grid_shelf;
@@ -204,14 +221,19 @@ class Warehouse {
         {"column_height", ParamKind::kInt, 8, "shelves per column"},
         {"shelf_rows", ParamKind::kInt, 1, "rows of shelf blocks"},
         {"n_agents", ParamKind::kInt, 2, "robots"},
-        {"msg_bits", ParamKind::kInt, 0, "communication bits (only 0 is supported)"},
+        {"msg_bits", ParamKind::kInt, 0, "communication bits B in [0, 8]: actions become Discrete(5 * 2**B)"},
         {"sensor_range", ParamKind::kInt, 1, "observation radius r: a (2r+1)^2 window"},
         {"request_queue_size", ParamKind::kInt, 2, "shelves requested at a time"},
         {"max_inactivity_steps", ParamKind::kOptionalInt, genmarl::kNone, "end after this many steps without a delivery (None: never)"},
         {"max_steps", ParamKind::kInt, 500, "time limit (truncation)"},
         {"reward_type", ParamKind::kInt, kIndividual, "GLOBAL=0, INDIVIDUAL=1, TWO_STAGE=2 (rware.RewardType)"},
-        {"observation_type", ParamKind::kInt, 1, "rware.ObservationType: only FLATTENED=1 is supported"},
+        {"observation_type", ParamKind::kInt, 1, "rware.ObservationType: FLATTENED=1 or IMAGE=2 (DICT, IMAGE_DICT: no)"},
         {"normalised_coordinates", ParamKind::kBool, 0, "observe x/(W-1), y/(H-1) instead of x, y"},
+        {"layout", ParamKind::kString, 0, "custom layout: rows of x (shelf), . (corridor), g (goal); replaces "
+                                           "shelf_columns, column_height, shelf_rows ('': generated)", 0, {}, ""},
+        {"image_observation_layers", ParamKind::kIntTuple, 0, "IMAGE: rware.ImageLayer channels, in order", 0,
+         {kShelves, kRequests, kAgents, kGoals, kAccessible}},
+        {"image_observation_directional", ParamKind::kBool, 1, "IMAGE: rotate the window to the robot's heading"},
     };
   }
 
@@ -225,23 +247,36 @@ class Warehouse {
         max_inactive_(p.get_optional_int("max_inactivity_steps")),
         max_steps_(p.get_int("max_steps")),
         reward_type_(p.get_int("reward_type")),
-        normalised_(p.get_bool("normalised_coordinates")) {
+        normalised_(p.get_bool("normalised_coordinates")),
+        msg_bits_(p.get_int("msg_bits")),
+        image_(p.get_int("observation_type") == 2),
+        directional_(p.get_bool("image_observation_directional")),
+        layers_(p.get_ints("image_observation_layers")) {
     auto fail = [](const std::string& what) { throw InvalidArgument("rware: " + what); };
-    if (p.get_int("msg_bits") != 0) fail("msg_bits must be 0 (message actions are not supported), got " + std::to_string(p.get_int("msg_bits")));
-    if (p.get_int("observation_type") != 1) {
-      fail("observation_type must be 1 (FLATTENED); DICT, IMAGE and IMAGE_DICT are not supported, got " +
-           std::to_string(p.get_int("observation_type")));
+    if (msg_bits_ < 0 || msg_bits_ > kMaxMsgBits) fail("msg_bits must be in [0, 8], got " + std::to_string(msg_bits_));
+    const int obs_type = p.get_int("observation_type");
+    if (obs_type != 1 && obs_type != 2) {
+      fail("observation_type must be 1 (FLATTENED) or 2 (IMAGE); DICT (0) and IMAGE_DICT (3) are nested dicts, which "
+           "genmarl's array observations do not carry (FLATTENED holds DICT's values), got " + std::to_string(obs_type));
     }
-    if (shelf_columns_ < 1 || shelf_columns_ % 2 == 0 || shelf_columns_ > 99) {
-      fail("shelf_columns must be odd and in [1, 99], got " + std::to_string(shelf_columns_));
+    for (int l : layers_) {
+      if (l < kShelves || l > kAccessible) fail("image_observation_layers holds rware.ImageLayer values in [0, 6], got " + std::to_string(l));
     }
-    if (column_height_ < 1 || column_height_ > 99) fail("column_height must be in [1, 99], got " + std::to_string(column_height_));
-    if (shelf_rows_ < 1 || shelf_rows_ > 99) fail("shelf_rows must be in [1, 99], got " + std::to_string(shelf_rows_));
+    const std::string& layout = p.get_string("layout");
+    if (layout.empty()) {
+      if (shelf_columns_ < 1 || shelf_columns_ % 2 == 0 || shelf_columns_ > 99) {
+        fail("shelf_columns must be odd and in [1, 99], got " + std::to_string(shelf_columns_));
+      }
+      if (column_height_ < 1 || column_height_ > 99) fail("column_height must be in [1, 99], got " + std::to_string(column_height_));
+      if (shelf_rows_ < 1 || shelf_rows_ > 99) fail("shelf_rows must be in [1, 99], got " + std::to_string(shelf_rows_));
+      make_layout();
+    } else {
+      parse_layout(layout);
+    }
     if (sensor_ < 0 || sensor_ > 20) fail("sensor_range must be in [0, 20], got " + std::to_string(sensor_));
     if (max_steps_ < 1) fail("max_steps must be >= 1, got " + std::to_string(max_steps_));
     if (max_inactive_ == 0 || max_inactive_ < -1) fail("max_inactivity_steps must be a positive integer or None");
     if (reward_type_ < 0 || reward_type_ > 2) fail("reward_type must be 0 (GLOBAL), 1 (INDIVIDUAL) or 2 (TWO_STAGE), got " + std::to_string(reward_type_));
-    make_layout();
     if (n_ < 1 || n_ > kMaxAgents) fail("n_agents must be in [1, 64], got " + std::to_string(n_));
     if (n_ > H_ * W_) fail("n_agents (" + std::to_string(n_) + ") must fit on the " + std::to_string(H_ * W_) + " cells");
     const int shelves = static_cast<int>(home_x_.size());
@@ -280,7 +315,10 @@ class Warehouse {
   int height() const { return H_; }
   int width() const { return W_; }
   int num_shelves() const { return static_cast<int>(home_x_.size()); }
-  int obs_dim() const { return 8 + (2 * sensor_ + 1) * (2 * sensor_ + 1) * 7; }
+  int window() const { return 2 * sensor_ + 1; }
+  int obs_dim() const {
+    return image_ ? static_cast<int>(layers_.size()) * window() * window() : 8 + window() * window() * (7 + msg_bits_);
+  }
 
   EnvSpec spec() const {
     EnvSpec s;
@@ -293,7 +331,15 @@ class Warehouse {
       a.name = "agent_" + std::to_string(i);
       a.group = "agent";
       a.obs_shape = {obs_dim()};
-      a.action = ActionSpace{false, kNumActions, 0.0f, 0.0f};
+      if (image_) {
+        const int cells = window() * window();
+        a.obs_shape = {static_cast<int>(layers_.size()), window(), window()};
+        a.obs_low.assign(obs_dim(), 0.0f);
+        for (int l : layers_) {
+          a.obs_high.insert(a.obs_high.end(), cells, l == kAgentDirection ? 4.0f : 1.0f);  // directions as 1 + Direction
+        }
+      }
+      a.action = ActionSpace{false, kNumActions << msg_bits_, 0.0f, 0.0f};
       s.agents.push_back(a);
     }
     s.finalize();
@@ -303,6 +349,8 @@ class Warehouse {
   void init_state(State& s) const {
     s.H = H_;
     s.W = W_;
+    s.msg_bits = msg_bits_;
+    s.message.assign(n_, 0);
     s.ax.assign(n_, 0);
     s.ay.assign(n_, 0);
     s.dir.assign(n_, kUp);
@@ -328,6 +376,7 @@ class Warehouse {
     std::fill(s.has_delivered.begin(), s.has_delivered.end(), 0);
     std::fill(s.reward.begin(), s.reward.end(), 0.0);
     std::fill(s.action.begin(), s.action.end(), kNoop);
+    std::fill(s.message.begin(), s.message.end(), 0U);
     s.steps = 0;
     s.inactive = 0;
     const int cells = H_ * W_;
@@ -362,7 +411,11 @@ class Warehouse {
   }
 
   void apply_actions(State& s, const std::int64_t* discrete, const float*, int) const {
-    std::copy(discrete, discrete + n_, s.action.begin());
+    const std::int64_t bits = (std::int64_t{1} << msg_bits_) - 1;
+    for (int i = 0; i < n_; ++i) {
+      s.action[i] = discrete[i] >> msg_bits_;
+      s.message[i] = static_cast<std::uint32_t>(discrete[i] & bits);
+    }
   }
 
   void step(State& s, CounterRng&) const {
@@ -451,6 +504,10 @@ class Warehouse {
   void update_metrics(const State& s, double* acc) const { acc[0] += static_cast<double>(s.deliveries); }
 
   void observe(const State& s, int i, float* out) const {
+    if (image_) {
+      observe_image(s, i, out);
+      return;
+    }
     const int x = s.ax[i], y = s.ay[i];
     out[0] = normalised_ ? static_cast<float>(x) / static_cast<float>(W_ - 1) : static_cast<float>(x);
     out[1] = normalised_ ? static_cast<float>(y) / static_cast<float>(H_ - 1) : static_cast<float>(y);
@@ -468,16 +525,53 @@ class Warehouse {
         o[0] = aid ? 1.0f : 0.0f;
         const int d = aid ? s.dir[aid - 1] : kUp;
         for (int k = 0; k < 4; ++k) o[1 + k] = d == k ? 1.0f : 0.0f;
-        o[5] = sid ? 1.0f : 0.0f;
-        o[6] = sid && s.requested[sid - 1] ? 1.0f : 0.0f;
-        o += 7;
+        o += 5;
+        const std::uint32_t msg = aid ? s.message[aid - 1] : 0U;
+        for (int k = 0; k < msg_bits_; ++k) o[k] = static_cast<float>((msg >> (msg_bits_ - 1 - k)) & 1U);
+        o += msg_bits_;
+        o[0] = sid ? 1.0f : 0.0f;
+        o[1] = sid && s.requested[sid - 1] ? 1.0f : 0.0f;
+        o += 2;
+      }
+    }
+  }
+
+  // IMAGE: out[l][r][c] for each chosen layer l, the window cell (r, c) after the rotation
+  // np.rot90(window, k, axes=(1, 2)) with k = 0 (UP), 1 (RIGHT), 2 (DOWN), 3 (LEFT) when
+  // directional.
+  void observe_image(const State& s, int i, float* out) const {
+    const int n = window(), x0 = s.ax[i] - sensor_, y0 = s.ay[i] - sensor_;
+    const int k = !directional_ ? 0 : s.dir[i] == kRightDir ? 1 : s.dir[i] == kDown ? 2 : s.dir[i] == kLeftDir ? 3 : 0;
+    for (int r = 0; r < n; ++r) {
+      for (int c = 0; c < n; ++c) {
+        // rot90 by k: out[r][c] = window[a][b]
+        const int a = k == 0 ? r : k == 1 ? c : k == 2 ? n - 1 - r : n - 1 - c;
+        const int b = k == 0 ? c : k == 1 ? n - 1 - r : k == 2 ? n - 1 - c : r;
+        const int cx = x0 + b, cy = y0 + a;
+        const bool inside = cx >= 0 && cx < W_ && cy >= 0 && cy < H_;
+        const std::size_t cell = inside ? static_cast<std::size_t>(cy) * W_ + cx : 0;
+        const std::int32_t aid = inside ? s.grid_agent[cell] : 0;
+        const std::int32_t sid = inside ? s.grid_shelf[cell] : 0;
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+          float v = 0.0f;
+          switch (layers_[l]) {
+            case kShelves: v = sid ? 1.0f : 0.0f; break;
+            case kRequests: v = sid && s.requested[sid - 1] ? 1.0f : 0.0f; break;
+            case kAgents: v = aid ? 1.0f : 0.0f; break;
+            case kAgentDirection: v = aid ? static_cast<float>(s.dir[aid - 1] + 1) : 0.0f; break;
+            case kAgentLoad: v = aid && s.carrying[aid - 1] ? 1.0f : 0.0f; break;
+            case kGoals: v = inside && goal_[cell] ? 1.0f : 0.0f; break;
+            default: v = inside && !aid ? 1.0f : 0.0f; break;  // kAccessible
+          }
+          out[(l * n + r) * n + c] = v;
+        }
       }
     }
   }
 
   // State arrays: agent_x, agent_y, agent_dir, carrying (shelf id, 0: none), has_delivered
   // [E, agents]; shelf_x, shelf_y [E, shelves]; request_queue [E, queue] (shelf ids, ordered);
-  // action [E, agents]; reward [E, agents] <f8; steps, inactive_steps [E]; rng [E, 6] <u8:
+  // action (moves), message (bits) [E, agents]; reward [E, agents] <f8; steps, inactive_steps [E]; rng [E, 6] <u8:
   // PCG64 state (high, low), inc (high, low), has_uint32, uinteger (numpy's bit_generator.state).
   static std::vector<StateArray> export_states(const std::vector<State>& states) {
     const auto E = static_cast<std::int64_t>(states.size());
@@ -494,6 +588,7 @@ class Warehouse {
     auto* sy = out.add<std::int64_t>("shelf_y", {E, S});
     auto* queue = out.add<std::int64_t>("request_queue", {E, Q});
     auto* action = out.add<std::int64_t>("action", {E, A});
+    auto* message = out.add<std::int64_t>("message", {E, A});
     auto* reward = out.add<double>("reward", {E, A});
     auto* steps = out.add<std::int64_t>("steps", {E});
     auto* inactive = out.add<std::int64_t>("inactive_steps", {E});
@@ -507,6 +602,7 @@ class Warehouse {
         carrying[e * A + i] = s.carrying[i];
         delivered[e * A + i] = s.has_delivered[i];
         action[e * A + i] = s.action[i];
+        message[e * A + i] = s.message[i];
         reward[e * A + i] = s.reward[i];
       }
       for (std::int64_t j = 0; j < S; ++j) {
@@ -531,6 +627,47 @@ class Warehouse {
   static void import_states(std::vector<State>& states, const std::vector<StateArray>& arrays);
 
  private:
+  // The reference's _make_layout_from_str: strip, drop spaces, one row per line.
+  void parse_layout(const std::string& text) {
+    auto fail = [](const std::string& what) { throw InvalidArgument("rware: layout " + what); };
+    const auto first = text.find_first_not_of(" \t\n\r\f\v"), last = text.find_last_not_of(" \t\n\r\f\v");
+    std::vector<std::string> rows(1);
+    if (first != std::string::npos) {
+      for (char ch : text.substr(first, last - first + 1)) {
+        if (ch == ' ') continue;
+        if (ch == '\n') rows.emplace_back();
+        else rows.back() += ch;
+      }
+    }
+    if (rows.front().empty()) fail("must not be empty");
+    H_ = static_cast<int>(rows.size());
+    W_ = static_cast<int>(rows.front().size());
+    if (H_ > kMaxLayoutSide || W_ > kMaxLayoutSide) fail("may have at most 1000 rows and columns");
+    highway_.assign(static_cast<std::size_t>(H_) * W_, 0);
+    goal_.assign(highway_.size(), 0);
+    goals_.clear();
+    for (int y = 0; y < H_; ++y) {
+      if (static_cast<int>(rows[y].size()) != W_) {
+        fail("must be rectangular: row " + std::to_string(y) + " has " + std::to_string(rows[y].size()) + " cells, row 0 has " + std::to_string(W_));
+      }
+      for (int x = 0; x < W_; ++x) {
+        const char ch = static_cast<char>(std::tolower(static_cast<unsigned char>(rows[y][x])));
+        if (ch != 'x' && ch != '.' && ch != 'g') {
+          fail("holds only 'x' (shelf), '.' (corridor) and 'g' (goal); row " + std::to_string(y) + " column " + std::to_string(x) +
+               " is '" + std::string(1, rows[y][x]) + "'");
+        }
+        const std::size_t cell = static_cast<std::size_t>(y) * W_ + x;
+        highway_[cell] = ch != 'x';
+        if (ch == 'g') {
+          goals_.emplace_back(x, y);
+          goal_[cell] = 1;
+        }
+      }
+    }
+    if (goals_.empty()) fail("needs at least one goal ('g')");
+    collect_shelves();
+  }
+
   void make_layout() {
     H_ = (column_height_ + 1) * shelf_rows_ + 2;
     W_ = 3 * shelf_columns_ + 1;
@@ -543,6 +680,12 @@ class Warehouse {
         highway_[static_cast<std::size_t>(y) * W_ + x] = vertical || horizontal || delivery || queue;
       }
     }
+    goal_.assign(highway_.size(), 0);
+    for (const auto& [gx, gy] : goals_) goal_[static_cast<std::size_t>(gy) * W_ + gx] = 1;
+    collect_shelves();
+  }
+
+  void collect_shelves() {
     home_x_.clear();
     home_y_.clear();
     for (int y = 0; y < H_; ++y) {
@@ -590,9 +733,12 @@ class Warehouse {
 
   int shelf_columns_, column_height_, shelf_rows_, n_, sensor_, queue_size_, max_inactive_, max_steps_, reward_type_;
   bool normalised_;
+  int msg_bits_;
+  bool image_, directional_;
+  std::vector<int> layers_;  // IMAGE: ImageLayer per channel
   int H_ = 0, W_ = 0;
-  std::vector<std::pair<int, int>> goals_;  // (x, y)
-  std::vector<std::uint8_t> highway_;
+  std::vector<std::pair<int, int>> goals_;  // (x, y), in the reference's order
+  std::vector<std::uint8_t> highway_, goal_;
   std::vector<std::int32_t> home_x_, home_y_;
 };
 

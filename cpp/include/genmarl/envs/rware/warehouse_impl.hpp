@@ -156,6 +156,7 @@ inline void Warehouse::import_states(std::vector<State>& states, const std::vect
   const auto* sy = state_array<std::int64_t>(arrays, "shelf_y");
   const auto* queue = state_array<std::int64_t>(arrays, "request_queue");
   const auto* action = state_array<std::int64_t>(arrays, "action");
+  const auto* message = state_array<std::int64_t>(arrays, "message");
   const auto* reward = state_array<double>(arrays, "reward");
   const auto* steps = state_array<std::int64_t>(arrays, "steps");
   const auto* inactive = state_array<std::int64_t>(arrays, "inactive_steps");
@@ -164,6 +165,7 @@ inline void Warehouse::import_states(std::vector<State>& states, const std::vect
   if (states.empty()) return;
   const std::size_t A = states.front().ax.size(), S = states.front().sx.size(), Q = states.front().queue.size();
   const std::int64_t H = states.front().H, W = states.front().W;
+  const std::int64_t messages = std::int64_t{1} << states.front().msg_bits;
   std::vector<std::uint8_t> used(static_cast<std::size_t>(H * W));
   for (std::size_t e = 0; e < states.size(); ++e) {
     for (std::size_t i = 0; i < A; ++i) {
@@ -181,6 +183,9 @@ inline void Warehouse::import_states(std::vector<State>& states, const std::vect
       if (dir[e * A + i] < 0 || dir[e * A + i] > 3) bad("'agent_dir' must be in [0, 4)");
       if (delivered[e * A + i] < 0 || delivered[e * A + i] > 1) bad("'has_delivered' must be 0 or 1");
       if (action[e * A + i] < 0 || action[e * A + i] >= kNumActions) bad("'action' must be in [0, 5)");
+      if (message[e * A + i] < 0 || message[e * A + i] >= messages) {
+        bad("'message' must be in [0, " + std::to_string(messages) + ") (msg_bits bits)");
+      }
       if (!std::isfinite(reward[e * A + i])) bad("'reward' must be finite");
       const std::int64_t c = carrying[e * A + i];
       if (c < 0 || c > static_cast<std::int64_t>(S)) bad("'carrying' must be 0 or a shelf id in [1, " + std::to_string(S) + "]");
@@ -210,6 +215,7 @@ inline void Warehouse::import_states(std::vector<State>& states, const std::vect
       s.carrying[i] = static_cast<std::int32_t>(carrying[e * A + i]);
       s.has_delivered[i] = static_cast<std::uint8_t>(delivered[e * A + i]);
       s.action[i] = action[e * A + i];
+      s.message[i] = static_cast<std::uint32_t>(message[e * A + i]);
       s.reward[i] = reward[e * A + i];
     }
     for (std::size_t j = 0; j < S; ++j) {
