@@ -69,7 +69,9 @@ class PyBatchedEnv {
   explicit PyBatchedEnv(std::unique_ptr<BatchedEnv> env) : env_(std::move(env)) {
     const auto& spec = env_->spec();
     for (const auto& g : spec.groups) {
-      scratch_final_obs_.emplace_back(static_cast<std::size_t>(env_->num_envs()) * g.num_agents * g.obs_dim);
+      scratch_final_obs_.emplace_back(static_cast<std::size_t>(env_->num_envs()) * g.num_agents * g.obs_dim *
+                                      genmarl::obs_dtype_size(g.obs_dtype));
+      obs_dtypes_.push_back(numpy_dtype(g.obs_dtype));
     }
     scratch_final_metrics_.resize(static_cast<std::size_t>(env_->num_envs()) * spec.metric_names.size());
     has_masks_ = spec.any_action_mask();
@@ -86,6 +88,7 @@ class PyBatchedEnv {
       d["group"] = a.group;
       d["obs_dim"] = a.obs_dim;
       d["obs_shape"] = py::tuple(py::cast(a.obs_shape));
+      d["obs_dtype"] = genmarl::obs_dtype_name(a.obs_dtype);
       d["obs_low"] = py::cast(a.obs_low);
       d["obs_high"] = py::cast(a.obs_high);
       d["action_mask"] = a.action_mask;
@@ -107,6 +110,7 @@ class PyBatchedEnv {
       d["num_agents"] = g.num_agents;
       d["obs_dim"] = g.obs_dim;
       d["obs_shape"] = py::tuple(py::cast(g.obs_shape));
+      d["obs_dtype"] = genmarl::obs_dtype_name(g.obs_dtype);
       d["action_mask"] = g.action_mask;
       d["continuous"] = g.action.continuous;
       d["action_n"] = g.action.n;
@@ -118,7 +122,7 @@ class PyBatchedEnv {
   // Both return (obs per group, action masks per group or None where a group has none).
   py::tuple reset(std::optional<std::uint64_t> seed) {
     auto held = mutex_.lock();
-    std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::array> obs = new_obs();
     std::vector<py::object> masks = new_masks();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
@@ -133,7 +137,7 @@ class PyBatchedEnv {
 
   py::tuple observe() {
     auto held = mutex_.lock();
-    std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::array> obs = new_obs();
     std::vector<py::object> masks = new_masks();
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
@@ -219,7 +223,7 @@ class PyBatchedEnv {
       }
     }
 
-    std::vector<py::array_t<float>> obs = new_obs();
+    std::vector<py::array> obs = new_obs();
     std::vector<py::object> masks = new_masks();
     const int M = static_cast<int>(sp.metric_names.size());
     py::array_t<float> rewards({E, A});
@@ -254,12 +258,12 @@ class PyBatchedEnv {
       py::list lst;
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
         const auto& gs = sp.groups[g];
-        py::array_t<float> arr(obs_shape(gs));
-        float* dst = arr.mutable_data();
-        const std::size_t row = static_cast<std::size_t>(gs.num_agents) * gs.obs_dim;
+        py::array arr(obs_dtypes_[g], obs_shape(gs));
+        auto* dst = static_cast<unsigned char*>(arr.mutable_data());
+        const std::size_t row = static_cast<std::size_t>(gs.num_agents) * gs.obs_dim * genmarl::obs_dtype_size(gs.obs_dtype);
         for (int e = 0; e < E; ++e) {
-          if (d[e]) std::memcpy(dst + e * row, scratch_final_obs_[g].data() + e * row, row * sizeof(float));
-          else std::memset(dst + e * row, 0, row * sizeof(float));
+          if (d[e]) std::memcpy(dst + e * row, scratch_final_obs_[g].data() + e * row, row);
+          else std::memset(dst + e * row, 0, row);
         }
         lst.append(arr);
       }
@@ -340,10 +344,18 @@ class PyBatchedEnv {
     for (int d : g.obs_shape) shape.push_back(d);
     return shape;
   }
-  std::vector<py::array_t<float>> new_obs() const {
-    std::vector<py::array_t<float>> obs;
-    for (const auto& g : spec().groups) obs.emplace_back(obs_shape(g));
+  std::vector<py::array> new_obs() const {
+    std::vector<py::array> obs;
+    const auto& groups = spec().groups;
+    for (std::size_t g = 0; g < groups.size(); ++g) obs.emplace_back(obs_dtypes_[g], obs_shape(groups[g]));
     return obs;
+  }
+  static py::dtype numpy_dtype(genmarl::ObsDtype d) {
+    switch (d) {
+      case genmarl::ObsDtype::kUInt8: return py::dtype::of<std::uint8_t>();
+      case genmarl::ObsDtype::kInt32: return py::dtype::of<std::int32_t>();
+      default: return py::dtype::of<float>();
+    }
   }
   // None when no group has masks (the common case costs nothing), else a list per group.
   py::object mask_list(const std::vector<py::object>& masks) const {
@@ -373,7 +385,8 @@ class PyBatchedEnv {
   }
 
   std::unique_ptr<BatchedEnv> env_;
-  std::vector<std::vector<float>> scratch_final_obs_;  // written by step(), under the mutex
+  std::vector<std::vector<unsigned char>> scratch_final_obs_;  // written by step(), under the mutex
+  std::vector<py::dtype> obs_dtypes_;                       // per group
   std::vector<double> scratch_final_metrics_;          // likewise: [num_envs, num_metrics]
   bool has_masks_ = false;
   EnvMutex mutex_;

@@ -624,3 +624,11 @@ def test_open_loop_reward_errors_align_with_the_step_rewarded() -> None:
     keep = {1: [0, 1, 2, 3], 2: [0, 1, 2, 3], 3: [0, 2]}
     for k in range(1, H + 1):
         assert res["reward_error_k"][k - 1] == pytest.approx(float(sq[keep[k], k - 1].mean()), rel=1e-5)
+
+
+def test_genrl_trains_on_grid_observations(tmp_path) -> None:
+    # LBF's [3, 2s+1, 2s+1] layers: replay batches keep the observation shape and are flattened per agent
+    cfg = load_config({"algo": "genrl", "env": "lbf", "env_kwargs": {"grid_observation": True, "sight": 2}},
+                      overrides=[*RUN, "total_steps=200"])
+    result = genmarl.train(cfg, out=tmp_path / "grid")
+    assert np.isfinite(result.summary["wm/obs_error_k1"])

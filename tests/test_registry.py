@@ -289,3 +289,54 @@ def test_errors_in_module_code_are_genmarl_errors(module_dir):
     with pytest.raises(ValueError, match="action"):
         env.step_grouped({"walker": np.full((2, 2), 99, np.int64)})
     env.step_grouped({"walker": np.zeros((2, 2), np.int64)})  # and the env goes on
+
+
+def test_uint8_observations_reach_every_consumer(module_dir, tmp_path):
+    """A group may declare uint8 observations (the example's image=True): the arrays, spaces,
+    final observations, replay fields and the bridges keep the type; learners train on them."""
+    genmarl.register_module("custom_envs")
+    env = genmarl.make("gridworld", num_envs=16, seed=1, agents=2, size=4, image=True)
+    space = env.observation_space("walker_0")
+    assert space.dtype == np.uint8 and space.shape == (3, 4, 4) and space.high.max() == 1
+    assert env.group_observation_space("walker").dtype == np.uint8 and env.group_obs_dtype("walker") == np.uint8
+    obs, infos = env.reset_grouped(seed=1)
+    assert obs["walker"].dtype == np.uint8 and obs["walker"].shape == (16, 2, 3, 4, 4)
+    assert (obs["walker"].reshape(16, 2, 3, 16).sum(-1) == 1).all()  # one own cell, one goal, one other agent
+    rng = np.random.default_rng(0)
+    ended = False
+    for _ in range(60):
+        obs, rew, term, trunc, infos = env.step_grouped(env.sample_actions(rng, True, infos["action_mask"]))
+        assert obs["walker"].dtype == np.uint8 and space.contains(obs["walker"][0, 0])
+        if infos["done"].any():
+            ended = True
+            assert infos["final_obs"]["walker"].dtype == np.uint8
+    assert ended
+    per_agent, _ = env.reset(seed=2)
+    assert per_agent["walker_0"].dtype == np.uint8
+
+    from genmarl.buffers import env_spec
+
+    assert env_spec(env, next_obs=True)["walker/obs"] == ((2, 3, 4, 4), np.dtype(np.uint8))
+
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.test import parallel_api_test
+
+    import genmarl.pettingzoo as gpz
+
+    parallel_api_test(gpz.parallel_env("gridworld", agents=2, size=4, image=True), num_cycles=60)
+    from genmarl.gymnasium import AgentVectorEnv
+
+    vec = AgentVectorEnv("gridworld", num_envs=4, agents=2, size=4, image=True)
+    assert vec.single_observation_space.dtype == np.uint8 and vec.reset(seed=0)[0].dtype == np.uint8
+
+    pytest.importorskip("torch")
+    from genmarl.algos import load_config
+
+    for algo, extra in (("mappo", ["num_envs=16", "num_steps=8", "total_steps=512", "update_epochs=1"]),
+                        ("genrl", ["num_envs=4", "num_steps=5", "total_steps=200", "prefill_steps=40", "batch_size=4",
+                                   "seq_len=4", "horizon=3", "deter_size=16", "stoch_size=2", "classes=4",
+                                   "hidden_size=16", "ac_hidden_size=16", "attention_heads=2", "buffer_capacity=1000"])):
+        cfg = load_config({"algo": algo, "env": "gridworld", "env_kwargs": {"agents": 2, "size": 4, "image": True}},
+                          overrides=[*extra, "eval_every=0", "eval_episodes=4", "progress=false", "tensorboard=false"])
+        result = genmarl.train(cfg, out=tmp_path / algo)
+        assert np.isfinite(result.evaluation["groups"]["walker"]["mean"]), algo

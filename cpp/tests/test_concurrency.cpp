@@ -33,7 +33,10 @@ std::vector<float> run(const std::string& name, int pool_threads, int steps) {
     if (t == steps / 2) env->set_state(env->get_state());
     random_actions(*env, rng);
     env->step(b.out);
-    for (auto& o : b.obs) log.insert(log.end(), o.begin(), o.end());
+    for (auto& o : b.obs) {
+      auto v = o.view<float>();
+      log.insert(log.end(), v.begin(), v.end());
+    }
     log.insert(log.end(), b.rewards.begin(), b.rewards.end());
   }
   return log;

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "genmarl/env/module.hpp"
 #include "genmarl/env/output_buffers.hpp"
@@ -80,4 +84,36 @@ TEST(EnvModule, AbiTagNamesTheStandardLibrary) {
   EXPECT_TRUE(abi_compatible(other, abi));
   other.stdlib = abi.stdlib == 2 ? 1 : 2;  // another library does not
   EXPECT_FALSE(abi_compatible(other, abi));
+}
+
+// A group's observations may be uint8 (the example's image=True): the buffers hold that type, the
+// scenario's uint8 observe() writes them, and asking for floats is refused.
+TEST(EnvModule, Uint8ObservationsTravelAsTheirOwnType) {
+  load();
+  Params p;
+  p.set("agents", 2);
+  p.set("size", 4);
+  p.set("image", 1);
+  auto env = make_env("gridworld", p, 8, 2, 3);
+  const auto& g = env->spec().groups.at(0);
+  EXPECT_EQ(g.obs_dtype, ObsDtype::kUInt8);
+  EXPECT_EQ(g.obs_shape, (std::vector<int>{3, 4, 4}));
+  OutputBuffers b(*env);
+  env->reset(3, b.out);
+  for (int t = 0; t < 12; ++t) {
+    const auto obs = std::as_const(b.obs[0]).view<std::uint8_t>();
+    for (int e = 0; e < 8; ++e) {
+      for (int i = 0; i < 2; ++i) {
+        const std::uint8_t* o = obs.data() + (e * 2 + i) * 48;
+        int own = 0, goal = 0, others = 0;
+        for (int k = 0; k < 16; ++k) own += o[k], goal += o[16 + k], others += o[32 + k];
+        EXPECT_EQ(own, 1);
+        EXPECT_EQ(goal, 1);
+        EXPECT_EQ(others, 1);
+      }
+    }
+    std::fill_n(env->discrete_actions(), 16, 0);
+    env->step(b.out);
+  }
+  EXPECT_THROW((void)b.obs[0].view<float>(), std::logic_error);
 }

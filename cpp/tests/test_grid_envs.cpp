@@ -2,6 +2,9 @@
 // lbforaging package is tests/test_lbf.py).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "genmarl/env/output_buffers.hpp"
@@ -245,4 +248,30 @@ TEST(Rware, Pcg64MatchesNumpysAlgorithmShape) {
   EXPECT_EQ(g.has_uint32, 1u);
   g.integers(1000);
   EXPECT_EQ(g.has_uint32, 0u);
+}
+
+// A scenario that declares an observation type it has no observe() overload for is a scenario bug:
+// VectorEnv refuses it at construction, naming the group and the type.
+namespace {
+struct ForagingAsUint8 : Foraging {
+  using Foraging::Foraging;
+  EnvSpec spec() const {
+    EnvSpec s = Foraging::spec();
+    for (auto& a : s.agents) a.obs_dtype = ObsDtype::kUInt8;
+    s.finalize();
+    return s;
+  }
+};
+}  // namespace
+
+TEST(ObsDtype, AMissingObserveOverloadIsRefused) {
+  static_assert(ObservesAs<Foraging, float> && !ObservesAs<Foraging, std::uint8_t>);
+  try {
+    VectorEnv<ForagingAsUint8> env(ForagingAsUint8(Params().resolve(Foraging::param_specs(), "lbf")), 2, 1, 0);
+    FAIL() << "expected std::logic_error";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("uint8 observations but the scenario has no observe()"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(obs_dtype_size(ObsDtype::kUInt8), 1u);
+  EXPECT_STREQ(obs_dtype_name(ObsDtype::kInt32), "int32");
 }

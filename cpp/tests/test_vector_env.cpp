@@ -25,7 +25,10 @@ std::vector<float> trajectory(const std::string& name, bool continuous, int thre
   for (int t = 0; t < steps; ++t) {
     random_actions(*env, rng);
     env->step(b.out);
-    for (auto& o : b.obs) log.insert(log.end(), o.begin(), o.end());
+    for (auto& o : b.obs) {
+      auto v = o.view<float>();
+      log.insert(log.end(), v.begin(), v.end());
+    }
     log.insert(log.end(), b.rewards.begin(), b.rewards.end());
   }
   return log;

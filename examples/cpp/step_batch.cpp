@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "genmarl/env/output_buffers.hpp"
@@ -30,7 +32,7 @@ int main(int argc, char** argv) {
   const int obs_dim = spec.groups[0].obs_dim;
   genmarl::OutputBuffers buffers(*env);
   const genmarl::StepOutputs& out = buffers.out;
-  const std::vector<float>& obs = buffers.obs[0];  // one group: agent
+  const std::span<const float> obs = std::as_const(buffers.obs[0]).view<float>();  // one group: agent
   env->reset(0, out);
 
   double return_sum = 0.0;

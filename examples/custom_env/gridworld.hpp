@@ -5,7 +5,10 @@
 // grid). Every step each agent gets -0.01 plus +1 the step it first reaches its goal; an agent
 // on its goal stays there. The episode terminates when every agent is on its goal.
 // Observation (float32): own (row, col), goal (row, col), then every other agent's offset,
-// all divided by size. Metric: agents_at_goal (the share at the end of the episode).
+// all divided by size; or, with image=True, a uint8 image [3, size, size] of 0/1 planes (own
+// cell, own goal, the other agents' cells) -- a group's observations may be float32, uint8 or
+// int32 (AgentSpec::obs_dtype, with one observe() overload per type used).
+// Metric: agents_at_goal (the share at the end of the episode).
 #pragma once
 
 #include <algorithm>
@@ -39,11 +42,12 @@ class GridWorld {
         {"agents", genmarl::ParamKind::kInt, 2, "number of agents"},
         {"size", genmarl::ParamKind::kInt, 5, "grid side"},
         {"max_steps", genmarl::ParamKind::kInt, 30, "time limit"},
+        {"image", genmarl::ParamKind::kBool, 0, "observe a uint8 image [3, size, size] instead of coordinates"},
     };
   }
 
   explicit GridWorld(const genmarl::Params& p)
-      : n_(p.get_int("agents")), size_(p.get_int("size")), max_steps_(p.get_int("max_steps")) {
+      : n_(p.get_int("agents")), size_(p.get_int("size")), max_steps_(p.get_int("max_steps")), image_(p.get_bool("image")) {
     if (n_ < 1 || n_ > 16) throw InvalidArgument("gridworld: agents must be in [1, 16], got " + std::to_string(n_));
     if (size_ < 2 || size_ > 64) throw InvalidArgument("gridworld: size must be in [2, 64], got " + std::to_string(size_));
     if (max_steps_ < 1) throw InvalidArgument("gridworld: max_steps must be >= 1");
@@ -60,6 +64,12 @@ class GridWorld {
       a.name = "walker_" + std::to_string(i);
       a.group = "walker";
       a.obs_shape = {4 + 2 * (n_ - 1)};
+      if (image_) {
+        a.obs_shape = {3, size_, size_};
+        a.obs_dtype = genmarl::ObsDtype::kUInt8;
+        a.obs_low.assign(3 * size_ * size_, 0.0f);
+        a.obs_high.assign(3 * size_ * size_, 1.0f);
+      }
       a.action = genmarl::ActionSpace{false, 5, 0.0f, 0.0f};
       a.action_mask = true;
       s.agents.push_back(a);
@@ -126,6 +136,17 @@ class GridWorld {
     }
   }
 
+  void observe(const State& s, int i, std::uint8_t* out) const {
+    const std::size_t plane = static_cast<std::size_t>(size_) * size_;
+    std::memset(out, 0, 3 * plane);
+    auto cell = [&](const std::vector<std::int64_t>& v, int j) { return static_cast<std::size_t>(v[2 * j] * size_ + v[2 * j + 1]); };
+    out[cell(s.pos, i)] = 1;
+    out[plane + cell(s.goal, i)] = 1;
+    for (int j = 0; j < n_; ++j) {
+      if (j != i) out[2 * plane + cell(s.pos, j)] = 1;
+    }
+  }
+
   void action_mask(const State& s, int i, bool* out) const {
     const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
     out[0] = true;
@@ -181,6 +202,7 @@ class GridWorld {
   }
 
   int n_, size_, max_steps_;
+  bool image_;
 };
 
 }  // namespace custom

@@ -135,7 +135,8 @@ def env_spec(
 ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The per-group fields of a :class:`genmarl.VectorEnv`'s transitions.
 
-    For each agent group ``g`` (``n`` agents, observation shape ``s``): ``g/obs (n, *s) float32``,
+    For each agent group ``g`` (``n`` agents, observation shape ``s``): ``g/obs (n, *s)`` of the
+    group's observation dtype (float32, or uint8 / int32 where the scenario declares it),
     ``g/action (n,) int64`` (discrete) or ``(n, act_dim) float32`` (continuous),
     ``g/reward``, ``g/terminated``, ``g/truncated`` (``(n,)``), plus ``g/next_obs`` when
     ``next_obs``; ``g/log_prob`` (and ``g/action_mask (n, num_actions) bool`` for groups with
@@ -146,9 +147,12 @@ def env_spec(
     masked = set(getattr(env, "action_mask_groups", ()))
     spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for g in env.groups:
-        obs_shape = tuple(env.group_observation_space(g).shape)
+        obs_space = env.group_observation_space(g)
+        obs_shape, obs_dtype = tuple(obs_space.shape), np.dtype(obs_space.dtype)
+        if obs_dtype not in (np.dtype(np.uint8), np.dtype(np.int32)):
+            obs_dtype = np.dtype(np.float32)
         n = obs_shape[0]
-        spec[f"{g}/obs"] = (obs_shape, np.dtype(np.float32))
+        spec[f"{g}/obs"] = (obs_shape, obs_dtype)
         act = env.group_action_space(g)
         if isinstance(act, spaces.Box):
             spec[f"{g}/action"] = (tuple(act.shape), np.dtype(np.float32))
@@ -165,7 +169,7 @@ def env_spec(
             spec[f"{g}/value"] = ((n,), np.dtype(np.float32))
             spec[f"{g}/final_value"] = ((n,), np.dtype(np.float32))
         if next_obs:
-            spec[f"{g}/next_obs"] = (obs_shape, np.dtype(np.float32))
+            spec[f"{g}/next_obs"] = (obs_shape, obs_dtype)
     return spec
 
 

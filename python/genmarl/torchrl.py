@@ -82,12 +82,13 @@ class GenmarlEnv(EnvBase):
             n = len(agents)
             space = env.observation_space(agents[0])
             shape = (E, n, *space.shape)
+            dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype  # float32, or uint8 / int32 where declared
             if np.isfinite(space.low).all() and np.isfinite(space.high).all():
                 low = torch.as_tensor(np.broadcast_to(space.low, shape).copy())
                 high = torch.as_tensor(np.broadcast_to(space.high, shape).copy())
-                o = Bounded(low, high, shape, dtype=torch.float32, device=dev)
+                o = Bounded(low, high, shape, dtype=dtype, device=dev)
             else:
-                o = Unbounded(shape, dtype=torch.float32, device=dev)
+                o = Unbounded(shape, dtype=dtype, device=dev)
             group_obs = Composite(observation=o, shape=(E, n))
             aspace = env.action_space(agents[0])
             if hasattr(aspace, "n"):

@@ -115,8 +115,13 @@ std::vector<at::Tensor> observation_views(const BatchedEnv& env, const OutputBuf
   std::vector<at::Tensor> obs;
   const auto& groups = env.spec().groups;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    obs.push_back(at::from_blob(const_cast<float*>(buffers.obs[g].data()), {env.num_envs(), groups[g].num_agents, groups[g].obs_dim},
-                                at::TensorOptions().dtype(at::kFloat)));
+    const auto& o = buffers.obs[g];
+    const at::ScalarType type = o.dtype() == ObsDtype::kUInt8   ? at::kByte
+                                : o.dtype() == ObsDtype::kInt32 ? at::kInt
+                                                                : at::kFloat;
+    at::Tensor t = at::from_blob(const_cast<void*>(o.raw()), {env.num_envs(), groups[g].num_agents, groups[g].obs_dim},
+                                 at::TensorOptions().dtype(type));
+    obs.push_back(type == at::kFloat ? t : t.to(at::kFloat));  // integer observations: a float32 copy
   }
   return obs;
 }

@@ -116,7 +116,7 @@ class MAPPO(GroupedLearner):
         """[..., n, *obs_shape] arrays or tensors -> [..., n, obs_dim] tensors."""
         out = {}
         for g in self.groups:
-            o = torch.as_tensor(obs[g.name], device=self.device)
+            o = torch.as_tensor(obs[g.name], device=self.device).float()  # uint8 / int32 observations too
             lead = o.shape[: o.dim() - self._obs_rank[g.name]]
             out[g.name] = o.reshape(*lead, g.num_agents, g.obs_dim)
         return out

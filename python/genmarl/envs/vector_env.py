@@ -2,7 +2,8 @@
 
 Layout (see docs/api.md):
 
-* per agent (PettingZoo style): ``obs[agent]: [num_envs, obs_dim] float32``,
+* per agent (PettingZoo style): ``obs[agent]: [num_envs, obs_dim] float32`` (or the group's
+  observation dtype: a scenario may declare uint8 or int32 observations),
   ``rewards[agent]: [num_envs] float32``, ``terminated[agent]`` / ``truncated[agent]:
   [num_envs] bool``; these are *views* into the grouped arrays.
 * per agent group (training code): ``obs[group]: [num_envs, agents_in_group, obs_dim]``
@@ -281,11 +282,15 @@ class VectorEnv(ClosesOnExit):
     @staticmethod
     def _make_observation_space(info: dict) -> spaces.Box:
         shape = tuple(info["obs_shape"])
+        dtype = np.dtype(info.get("obs_dtype", "float32"))
         if not info["obs_low"]:
-            return spaces.Box(-np.inf, np.inf, shape, np.float32)
-        low = np.asarray(info["obs_low"], np.float32).reshape(shape)
-        high = np.asarray(info["obs_high"], np.float32).reshape(shape)
-        return spaces.Box(low, high, shape, np.float32)
+            if dtype.kind == "f":
+                return spaces.Box(-np.inf, np.inf, shape, dtype)
+            limits = np.iinfo(dtype)  # unbounded integers: the dtype's range
+            return spaces.Box(int(limits.min), int(limits.max), shape, dtype)
+        low = np.asarray(info["obs_low"], np.float64).reshape(shape).astype(dtype)
+        high = np.asarray(info["obs_high"], np.float64).reshape(shape).astype(dtype)
+        return spaces.Box(low, high, shape, dtype)
 
     @staticmethod
     def _make_action_space(info: dict) -> spaces.Space:
@@ -324,8 +329,9 @@ class VectorEnv(ClosesOnExit):
         return [self.groups[k] for k in self._mask_groups]
 
     def observation_space(self, agent: str) -> spaces.Space:
-        """Observation space of one agent in one env: ``Box(low, high, obs_shape, float32)``
-        (``(obs_dim,)`` for vector observations; unbounded where the scenario states no bounds)."""
+        """Observation space of one agent in one env: ``Box(low, high, obs_shape, dtype)``
+        (``(obs_dim,)`` for vector observations; unbounded where the scenario states no bounds;
+        ``dtype`` float32 unless the scenario declares uint8 or int32 observations)."""
         return self._observation_spaces[self._check_agent(agent)]
 
     def action_space(self, agent: str) -> spaces.Space:
@@ -333,11 +339,15 @@ class VectorEnv(ClosesOnExit):
         return self._action_spaces[self._check_agent(agent)]
 
     def group_observation_space(self, group: str) -> spaces.Box:
-        """Space of one env's grouped observation: ``[agents_in_group, *obs_shape]`` float32."""
+        """Space of one env's grouped observation: ``[agents_in_group, *obs_shape]`` of the group's dtype."""
         info = self._group_info[self._check_group(group)]
         space = self.observation_space(self.group_agents[info["name"]][0])
         n = info["num_agents"]
-        return spaces.Box(np.stack([space.low] * n), np.stack([space.high] * n), (n, *space.shape), np.float32)
+        return spaces.Box(np.stack([space.low] * n), np.stack([space.high] * n), (n, *space.shape), space.dtype)
+
+    def group_obs_dtype(self, group: str) -> np.dtype:
+        """Element type of a group's observations (float32 unless the scenario declares another)."""
+        return np.dtype(self._group_info[self._check_group(group)]["obs_dtype"])
 
     def group_action_space(self, group: str) -> spaces.Space:
         """Space of one env's grouped action: ``MultiDiscrete`` or ``Box(0, 1, (n_g, act_dim))``."""

@@ -416,7 +416,8 @@ class GenerativeAgent(GroupedLearner):
     def _batch_tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         dev = self.device
         return {
-            "obs": {g.name: torch.as_tensor(batch[f"{g.name}/obs"], device=dev) for g in self.groups},
+            # [B, T, n, *obs_shape] of the group's dtype -> [B, T, n, obs_dim] float32 (grid/image observations)
+            "obs": {g.name: torch.as_tensor(batch[f"{g.name}/obs"], device=dev).float().flatten(3) for g in self.groups},
             "actions": torch.cat([torch.as_tensor(batch[f"{g.name}/action"], device=dev) for g in self.groups], -1),
             "rewards": self._cat_groups({g.name: batch[f"{g.name}/reward"] for g in self.groups}),
             "terminated": self._cat_groups({g.name: batch[f"{g.name}/terminated"] for g in self.groups}),

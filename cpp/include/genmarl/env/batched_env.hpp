@@ -47,9 +47,10 @@ class CallGuard {
 
 // Where step()/reset() write their results. Every pointer is caller-owned and
 // sized for num_envs; obs/final_obs hold one pointer per agent group, each to a
-// contiguous [num_envs, agents_in_group, obs_dim] float32 block.
+// contiguous [num_envs, agents_in_group, obs_dim] block of the group's obs_dtype
+// (float32 unless the scenario says otherwise).
 struct StepOutputs {
-  std::vector<float*> obs;
+  std::vector<void*> obs;
   // Per group [num_envs, agents_in_group, action_n] (nullptr for groups without masks, or
   // empty to skip masks): which actions are valid in the state of `obs`.
   std::vector<bool*> action_mask;
@@ -57,7 +58,7 @@ struct StepOutputs {
   bool* terminated = nullptr;      // [num_envs, num_agents]
   bool* truncated = nullptr;       // [num_envs, num_agents]
   bool* done = nullptr;            // [num_envs] the env finished and was auto-reset
-  std::vector<float*> final_obs;   // per group, rows valid where done
+  std::vector<void*> final_obs;    // per group, rows valid where done
   float* final_return = nullptr;   // [num_envs, num_agents] episode return, rows valid where done
   std::int32_t* final_length = nullptr;  // [num_envs] episode length, valid where done
   double* final_metrics = nullptr;  // [num_envs, spec().metric_names.size()], rows valid where done

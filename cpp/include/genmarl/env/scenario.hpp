@@ -20,7 +20,9 @@
 //   void rewards(State&, double* out) const;            // one per agent
 //   bool is_terminal(const State&) const;
 //   std::int64_t steps(const State&) const;
-//   void observe(const State&, int agent, float* out) const;   // spec().agents[agent].obs_dim floats
+//   void observe(const State&, int agent, T* out) const;   // spec().agents[agent].obs_dim values of
+//       the agent's obs_dtype: T = float (float32, the default), std::uint8_t or std::int32_t;
+//       one overload per dtype the scenario's groups use (at least one)
 //   static std::vector<StateArray> export_states(const std::vector<State>&);
 //   static void import_states(std::vector<State>&, const std::vector<StateArray>&);  // validates values
 //
@@ -50,10 +52,17 @@
 
 namespace genmarl {
 
+// Whether a scenario writes observations of element type T.
+template <class S, class T>
+concept ObservesAs = requires(const S cs, const typename S::State& cst, int agent, T* out) {
+  cs.observe(cst, agent, out);
+};
+
 template <class S>
 concept Scenario = std::copy_constructible<S> && std::constructible_from<S, const Params&> &&
+    (ObservesAs<S, float> || ObservesAs<S, std::uint8_t> || ObservesAs<S, std::int32_t>) &&
     requires(const S cs, typename S::State& st, const typename S::State& cst, CounterRng& rng,
-             const std::int64_t* discrete, const float* continuous, int stride, double* values, float* obs,
+             const std::int64_t* discrete, const float* continuous, int stride, double* values,
              std::vector<typename S::State>& states, const std::vector<StateArray>& arrays) {
       typename S::State;
       requires std::copyable<typename S::State>;
@@ -67,7 +76,6 @@ concept Scenario = std::copy_constructible<S> && std::constructible_from<S, cons
       cs.rewards(st, values);
       { cs.is_terminal(cst) } -> std::convertible_to<bool>;
       { cs.steps(cst) } -> std::convertible_to<std::int64_t>;
-      cs.observe(cst, stride, obs);
       { S::export_states(states) } -> std::same_as<std::vector<StateArray>>;
       S::import_states(states, arrays);
     };

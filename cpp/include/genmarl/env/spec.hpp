@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace genmarl {
@@ -167,6 +168,32 @@ struct ActionSpace {
   float high = 1.0f;
 };
 
+// Element type of a group's observations (replay buffers store them as they are: uint8 images
+// take a quarter of float32's memory). A scenario writes each through its observe() overload for
+// that type (float*, std::uint8_t* or std::int32_t*).
+enum class ObsDtype : int { kFloat32 = 0, kUInt8 = 1, kInt32 = 2 };
+
+inline std::size_t obs_dtype_size(ObsDtype d) { return d == ObsDtype::kUInt8 ? 1 : 4; }
+
+// The numpy name ("float32", "uint8", "int32").
+inline const char* obs_dtype_name(ObsDtype d) {
+  switch (d) {
+    case ObsDtype::kUInt8: return "uint8";
+    case ObsDtype::kInt32: return "int32";
+    default: return "float32";
+  }
+}
+
+template <class T>
+constexpr ObsDtype obs_dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return ObsDtype::kFloat32;
+  else if constexpr (std::is_same_v<T, std::uint8_t>) return ObsDtype::kUInt8;
+  else {
+    static_assert(std::is_same_v<T, std::int32_t>, "observations are float, uint8 or int32");
+    return ObsDtype::kInt32;
+  }
+}
+
 // One agent. `group` is set by the scenario: agents of a group are contiguous and share
 // their observation and action spaces (and whether they have an action mask).
 struct AgentSpec {
@@ -174,9 +201,11 @@ struct AgentSpec {
   std::string group;
   int group_index = 0;  // index of the group in EnvSpec::groups (set by finalize())
   int index_in_group = 0;
-  std::vector<int> obs_shape;  // one agent's observation, e.g. {18} or {3, 5, 5}; float32
+  std::vector<int> obs_shape;  // one agent's observation, e.g. {18} or {3, 5, 5}
+  ObsDtype obs_dtype = ObsDtype::kFloat32;
   int obs_dim = 0;             // product of obs_shape (set by finalize())
-  std::vector<float> obs_low, obs_high;  // obs_dim bounds each, or empty for (-inf, inf)
+  std::vector<float> obs_low, obs_high;  // obs_dim bounds each, or empty for unbounded (the
+                                         // dtype's range for integer types)
   ActionSpace action;
   bool action_mask = false;    // Discrete only: the scenario writes which actions are valid
 };
@@ -189,6 +218,7 @@ struct GroupSpec {
   int obs_dim = 0;
   ActionSpace action;
   bool action_mask = false;
+  ObsDtype obs_dtype = ObsDtype::kFloat32;
 };
 
 struct EnvSpec {
@@ -228,11 +258,11 @@ struct EnvSpec {
         for (const auto& g : groups) {
           if (g.name == a.group) throw std::logic_error(name + ": agents of group " + a.group + " are not contiguous");
         }
-        groups.push_back(GroupSpec{a.group, i, 0, a.obs_shape, a.obs_dim, a.action, a.action_mask});
+        groups.push_back(GroupSpec{a.group, i, 0, a.obs_shape, a.obs_dim, a.action, a.action_mask, a.obs_dtype});
       }
       auto& g = groups.back();
-      if (g.obs_shape != a.obs_shape || g.action.continuous != a.action.continuous || g.action.n != a.action.n ||
-          g.action_mask != a.action_mask) {
+      if (g.obs_shape != a.obs_shape || g.obs_dtype != a.obs_dtype || g.action.continuous != a.action.continuous ||
+          g.action.n != a.action.n || g.action_mask != a.action_mask) {
         throw std::logic_error(name + ": agents of group " + a.group + " differ in their spaces");
       }
       a.group_index = static_cast<int>(groups.size()) - 1;

@@ -39,6 +39,12 @@ class VectorEnv final : public BatchedEnv {
     num_envs_ = num_envs;
     num_agents_ = spec_.num_agents();
     if (num_agents_ > kMaxAgents) throw InvalidArgument("at most 64 agents are supported");
+    for (const auto& g : spec_.groups) {
+      if (!observes(g.obs_dtype)) {
+        throw std::logic_error(spec_.name + ": group " + g.name + " has " + obs_dtype_name(g.obs_dtype) +
+                               " observations but the scenario has no observe() for that type");
+      }
+    }
     states_.resize(num_envs);
     for (auto& s : states_) scenario_.init_state(s);
     rngs_.resize(num_envs);
@@ -275,13 +281,30 @@ class VectorEnv final : public BatchedEnv {
     }
   }
 
-  void write_obs(int e, const std::vector<float*>& obs) const {
+  static bool observes(ObsDtype d) {
+    switch (d) {
+      case ObsDtype::kUInt8: return ObservesAs<Scenario, std::uint8_t>;
+      case ObsDtype::kInt32: return ObservesAs<Scenario, std::int32_t>;
+      default: return ObservesAs<Scenario, float>;
+    }
+  }
+
+  template <class T>
+  void observe_as(const State& s, int i, void* base, std::size_t offset) const {
+    if constexpr (ObservesAs<Scenario, T>) scenario_.observe(s, i, static_cast<T*>(base) + offset);
+  }
+
+  void write_obs(int e, const std::vector<void*>& obs) const {
     const State& s = states_[e];
     for (int i = 0; i < num_agents_; ++i) {
       const auto& a = spec_.agents[i];
       const auto& g = spec_.groups[a.group_index];
-      float* dst = obs[a.group_index] + (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.obs_dim;
-      scenario_.observe(s, i, dst);
+      const std::size_t offset = (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.obs_dim;
+      switch (g.obs_dtype) {  // checked at construction: the scenario observes every group's type
+        case ObsDtype::kFloat32: observe_as<float>(s, i, obs[a.group_index], offset); break;
+        case ObsDtype::kUInt8: observe_as<std::uint8_t>(s, i, obs[a.group_index], offset); break;
+        case ObsDtype::kInt32: observe_as<std::int32_t>(s, i, obs[a.group_index], offset); break;
+      }
     }
   }
 

@@ -58,7 +58,8 @@ class Policy {
 // actions to each group's box. Throws ExportError when shapes do not fit the env.
 void write_actions(BatchedEnv& env, const std::vector<at::Tensor>& actions);
 
-// Grouped observation tensors (CPU, float32) viewing `buffers.obs` without copying.
+// Grouped observation tensors (CPU, float32) viewing `buffers.obs` without copying (integer
+// observations, see ObsDtype, are converted: a float32 copy made at the call).
 std::vector<at::Tensor> observation_views(const BatchedEnv& env, const OutputBuffers& buffers);
 
 }  // namespace genmarl::torch
