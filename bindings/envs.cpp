@@ -46,6 +46,64 @@ std::string shape_of(const std::vector<py::ssize_t>& v) {
   return s + ")";
 }
 
+// Fresh arrays and views through the numpy C API directly: pybind11's array constructors (shape
+// and stride vectors, flag lookups) cost about as much as a one-env step itself, and a step
+// returns a dozen arrays.
+py::array fresh_array(const py::dtype& dt, std::initializer_list<py::ssize_t> dims, const std::vector<int>& more = {}) {
+  auto& api = py::detail::npy_api::get();
+  Py_intptr_t d[32];
+  int nd = 0;
+  for (auto v : dims) d[nd++] = v;
+  for (int v : more) d[nd++] = v;
+  PyObject* descr = dt.ptr();
+  Py_INCREF(descr);  // stolen by PyArray_NewFromDescr
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, d, nullptr, nullptr, 0, nullptr);
+  if (a == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
+}
+
+// x[:, j] of an array [E, n, ...]: a view [E, ...] whose base is x (as numpy's basic slicing).
+py::array column(const py::handle& x, int j) {
+  auto& api = py::detail::npy_api::get();
+  const auto* p = py::detail::array_proxy(x.ptr());
+  Py_intptr_t dims[32], strides[32];
+  dims[0] = p->dimensions[0];
+  strides[0] = p->strides[0];
+  for (int k = 2; k < p->nd; ++k) {
+    dims[k - 1] = p->dimensions[k];
+    strides[k - 1] = p->strides[k];
+  }
+  Py_INCREF(p->descr);
+  PyObject* v = api.PyArray_NewFromDescr_(api.PyArray_Type_, p->descr, p->nd - 1, dims, strides, p->data + j * p->strides[1],
+                                          p->flags & ~py::detail::npy_api::NPY_ARRAY_OWNDATA_, nullptr);
+  if (v == nullptr) throw py::error_already_set();
+  Py_INCREF(x.ptr());
+  if (api.PyArray_SetBaseObject_(v, x.ptr()) != 0) {  // steals the reference to x
+    Py_DECREF(v);
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::array>(v);
+}
+
+// x[:, first:first + count] of an array [E, A]: a view [E, count] whose base is x (the whole
+// array when it is all of x's columns, as in a one-group env).
+py::object columns(const py::handle& x, int first, int count) {
+  const auto* p = py::detail::array_proxy(x.ptr());
+  if (first == 0 && count == p->dimensions[1]) return py::reinterpret_borrow<py::object>(x);
+  auto& api = py::detail::npy_api::get();
+  Py_intptr_t dims[2] = {p->dimensions[0], count}, strides[2] = {p->strides[0], p->strides[1]};
+  Py_INCREF(p->descr);
+  PyObject* v = api.PyArray_NewFromDescr_(api.PyArray_Type_, p->descr, 2, dims, strides, p->data + first * p->strides[1],
+                                          p->flags & ~py::detail::npy_api::NPY_ARRAY_OWNDATA_, nullptr);
+  if (v == nullptr) throw py::error_already_set();
+  Py_INCREF(x.ptr());
+  if (api.PyArray_SetBaseObject_(v, x.ptr()) != 0) {
+    Py_DECREF(v);
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::object>(v);
+}
+
 // One mutex per env, re-created in a forked child (ForkLocal): one inherited from a thread that
 // does not exist there could never be unlocked. Called with the GIL held, which serialises the
 // pid check between Python threads; waits for the mutex with the GIL released.
@@ -66,6 +124,8 @@ class EnvMutex {
 
 class PyBatchedEnv {
  public:
+  static constexpr int kReleaseGilEnvs = 8;  // step() keeps the GIL below this many envs
+
   explicit PyBatchedEnv(std::unique_ptr<BatchedEnv> env) : env_(std::move(env)) {
     const auto& spec = env_->spec();
     for (const auto& g : spec.groups) {
@@ -74,6 +134,12 @@ class PyBatchedEnv {
       obs_dtypes_.push_back(numpy_dtype(g.obs_dtype));
     }
     scratch_final_metrics_.resize(static_cast<std::size_t>(env_->num_envs()) * spec.metric_names.size());
+    scratch_final_return_.resize(static_cast<std::size_t>(env_->num_envs()) * spec.num_agents());
+    scratch_final_length_.resize(static_cast<std::size_t>(env_->num_envs()));
+    for (const auto& a : spec.agents) agent_keys_.emplace_back(a.name);
+    for (const auto& g : spec.groups) group_keys_.emplace_back(g.name);
+    done_key_ = py::str("done");
+    action_mask_key_ = py::str("action_mask");
     has_masks_ = spec.any_action_mask();
   }
 
@@ -194,6 +260,16 @@ class PyBatchedEnv {
           throw py::type_error("actions of " + who() + " must be an integer array (Discrete action space), got dtype " +
                                std::string(py::str(raw.dtype())));
         }
+        static const int kInt64 = py::dtype::of<std::int64_t>().num();
+        const auto* p = py::detail::array_proxy(raw.ptr());
+        const auto* descr = py::detail::array_descriptor_proxy(p->descr);
+        const bool ready = descr->type_num == kInt64 && descr->byteorder != '>' &&
+                           (p->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0 &&
+                           (p->flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+        if (ready) {  // the common case: no conversion call
+          converted.push_back(std::move(raw));
+          continue;
+        }
         converted.push_back(py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(raw));
         if (!converted.back()) throw py::type_error("actions of " + who() + " could not be converted to int64");
       }
@@ -226,34 +302,37 @@ class PyBatchedEnv {
     std::vector<py::array> obs = new_obs();
     std::vector<py::object> masks = new_masks();
     const int M = static_cast<int>(sp.metric_names.size());
-    py::array_t<float> rewards({E, A});
-    py::array_t<bool> terminated({E, A});
-    py::array_t<bool> truncated({E, A});
-    py::array_t<bool> done({E});
-    py::array_t<float> final_return({E, A});
-    py::array_t<std::int32_t> final_length({E});
+    py::array rewards = fresh_array(f32_, {E, A});
+    py::array terminated = fresh_array(bool_, {E, A});
+    py::array truncated = fresh_array(bool_, {E, A});
+    py::array done = fresh_array(bool_, {E});
     StepOutputs out;
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
     out.action_mask = mask_pointers(masks);
     out.final_metrics = scratch_final_metrics_.data();
     for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
-    out.rewards = rewards.mutable_data();
-    out.terminated = terminated.mutable_data();
-    out.truncated = truncated.mutable_data();
-    out.done = done.mutable_data();
-    out.final_return = final_return.mutable_data();
-    out.final_length = final_length.mutable_data();
+    out.rewards = static_cast<float*>(rewards.mutable_data());
+    out.terminated = static_cast<bool*>(terminated.mutable_data());
+    out.truncated = static_cast<bool*>(truncated.mutable_data());
+    out.done = static_cast<bool*>(done.mutable_data());
+    out.final_return = scratch_final_return_.data();
+    out.final_length = scratch_final_length_.data();
     {
       // step() validates the actions (InvalidArgument -> ValueError) before anything changes.
-      py::gil_scoped_release release;
+      // A few envs step in well under a microsecond: releasing and retaking the GIL would cost
+      // more than other Python threads gain.
+      std::optional<py::gil_scoped_release> release;
+      if (E >= kReleaseGilEnvs) release.emplace();
       env_->step(out);
     }
     // Final observations only when some env finished: fresh zero arrays, done rows copied in.
-    const bool* d = done.data();
+    const bool* d = static_cast<const bool*>(done.data());
     bool any = false;
     for (int e = 0; e < E; ++e) any = any || d[e];
     py::object final_obs = py::none();
     py::object final_metrics = py::none();
+    py::object final_return = py::none();
+    py::object final_length = py::none();
     if (any) {
       py::list lst;
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
@@ -268,27 +347,107 @@ class PyBatchedEnv {
         lst.append(arr);
       }
       final_obs = lst;
-      float* fr = final_return.mutable_data();
-      std::int32_t* fl = final_length.mutable_data();
+      py::array_t<float> fr_arr({E, A});
+      py::array_t<std::int32_t> fl_arr({E});
       py::array_t<double> fm_arr({E, M});
+      float* fr = fr_arr.mutable_data();
+      std::int32_t* fl = fl_arr.mutable_data();
       double* fm = fm_arr.mutable_data();
-      for (int e = 0; e < E; ++e) {
+      for (int e = 0; e < E; ++e) {  // rows of envs that did not finish are zero
+        const std::size_t ra = static_cast<std::size_t>(e) * A, rm = static_cast<std::size_t>(e) * M;
         if (!d[e]) {
-          std::fill_n(fr + static_cast<std::size_t>(e) * A, A, 0.0f);
-          std::fill_n(fm + static_cast<std::size_t>(e) * M, M, 0.0);
+          std::fill_n(fr + ra, A, 0.0f);
+          std::fill_n(fm + rm, M, 0.0);
           fl[e] = 0;
-        } else if (M > 0) {
-          std::memcpy(fm + static_cast<std::size_t>(e) * M, scratch_final_metrics_.data() + static_cast<std::size_t>(e) * M,
-                      sizeof(double) * M);
+          continue;
         }
+        std::memcpy(fr + ra, scratch_final_return_.data() + ra, sizeof(float) * A);
+        fl[e] = scratch_final_length_[e];
+        if (M > 0) std::memcpy(fm + rm, scratch_final_metrics_.data() + rm, sizeof(double) * M);
       }
+      final_return = fr_arr;
+      final_length = fl_arr;
       final_metrics = fm_arr;
-    } else {
-      std::memset(final_return.mutable_data(), 0, sizeof(float) * E * A);
-      std::memset(final_length.mutable_data(), 0, sizeof(std::int32_t) * E);
     }
     return py::make_tuple(to_list(obs), rewards, terminated, truncated, done, final_obs, final_return, final_length,
                           mask_list(masks), final_metrics);
+  }
+
+  // The per-agent API's step (VectorEnv.step), built here because it is the hot path of a
+  // one-env Python loop. actions: a dict {agent: array} with exactly the env's agents (None is
+  // returned otherwise, and Python names what is wrong). Returns (obs, rewards, terminated,
+  // truncated, infos) keyed by agent -- views into the grouped arrays, infos holding the
+  // agent's "action_mask" -- then (done, final_obs per group or None, final_return,
+  // final_length, final_metrics) for the infos of finished episodes.
+  py::object step_agents(const py::dict& actions) {
+    const auto& sp = spec();
+    const int A = sp.num_agents();
+    if (static_cast<int>(PyDict_Size(actions.ptr())) != A) return py::none();
+    py::list arrays(A);
+    for (int i = 0; i < A; ++i) {
+      PyObject* v = PyDict_GetItemWithError(actions.ptr(), agent_keys_[i].ptr());
+      if (v == nullptr) {
+        if (PyErr_Occurred()) throw py::error_already_set();
+        return py::none();
+      }
+      arrays[i] = py::reinterpret_borrow<py::object>(v);
+    }
+    py::tuple r = step(arrays, false);
+    const py::list obs = r[0];
+    const py::array rew = r[1], term = r[2], trunc = r[3];
+    const py::object masks = r[8];
+    py::dict obs_d, rew_d, term_d, trunc_d, infos;
+    for (int i = 0; i < A; ++i) {
+      const auto& a = sp.agents[i];
+      const py::str& key = agent_keys_[i];
+      obs_d[key] = column(obs[a.group_index], a.index_in_group);
+      rew_d[key] = column(rew, i);
+      term_d[key] = column(term, i);
+      trunc_d[key] = column(trunc, i);
+      py::dict info;
+      if (!masks.is_none()) {
+        const py::object m = py::reinterpret_borrow<py::list>(masks)[a.group_index];
+        if (!m.is_none()) info[action_mask_key_] = column(m, a.index_in_group);
+      }
+      infos[key] = info;
+    }
+    return py::make_tuple(obs_d, rew_d, term_d, trunc_d, infos, r[4], r[5], r[6], r[7], r[9]);
+  }
+
+  // VectorEnv.step_grouped's dicts, built here like step_agents': actions {group: array} with
+  // exactly the env's groups (else None). Returns (obs, rewards, terminated, truncated) keyed by
+  // group -- rewards and dones are views of the group's columns -- then (infos with "done" and,
+  // for envs with masks, "action_mask" {group: mask}, done, final_obs per group or None,
+  // final_return, final_length, final_metrics).
+  py::object step_groups(const py::dict& actions) {
+    const auto& sp = spec();
+    const int G = static_cast<int>(sp.groups.size());
+    if (static_cast<int>(PyDict_Size(actions.ptr())) != G) return py::none();
+    py::list arrays(G);
+    for (int k = 0; k < G; ++k) {
+      PyObject* v = PyDict_GetItemWithError(actions.ptr(), group_keys_[k].ptr());
+      if (v == nullptr) {
+        if (PyErr_Occurred()) throw py::error_already_set();
+        return py::none();
+      }
+      arrays[k] = py::reinterpret_borrow<py::object>(v);
+    }
+    py::tuple r = step(arrays, true);
+    const py::list obs = r[0];
+    const py::object masks = r[8];
+    py::dict obs_d, rew_d, term_d, trunc_d, infos, mask_d;
+    for (int k = 0; k < G; ++k) {
+      const auto& g = sp.groups[k];
+      const py::str& key = group_keys_[k];
+      obs_d[key] = obs[k];
+      rew_d[key] = columns(r[1], g.first_agent, g.num_agents);
+      term_d[key] = columns(r[2], g.first_agent, g.num_agents);
+      trunc_d[key] = columns(r[3], g.first_agent, g.num_agents);
+      if (!masks.is_none() && g.action_mask) mask_d[key] = py::reinterpret_borrow<py::list>(masks)[k];
+    }
+    infos[done_key_] = r[4];
+    if (!masks.is_none()) infos[action_mask_key_] = mask_d;
+    return py::make_tuple(obs_d, rew_d, term_d, trunc_d, infos, r[4], r[5], r[6], r[7], r[9]);
   }
 
   py::dict get_state() {
@@ -347,7 +506,9 @@ class PyBatchedEnv {
   std::vector<py::array> new_obs() const {
     std::vector<py::array> obs;
     const auto& groups = spec().groups;
-    for (std::size_t g = 0; g < groups.size(); ++g) obs.emplace_back(obs_dtypes_[g], obs_shape(groups[g]));
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      obs.push_back(fresh_array(obs_dtypes_[g], {env_->num_envs(), groups[g].num_agents}, groups[g].obs_shape));
+    }
     return obs;
   }
   static py::dtype numpy_dtype(genmarl::ObsDtype d) {
@@ -367,14 +528,14 @@ class PyBatchedEnv {
     std::vector<py::object> masks;
     if (!has_masks_) return masks;
     for (const auto& g : spec().groups) {
-      if (g.action_mask) masks.push_back(py::array_t<bool>({env_->num_envs(), g.num_agents, g.action.n}));
+      if (g.action_mask) masks.push_back(fresh_array(bool_, {env_->num_envs(), g.num_agents, g.action.n}));
       else masks.push_back(py::none());
     }
     return masks;
   }
   static std::vector<bool*> mask_pointers(std::vector<py::object>& masks) {
     std::vector<bool*> ptrs;
-    for (auto& m : masks) ptrs.push_back(m.is_none() ? nullptr : py::cast<py::array_t<bool>>(m).mutable_data());
+    for (auto& m : masks) ptrs.push_back(m.is_none() ? nullptr : static_cast<bool*>(py::reinterpret_borrow<py::array>(m).mutable_data()));
     return ptrs;
   }
   template <class T>
@@ -387,7 +548,13 @@ class PyBatchedEnv {
   std::unique_ptr<BatchedEnv> env_;
   std::vector<std::vector<unsigned char>> scratch_final_obs_;  // written by step(), under the mutex
   std::vector<py::dtype> obs_dtypes_;                       // per group
+  py::dtype f32_ = py::dtype::of<float>(), bool_ = py::dtype::of<bool>();
   std::vector<double> scratch_final_metrics_;          // likewise: [num_envs, num_metrics]
+  std::vector<float> scratch_final_return_;            // likewise: [num_envs, num_agents]
+  std::vector<std::int32_t> scratch_final_length_;     // likewise: [num_envs]
+  std::vector<py::str> agent_keys_, group_keys_;       // the agents' and groups' names, as Python keys
+  py::str done_key_;
+  py::str action_mask_key_;
   bool has_masks_ = false;
   EnvMutex mutex_;
 };
@@ -462,6 +629,10 @@ void bind_envs(py::module_& m) {
       .def("reset", &PyBatchedEnv::reset, py::arg("seed") = py::none())
       .def("observe", &PyBatchedEnv::observe)
       .def("step", &PyBatchedEnv::step, py::arg("actions"), py::arg("grouped"))
+      .def("step_groups", &PyBatchedEnv::step_groups, py::arg("actions"),
+           "VectorEnv.step_grouped: grouped dicts built in C++, or None when the keys are not exactly the groups")
+      .def("step_agents", &PyBatchedEnv::step_agents, py::arg("actions"),
+           "VectorEnv.step: per-agent dicts built in C++, or None when the keys are not exactly the agents")
       .def("get_state", &PyBatchedEnv::get_state)
       .def("set_state", &PyBatchedEnv::set_state, py::arg("state"))
       .def_property_readonly("num_curriculum_stages", [](PyBatchedEnv& s) { return s.env().num_curriculum_stages(); })

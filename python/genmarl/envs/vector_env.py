@@ -453,7 +453,26 @@ class VectorEnv(ClosesOnExit):
         ``_final_info``). Gymnasium 0.29's names ``final_observation`` / ``_final_observation``
         still answer, with a ``DeprecationWarning``.
         """
-        self._check_open()
+        if self._closed:
+            raise RuntimeError("this VectorEnv is closed")
+        # the dicts of views are built in C++ (the one-env loop's hot path); other mappings and
+        # wrong keys take the Python route, which names what is wrong
+        fast = self._env.step_agents(actions) if type(actions) is dict else None
+        if fast is None:
+            fast = self._step_agents_checked(actions)
+        obs_d, rew_d, term_d, trunc_d, infos, done, final_obs, final_ret, final_len, final_met = fast
+        if final_obs is not None:
+            metrics = self._metrics(final_met)
+            for a, i, g, j in self._layout:
+                final_info = {"episode_return": final_ret[:, i], "episode_length": final_len}
+                if metrics:
+                    final_info["metrics"] = metrics
+                infos[a] = Infos(infos[a], final_obs=final_obs[g][:, j], _final_obs=done, **final_info)
+                infos[a]["final_info"], infos[a]["_final_info"] = final_info, done
+        return obs_d, rew_d, term_d, trunc_d, infos
+
+    def _step_agents_checked(self, actions: Mapping[str, Any]) -> tuple:
+        """``_core.BatchedEnv.step_agents`` for any mapping, with errors naming missing or unknown agents."""
         if not isinstance(actions, Mapping):
             raise TypeError(f"actions must be a dict keyed by agent name, got {type(actions).__name__}")
         try:
@@ -466,20 +485,9 @@ class VectorEnv(ClosesOnExit):
             raise KeyError(f"actions contain unknown agents {extra}; expected exactly {self.possible_agents}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, False)
         layout = self._layout
-        obs_d = self._per_agent(obs)
-        rew_d = {a: rew[:, i] for a, i, _, _ in layout}
-        term_d = {a: term[:, i] for a, i, _, _ in layout}
-        trunc_d = {a: trunc[:, i] for a, i, _, _ in layout}
-        infos = self._agent_mask_info(masks)
-        if final_obs is not None:
-            metrics = self._metrics(final_met)
-            for a, i, g, j in layout:
-                final_info = {"episode_return": final_ret[:, i], "episode_length": final_len}
-                if metrics:
-                    final_info["metrics"] = metrics
-                infos[a] = Infos(infos[a], final_obs=final_obs[g][:, j], _final_obs=done, **final_info)
-                infos[a]["final_info"], infos[a]["_final_info"] = final_info, done
-        return obs_d, rew_d, term_d, trunc_d, infos
+        return (self._per_agent(obs), {a: rew[:, i] for a, i, _, _ in layout}, {a: term[:, i] for a, i, _, _ in layout},
+                {a: trunc[:, i] for a, i, _, _ in layout}, self._agent_mask_info(masks), done, final_obs, final_ret,
+                final_len, final_met)
 
     def _metrics(self, final_metrics: np.ndarray) -> dict[str, np.ndarray]:
         return {m: final_metrics[:, k] for k, m in enumerate(self.metric_names)}
@@ -498,7 +506,27 @@ class VectorEnv(ClosesOnExit):
         given as ``"_final_obs"`` and ``"_final_info"``). Gymnasium 0.29's ``"final_observation"``
         still answers, with a ``DeprecationWarning``.
         """
-        self._check_open()
+        if self._closed:
+            raise RuntimeError("this VectorEnv is closed")
+        # the dicts of views are built in C++ (see step); other mappings and wrong keys take the
+        # Python route, which names what is wrong
+        fast = self._env.step_groups(actions) if type(actions) is dict else None
+        if fast is None:
+            fast = self._step_groups_checked(actions)
+        obs_d, rew_d, term_d, trunc_d, infos, done, final_obs, final_ret, final_len, final_met = fast
+        if final_obs is not None:
+            final_info: dict[str, Any] = {
+                "episode_return": {g: final_ret[:, s] for g, s in self._group_slices},
+                "episode_length": final_len,
+            }
+            if self.metric_names:
+                final_info["metrics"] = self._metrics(final_met)
+            infos = Infos(infos, final_obs=dict(zip(self.groups, final_obs)), _final_obs=done, **final_info)
+            infos["final_info"], infos["_final_info"] = final_info, done
+        return obs_d, rew_d, term_d, trunc_d, infos
+
+    def _step_groups_checked(self, actions: Mapping[str, Any]) -> tuple:
+        """``_core.BatchedEnv.step_groups`` for any mapping, with errors naming missing or unknown groups."""
         if not isinstance(actions, Mapping):
             raise TypeError(f"actions must be a dict keyed by group name, got {type(actions).__name__}")
         try:
@@ -511,22 +539,9 @@ class VectorEnv(ClosesOnExit):
             raise KeyError(f"actions contain unknown groups {extra}; expected exactly {self.groups}")
         obs, rew, term, trunc, done, final_obs, final_ret, final_len, masks, final_met = self._env.step(arrays, True)
         infos: dict[str, Any] = {"done": done, **self._grouped_mask_info(masks)}
-        if final_obs is not None:
-            final_info: dict[str, Any] = {
-                "episode_return": {g: final_ret[:, s] for g, s in self._group_slices},
-                "episode_length": final_len,
-            }
-            if self.metric_names:
-                final_info["metrics"] = self._metrics(final_met)
-            infos = Infos(infos, final_obs=dict(zip(self.groups, final_obs)), _final_obs=done, **final_info)
-            infos["final_info"], infos["_final_info"] = final_info, done
-        return (
-            dict(zip(self.groups, obs)),
-            {g: rew[:, s] for g, s in self._group_slices},
-            {g: term[:, s] for g, s in self._group_slices},
-            {g: trunc[:, s] for g, s in self._group_slices},
-            infos,
-        )
+        return (dict(zip(self.groups, obs)), {g: rew[:, s] for g, s in self._group_slices},
+                {g: term[:, s] for g, s in self._group_slices}, {g: trunc[:, s] for g, s in self._group_slices},
+                infos, done, final_obs, final_ret, final_len, final_met)
 
     def sample_actions(
         self, rng: np.random.Generator | None = None, grouped: bool = False, action_mask: Mapping[str, np.ndarray] | None = None
