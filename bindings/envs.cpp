@@ -310,7 +310,20 @@ class PyBatchedEnv {
     for (auto& a : obs) out.obs.push_back(a.mutable_data());
     out.action_mask = mask_pointers(masks);
     out.final_metrics = scratch_final_metrics_.data();
-    for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
+    // Final observations: when the last step ended some episode (envs with short or staggered
+    // episodes end some every step), into fresh arrays that the step's threads complete (zero
+    // rows where nothing ended); otherwise into scratch, copied out in the rare step that ends one.
+    std::vector<py::array> final_arrays;
+    static const bool kTmpOff = std::getenv("GENMARL_TMP_SCRATCH") != nullptr;
+    if (final_in_place_ && !kTmpOff) {
+      for (std::size_t g = 0; g < sp.groups.size(); ++g) {
+        final_arrays.push_back(fresh_array(obs_dtypes_[g], {E, sp.groups[g].num_agents}, sp.groups[g].obs_shape));
+        out.final_obs.push_back(final_arrays.back().mutable_data());
+      }
+      out.clear_unfinished_final_obs = true;
+    } else {
+      for (auto& s : scratch_final_obs_) out.final_obs.push_back(s.data());
+    }
     out.rewards = static_cast<float*>(rewards.mutable_data());
     out.terminated = static_cast<bool*>(terminated.mutable_data());
     out.truncated = static_cast<bool*>(truncated.mutable_data());
@@ -333,7 +346,11 @@ class PyBatchedEnv {
     py::object final_metrics = py::none();
     py::object final_return = py::none();
     py::object final_length = py::none();
-    if (any) {
+    const bool in_place = final_in_place_;
+    final_in_place_ = any;
+    if (any && in_place) {
+      final_obs = to_list(final_arrays);
+    } else if (any) {
       py::list lst;
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
         const auto& gs = sp.groups[g];
@@ -347,6 +364,8 @@ class PyBatchedEnv {
         lst.append(arr);
       }
       final_obs = lst;
+    }
+    if (any) {
       py::array_t<float> fr_arr({E, A});
       py::array_t<std::int32_t> fl_arr({E});
       py::array_t<double> fm_arr({E, M});
@@ -551,6 +570,7 @@ class PyBatchedEnv {
   py::dtype f32_ = py::dtype::of<float>(), bool_ = py::dtype::of<bool>();
   std::vector<double> scratch_final_metrics_;          // likewise: [num_envs, num_metrics]
   std::vector<float> scratch_final_return_;            // likewise: [num_envs, num_agents]
+  bool final_in_place_ = false;                        // the last step ended an episode (under the mutex)
   std::vector<std::int32_t> scratch_final_length_;     // likewise: [num_envs]
   std::vector<py::str> agent_keys_, group_keys_;       // the agents' and groups' names, as Python keys
   py::str done_key_;

@@ -62,6 +62,9 @@ struct StepOutputs {
   float* final_return = nullptr;   // [num_envs, num_agents] episode return, rows valid where done
   std::int32_t* final_length = nullptr;  // [num_envs] episode length, valid where done
   double* final_metrics = nullptr;  // [num_envs, spec().metric_names.size()], rows valid where done
+  // step() also zeroes the final_obs rows of the envs that did not finish (in its threads), so
+  // final_obs is complete without a pass over it afterwards.
+  bool clear_unfinished_final_obs = false;
 };
 
 // One named array of the full simulator state: dtype is a numpy type string

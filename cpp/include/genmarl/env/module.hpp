@@ -34,7 +34,8 @@ namespace genmarl {
 
 // Bumped whenever EnvEntry, EnvSpec, StepOutputs or BatchedEnv change layout.
 // 2: BatchedEnv::take_error; errors cross the boundary as values.
-// 3: string and any-length list arguments (Params, ParamSpec).
+// 3: string and any-length list arguments (Params, ParamSpec); per-group observation dtype
+//    (AgentSpec, GroupSpec, StepOutputs' untyped obs pointers, clear_unfinished_final_obs).
 inline constexpr int kEnvModuleVersion = 3;
 
 struct EnvModuleAbi {

@@ -308,6 +308,14 @@ class VectorEnv final : public BatchedEnv {
     }
   }
 
+  void clear_obs_rows(int e, const std::vector<void*>& obs) const {
+    for (std::size_t k = 0; k < spec_.groups.size(); ++k) {
+      const auto& g = spec_.groups[k];
+      const std::size_t row = static_cast<std::size_t>(g.num_agents) * g.obs_dim * obs_dtype_size(g.obs_dtype);
+      std::memset(static_cast<unsigned char*>(obs[k]) + static_cast<std::size_t>(e) * row, 0, row);
+    }
+  }
+
   void step_one(int e, const StepOutputs& out) {
     State& s = states_[e];
     CounterRng& rng = rngs_[e];
@@ -338,6 +346,7 @@ class VectorEnv final : public BatchedEnv {
     if (!done) {
       write_obs(e, out.obs);
       write_masks(e, out.action_mask);
+      if (out.clear_unfinished_final_obs) clear_obs_rows(e, out.final_obs);
       return;
     }
     write_obs(e, out.final_obs);

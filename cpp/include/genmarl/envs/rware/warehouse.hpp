@@ -522,9 +522,9 @@ class Warehouse {
         const std::size_t cell = inside ? static_cast<std::size_t>(cy) * W_ + cx : 0;
         const std::int32_t aid = inside ? s.grid_agent[cell] : 0;
         const std::int32_t sid = inside ? s.grid_shelf[cell] : 0;
-        o[0] = aid ? 1.0f : 0.0f;
-        const int d = aid ? s.dir[aid - 1] : kUp;
-        for (int k = 0; k < 4; ++k) o[1 + k] = d == k ? 1.0f : 0.0f;
+        // has_robot and its direction one-hot (an empty cell reads as facing UP)
+        static constexpr float kRobot[5][5] = {{0, 1, 0, 0, 0}, {1, 1, 0, 0, 0}, {1, 0, 1, 0, 0}, {1, 0, 0, 1, 0}, {1, 0, 0, 0, 1}};
+        std::memcpy(o, kRobot[aid ? 1 + s.dir[aid - 1] : 0], 5 * sizeof(float));
         o += 5;
         const std::uint32_t msg = aid ? s.message[aid - 1] : 0U;
         for (int k = 0; k < msg_bits_; ++k) o[k] = static_cast<float>((msg >> (msg_bits_ - 1 - k)) & 1U);

@@ -19,7 +19,8 @@ inline void Warehouse::resolve_moves(State& s, std::int64_t* act) const {
     std::vector<int> order, members, level, next, visited;
     PySet c, c2;
   };
-  thread_local Scratch t;
+  thread_local Scratch tls;
+  Scratch& t = tls;  // one TLS lookup per call
   const std::size_t cells = static_cast<std::size_t>(H_) * W_;
   if (t.node_of.size() < cells) t.node_of.assign(cells, -1);
   const int max_nodes = 2 * n_;
@@ -55,6 +56,19 @@ inline void Warehouse::resolve_moves(State& s, std::int64_t* act) const {
     const int a = node(sx, sy), b = node(tx, ty);
     t.succ[a] = b;
     t.pred[b][t.npred[b]++] = a;
+  }
+  // The common case, decided without the graph walk: no robot heads into a cell another robot
+  // starts from or heads into. Every component is then one edge into a free cell (or a robot
+  // standing still), and every robot moves as requested.
+  bool simple = true;
+  for (int i = 0; i < n_ && simple; ++i) {
+    const int a = t.node_of[static_cast<std::size_t>(s.ay[i]) * W_ + s.ax[i]];
+    const int b = t.succ[a];
+    simple = t.npred[b] == 1 && (b == a || t.succ[b] < 0);
+  }
+  if (simple) {
+    for (int k = 0; k < nodes; ++k) t.node_of[static_cast<std::size_t>(t.ny[k]) * W_ + t.nx[k]] = -1;
+    return;
   }
   auto agent_at = [&](int k) { return s.grid_agent[static_cast<std::size_t>(t.ny[k]) * W_ + t.nx[k]]; };
   auto hash = [&](int k) { return tuple_hash(static_cast<std::uint64_t>(t.nx[k]), static_cast<std::uint64_t>(t.ny[k])); };
