@@ -254,6 +254,31 @@ def test_returned_arrays_are_never_overwritten():
             np.testing.assert_array_equal(d[a], k[a])
 
 
+def test_large_arrays_recycle_memory_only_after_they_are_freed():
+    # 1024 envs: observations (and final observations) are large enough to take recycled blocks
+    env = genmarl.make("simple_spread", num_envs=1024, num_threads=2, max_cycles=4)
+    twin = genmarl.make("simple_spread", num_envs=1024, num_threads=1, max_cycles=4)
+    rng = np.random.default_rng(0)
+    env.reset_grouped(seed=3)
+    twin.reset_grouped(seed=3)
+    kept, copies = [], []
+    for t in range(12):  # some results are dropped (their blocks come back), some kept
+        acts = env.sample_actions(rng, grouped=True)
+        res = env.step_grouped(acts)
+        ref = twin.step_grouped(acts)
+        np.testing.assert_array_equal(res[0]["agent"], ref[0]["agent"])
+        if "final_obs" in res[4]:
+            np.testing.assert_array_equal(res[4]["final_obs"]["agent"], ref[4]["final_obs"]["agent"])
+            assert not res[4]["final_obs"]["agent"][~res[4]["done"]].any()  # rows of unfinished envs are zero
+        if t % 3 == 0:
+            kept.append(res)
+            copies.append((res[0]["agent"].copy(), res[1]["agent"].copy()))
+    for res, (obs, rew) in zip(kept, copies):
+        np.testing.assert_array_equal(res[0]["agent"], obs)
+        np.testing.assert_array_equal(res[1]["agent"], rew)
+    assert kept[0][0]["agent"].flags.writeable and kept[0][0]["agent"].flags.c_contiguous
+
+
 def test_per_agent_arrays_are_views_of_grouped_arrays():
     env = genmarl.make("simple_tag", num_envs=3)
     env.reset(seed=0)

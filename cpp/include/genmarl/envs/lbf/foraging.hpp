@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <string>
@@ -144,6 +145,14 @@ class Foraging {
     }
     if (max_episode_steps_ < 1) fail("max_episode_steps must be >= 1, got " + std::to_string(max_episode_steps_));
     if (!std::isfinite(penalty_)) fail("penalty must be finite");
+    auto table = std::make_shared<std::vector<std::int32_t>>(2 * static_cast<std::size_t>(rows_) * cols_);
+    for (int k = 0; k < rows_ * cols_; ++k) {
+      (*table)[k] = k / cols_;
+      (*table)[static_cast<std::size_t>(rows_) * cols_ + k] = k % cols_;
+    }
+    cells_ = table;
+    cell_row_ = table->data();
+    cell_col_ = table->data() + static_cast<std::size_t>(rows_) * cols_;
   }
 
   // The reference's registered ids: Foraging[-2s]-{s}x{s}-{p}p-{f}f[-coop]-v3 (sight 2 with -2s,
@@ -305,22 +314,22 @@ class Foraging {
 
   void step(State& s, CounterRng&) const {
     s.steps += 1;
-    std::int64_t act[kMaxPlayers], target[kMaxPlayers];
+    std::int64_t act[kMaxPlayers], target[kMaxPlayers], target_r[kMaxPlayers], target_c[kMaxPlayers];
     for (int i = 0; i < players_; ++i) {
       s.reward[i] = 0.0;
       act[i] = allowed(around(s, i), s.action[i]) ? s.action[i] : kNone;
       const std::int64_t r = s.pos[2 * i], c = s.pos[2 * i + 1];
-      const std::int64_t tr = r + (act[i] == kNorth ? -1 : act[i] == kSouth ? 1 : 0);
-      const std::int64_t tc = c + (act[i] == kWest ? -1 : act[i] == kEast ? 1 : 0);
-      target[i] = tr * cols_ + tc;
+      target_r[i] = r + (act[i] == kNorth ? -1 : act[i] == kSouth ? 1 : 0);
+      target_c[i] = c + (act[i] == kWest ? -1 : act[i] == kEast ? 1 : 0);
+      target[i] = target_r[i] * cols_ + target_c[i];
     }
     // A cell claimed by exactly one player is taken; contested cells by none.
     for (int i = 0; i < players_; ++i) {
       int claims = 0;
       for (int j = 0; j < players_; ++j) claims += target[j] == target[i] ? 1 : 0;
       if (claims == 1) {
-        s.pos[2 * i] = target[i] / cols_;
-        s.pos[2 * i + 1] = target[i] % cols_;
+        s.pos[2 * i] = target_r[i];
+        s.pos[2 * i + 1] = target_c[i];
       }
     }
     // Loads, one loading player (and the group around its food) at a time.
@@ -528,7 +537,7 @@ class Foraging {
     }
     int k = 0;  // food in the window, row-major (the food list is in ascending cell order)
     for (const std::int64_t cell : s.food_cells) {
-      const std::int64_t i = cell / cols_, j = cell % cols_;
+      const std::int64_t i = cell_row_[cell], j = cell_col_[cell];  // tables: no division per food
       if (i < r0 || i >= r1 || j < c0 || j >= c1 || k >= max_num_food_) continue;
       out[3 * k] = static_cast<float>(i - r0);
       out[3 * k + 1] = static_cast<float>(j - c0);
@@ -585,6 +594,11 @@ class Foraging {
   bool force_coop_, normalize_reward_, grid_observation_, observe_levels_;
   double penalty_;
   int rows_ = 0, cols_ = 0;
+  // Row and column of each cell (shared by copies): an observation reads them per food, where a
+  // 64-bit division each was a visible part of the step.
+  std::shared_ptr<const std::vector<std::int32_t>> cells_;
+  const std::int32_t* cell_row_ = nullptr;
+  const std::int32_t* cell_col_ = nullptr;
 };
 
 }  // namespace genmarl::lbf
