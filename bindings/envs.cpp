@@ -379,8 +379,7 @@ class PyBatchedEnv {
     // episodes end some every step), into fresh arrays that the step's threads complete (zero
     // rows where nothing ended); otherwise into scratch, copied out in the rare step that ends one.
     std::vector<py::array> final_arrays;
-    static const bool kTmpOff = std::getenv("GENMARL_TMP_SCRATCH") != nullptr;
-    if (final_in_place_ && !kTmpOff) {
+    if (final_in_place_) {
       for (std::size_t g = 0; g < sp.groups.size(); ++g) {
         final_arrays.push_back(fresh_array(obs_dtypes_[g], {E, sp.groups[g].num_agents}, sp.groups[g].obs_shape));
         out.final_obs.push_back(final_arrays.back().mutable_data());

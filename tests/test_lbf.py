@@ -189,6 +189,7 @@ def test_grid_ids_after_register_grid_envs():
         ({"max_num_food": 0}, "max_num_food"),
         ({"max_num_food": 10, "field_size": 4}, "max_num_food"),
         ({"min_player_level": 3, "max_player_level": 2}, "player levels"),
+        ({"max_player_level": 2**20 + 1}, "player levels"),
         ({"min_food_level": 3, "max_food_level": 2}, "max_food_level"),
         ({"sight": 0, "grid_observation": True}, "sight"),
         ({"max_episode_steps": 0}, "max_episode_steps"),

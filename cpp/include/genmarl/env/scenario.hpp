@@ -39,6 +39,9 @@
 //       (default: one stage)
 //   bool is_truncated(const State&) const;  // an episode cut short before max_cycles (e.g. an
 //       inactivity limit); reported as truncation (default: only the time limit truncates)
+//   void prefetch(const State&) const;  // hints the state's memory into cache: called for the
+//       env two ahead of the one being stepped, so a large batch's states (each in its own heap
+//       blocks) do not stall every step on memory (default: none)
 #pragma once
 
 #include <concepts>
@@ -99,6 +102,9 @@ template <class S>
 concept HasTruncation = requires(const S cs, const typename S::State& cst) {
   { cs.is_truncated(cst) } -> std::convertible_to<bool>;
 };
+
+template <class S>
+concept HasPrefetch = requires(const S cs, const typename S::State& cst) { cs.prefetch(cst); };
 
 template <class S>
 concept HasCurriculum = requires(S s, const S cs, int stage) {

@@ -124,7 +124,12 @@ class VectorEnv final : public BatchedEnv {
   void step(const StepOutputs& out) override {
     CallGuard guard(busy_, "step");
     check_actions();
-    run_shards([&](int e) { step_one(e, out); });
+    run_shards([&](int e) {
+      if constexpr (HasPrefetch<Scenario>) {
+        if (e + 2 < num_envs_) scenario_.prefetch(states_[e + 2]);
+      }
+      step_one(e, out);
+    });
   }
 
   std::vector<StateArray> get_state() const override {

@@ -53,7 +53,8 @@ class Foraging {
   static constexpr const char* kName = "lbf";
 
   struct State {
-    std::vector<std::int64_t> field;   // [rows * cols] food level per cell, 0: none
+    std::vector<std::int32_t> field;   // [rows * cols] food level per cell, 0: none (int32: a
+                                       // 1024-env batch's fields stay in cache)
     std::vector<std::int64_t> pos;     // [players, 2] (row, col)
     std::vector<std::int64_t> level;   // [players]
     std::vector<std::int64_t> action;  // [players] the actions of the next step
@@ -126,9 +127,9 @@ class Foraging {
       fail("players (" + std::to_string(players_) + ") must fit on the field_size grid (" + std::to_string(rows_ * cols_) +
            " cells)");
     }
-    if (min_player_level_ < 1 || max_player_level_ < min_player_level_) {
-      fail("player levels need 1 <= min_player_level <= max_player_level, got " + std::to_string(min_player_level_) + " and " +
-           std::to_string(max_player_level_));
+    if (min_player_level_ < 1 || max_player_level_ < min_player_level_ || max_player_level_ > (1 << 20)) {
+      fail("player levels need 1 <= min_player_level <= max_player_level <= 2**20, got " + std::to_string(min_player_level_) +
+           " and " + std::to_string(max_player_level_));
     }
     if (min_food_level_ < 1) fail("min_food_level must be >= 1, got " + std::to_string(min_food_level_));
     if (max_food_level_ != -1 && max_food_level_ < min_food_level_) {
@@ -301,7 +302,7 @@ class Foraging {
     for (int t = 0; t < kSpawnAttempts && count < max_num_food_; ++t) {
       const auto r = 1 + static_cast<std::int64_t>(rng.below(rows_ - 2)), c = 1 + static_cast<std::int64_t>(rng.below(cols_ - 2));
       if (food_near(s, r, c) || !free_cell(s, r, c, players_)) continue;
-      s.field[r * cols_ + c] = lo == hi ? lo : lo + static_cast<std::int64_t>(rng.below(hi - lo + 1));
+      s.field[r * cols_ + c] = static_cast<std::int32_t>(lo == hi ? lo : lo + static_cast<std::int64_t>(rng.below(hi - lo + 1)));
       ++count;
     }
     index_food(s);
@@ -371,6 +372,17 @@ class Foraging {
 
   void rewards(State& s, double* out) const { std::copy(s.reward.begin(), s.reward.end(), out); }
 
+  // The step reads the players, their actions and the field around them, then the food list.
+  void prefetch(const State& s) const {
+    __builtin_prefetch(s.pos.data());
+    __builtin_prefetch(s.action.data());
+    __builtin_prefetch(s.level.data());
+    __builtin_prefetch(s.food_cells.data());
+    const char* f = reinterpret_cast<const char*>(s.field.data());
+    const std::size_t bytes = s.field.size() * sizeof(std::int32_t);
+    for (std::size_t k = 0; k < bytes; k += 64) __builtin_prefetch(f + k);
+  }
+
   bool is_terminal(const State& s) const { return s.food_cells.empty(); }
   std::int64_t steps(const State& s) const { return s.steps; }
 
@@ -434,7 +446,7 @@ class Foraging {
       double food_sum = 0.0;
       for (std::size_t k = 0; k < cells; ++k) {
         const std::int64_t f = field[e * cells + k];
-        if (f < 0 || f > (std::int64_t{1} << 40)) bad("'field' holds food levels: integers in [0, 2**40]");
+        if (f < 0 || f > 2147483647) bad("'field' holds food levels: integers in [0, 2**31)");
         food_sum += static_cast<double>(f);
       }
       for (std::size_t i = 0; i < P; ++i) {
@@ -454,7 +466,8 @@ class Foraging {
     for (std::size_t e = 0; e < states.size(); ++e) {
       State& s = states[e];
       const std::size_t cells = s.field.size(), P = s.level.size();
-      std::copy(field + e * cells, field + (e + 1) * cells, s.field.begin());
+      std::transform(field + e * cells, field + (e + 1) * cells, s.field.begin(),
+                     [](std::int64_t f) { return static_cast<std::int32_t>(f); });  // checked above
       std::copy(pos + e * 2 * P, pos + (e + 1) * 2 * P, s.pos.begin());
       std::copy(level + e * P, level + (e + 1) * P, s.level.begin());
       std::copy(action + e * P, action + (e + 1) * P, s.action.begin());
@@ -499,7 +512,7 @@ class Foraging {
   };
   Around around(const State& s, int agent) const {
     const std::int64_t r = s.pos[2 * agent], c = s.pos[2 * agent + 1];
-    const std::int64_t* row = s.field.data() + r * cols_;
+    const std::int32_t* row = s.field.data() + r * cols_;
     return {r == 0, r == rows_ - 1, c == 0, c == cols_ - 1,
             r > 0 ? row[c - cols_] : 0, r < rows_ - 1 ? row[c + cols_] : 0, c > 0 ? row[c - 1] : 0, c < cols_ - 1 ? row[c + 1] : 0};
   }
