@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "genmarl/buffer/all.hpp"
@@ -38,23 +39,27 @@ int main(int argc, char** argv) {
   EpisodeBuffer episodes(schema, static_cast<std::int64_t>(num_envs) * steps, num_envs, /*seed=*/0);
 
   genmarl::CounterRng rng(0, 0, 0);
-  std::vector<float> obs(io.obs[0]), next_obs(obs.size());
+  auto current = [&io] {  // the group's float32 observations, copied out of the env's buffer
+    const auto v = std::as_const(io.obs[0]).view<float>();
+    return std::vector<float>(v.begin(), v.end());
+  };
+  std::vector<float> obs = current(), next_obs(obs.size());
   std::vector<std::int64_t> actions(static_cast<std::size_t>(num_envs) * A);
   for (int t = 0; t < steps; ++t) {
     for (std::size_t i = 0; i < actions.size(); ++i) actions[i] = static_cast<std::int64_t>(rng.below(5));
     std::memcpy(env->discrete_actions(), actions.data(), actions.size() * sizeof(std::int64_t));
     env->step(io.out);
     // The true successor of a finished env is its final observation (it was reset in the step).
-    next_obs = io.obs[0];
+    next_obs = current();
     for (int e = 0; e < num_envs; ++e) {
       if (!io.done[e]) continue;
       const std::size_t row = static_cast<std::size_t>(e) * A * D;
-      std::memcpy(next_obs.data() + row, io.final_obs[0].data() + row, sizeof(float) * A * D);
+      std::memcpy(next_obs.data() + row, std::as_const(io.final_obs[0]).view<float>().data() + row, sizeof(float) * A * D);
     }
     const void* batch[] = {obs.data(), actions.data(), io.rewards.data(), io.truncated.get(), next_obs.data()};
     replay.add(batch, num_envs);
     episodes.add_step(batch, nullptr, num_envs);
-    obs = io.obs[0];
+    obs = current();
   }
 
   const int B = 256;
