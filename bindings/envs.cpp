@@ -357,6 +357,10 @@ class PyBatchedEnv {
         }
       } else {
         const std::int64_t* src = static_cast<const std::int64_t*>(converted[k].data());
+        if (count == A) {  // one group holds every agent: the rows are contiguous in both
+          std::memcpy(disc, src, sizeof(std::int64_t) * static_cast<std::size_t>(E) * A);
+          continue;
+        }
         for (int e = 0; e < E; ++e) {
           std::memcpy(disc + static_cast<std::size_t>(e) * A + first, src + static_cast<std::size_t>(e) * count,
                       sizeof(std::int64_t) * count);

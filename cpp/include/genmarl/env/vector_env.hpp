@@ -50,6 +50,10 @@ class VectorEnv final : public BatchedEnv {
     rngs_.resize(num_envs);
     episode_.assign(num_envs, 0);
     num_metrics_ = static_cast<int>(spec_.metric_names.size());
+    all_discrete_n_ = spec_.agents.empty() || spec_.agents.front().action.continuous ? 0 : spec_.agents.front().action.n;
+    for (const auto& a : spec_.agents) {
+      if (a.action.continuous || a.action.n != all_discrete_n_) all_discrete_n_ = 0;
+    }
     metrics_.assign(static_cast<std::size_t>(num_envs) * num_metrics_, 0.0);
     returns_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0.0);
     discrete_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0);
@@ -71,6 +75,12 @@ class VectorEnv final : public BatchedEnv {
   float* continuous_actions() override { return continuous_.data(); }
 
   void check_actions() const override {
+    if (all_discrete_n_ > 0) {  // every agent has Discrete(n) for one n: one pass over the buffer
+      const std::int64_t n = all_discrete_n_;
+      bool ok = true;
+      for (const std::int64_t v : discrete_) ok &= v >= 0 && v < n;
+      if (ok) return;
+    }
     const int stride = spec_.max_action_dim;
     for (int e = 0; e < num_envs_; ++e) {
       for (int i = 0; i < num_agents_; ++i) {
@@ -384,6 +394,7 @@ class VectorEnv final : public BatchedEnv {
   std::vector<std::int64_t> episode_;
   std::vector<double> returns_;
   int num_metrics_ = 0;
+  std::int64_t all_discrete_n_ = 0;  // n when every agent's actions are Discrete(n), else 0
   std::vector<double> metrics_;  // [num_envs, num_metrics] the running episode's metrics
   std::vector<std::int64_t> discrete_;
   std::vector<float> continuous_;

@@ -310,7 +310,7 @@ class Foraging {
   }
 
   void apply_actions(State& s, const std::int64_t* discrete, const float*, int) const {
-    std::copy(discrete, discrete + players_, s.action.begin());
+    for (int i = 0; i < players_; ++i) s.action[i] = discrete[i];  // a loop: a few values, no memmove call
   }
 
   void step(State& s, CounterRng&) const {
@@ -370,7 +370,9 @@ class Foraging {
     }
   }
 
-  void rewards(State& s, double* out) const { std::copy(s.reward.begin(), s.reward.end(), out); }
+  void rewards(State& s, double* out) const {
+    for (int i = 0; i < players_; ++i) out[i] = s.reward[i];
+  }
 
   // The step reads the players, their actions and the field around them, then the food list.
   void prefetch(const State& s) const {
