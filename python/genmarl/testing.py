@@ -104,7 +104,8 @@ def sync_from_reference(vector_env: VectorEnv, env_index: int, ref_env: Any) -> 
     The reference is recognised by its type: mpe2 envs (see :func:`sync_from_mpe2`),
     lbforaging 2.0.0 ``ForagingEnv`` (field, players' positions and levels, the food level
     spawned and the step counter) and rware 2.0.0 ``Warehouse`` (robots, shelves, request queue,
-    counters and the numpy generator's state). The env must have been made with the same arguments.
+    the robots' messages, counters and the numpy generator's state). The env must have been made
+    with the same arguments (layout, message bits and observation type included).
     """
     if not isinstance(vector_env, VectorEnv):
         raise TypeError("vector_env must be a genmarl.VectorEnv")
