@@ -469,16 +469,8 @@ class PyBatchedEnv {
   py::object step_agents(const py::dict& actions) {
     const auto& sp = spec();
     const int A = sp.num_agents();
-    if (static_cast<int>(PyDict_Size(actions.ptr())) != A) return py::none();
-    py::list arrays(A);
-    for (int i = 0; i < A; ++i) {
-      PyObject* v = PyDict_GetItemWithError(actions.ptr(), agent_keys_[i].ptr());
-      if (v == nullptr) {
-        if (PyErr_Occurred()) throw py::error_already_set();
-        return py::none();
-      }
-      arrays[i] = py::reinterpret_borrow<py::object>(v);
-    }
+    const py::object arrays = values_in_order(actions, agent_keys_);
+    if (arrays.is_none()) return py::none();
     py::tuple r = step(arrays, false);
     const py::list obs = r[0];
     const py::array rew = r[1], term = r[2], trunc = r[3];
@@ -509,16 +501,8 @@ class PyBatchedEnv {
   py::object step_groups(const py::dict& actions) {
     const auto& sp = spec();
     const int G = static_cast<int>(sp.groups.size());
-    if (static_cast<int>(PyDict_Size(actions.ptr())) != G) return py::none();
-    py::list arrays(G);
-    for (int k = 0; k < G; ++k) {
-      PyObject* v = PyDict_GetItemWithError(actions.ptr(), group_keys_[k].ptr());
-      if (v == nullptr) {
-        if (PyErr_Occurred()) throw py::error_already_set();
-        return py::none();
-      }
-      arrays[k] = py::reinterpret_borrow<py::object>(v);
-    }
+    const py::object arrays = values_in_order(actions, group_keys_);
+    if (arrays.is_none()) return py::none();
     py::tuple r = step(arrays, true);
     const py::list obs = r[0];
     const py::object masks = r[8];
@@ -598,6 +582,22 @@ class PyBatchedEnv {
     }
     return obs;
   }
+  // d's values in the order of `keys` (a list), or None unless d's keys are exactly `keys`.
+  static py::object values_in_order(const py::dict& d, const std::vector<py::str>& keys) {
+    const auto n = static_cast<py::ssize_t>(keys.size());
+    if (PyDict_Size(d.ptr()) != n) return py::none();
+    py::list values(n);
+    for (py::ssize_t k = 0; k < n; ++k) {
+      PyObject* v = PyDict_GetItemWithError(d.ptr(), keys[k].ptr());
+      if (v == nullptr) {
+        if (PyErr_Occurred()) throw py::error_already_set();
+        return py::none();
+      }
+      values[k] = py::reinterpret_borrow<py::object>(v);
+    }
+    return values;
+  }
+
   static py::dtype numpy_dtype(genmarl::ObsDtype d) {
     switch (d) {
       case genmarl::ObsDtype::kUInt8: return py::dtype::of<std::uint8_t>();

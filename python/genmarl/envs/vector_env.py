@@ -453,13 +453,7 @@ class VectorEnv(ClosesOnExit):
         ``_final_info``). Gymnasium 0.29's names ``final_observation`` / ``_final_observation``
         still answer, with a ``DeprecationWarning``.
         """
-        if self._closed:
-            raise RuntimeError("this VectorEnv is closed")
-        # the dicts of views are built in C++ (the one-env loop's hot path); other mappings and
-        # wrong keys take the Python route, which names what is wrong
-        fast = self._env.step_agents(actions) if type(actions) is dict else None
-        if fast is None:
-            fast = self._step_agents_checked(actions)
+        fast = self._dispatch(self._env.step_agents, self._step_agents_checked, actions)
         obs_d, rew_d, term_d, trunc_d, infos, done, final_obs, final_ret, final_len, final_met = fast
         if final_obs is not None:
             metrics = self._metrics(final_met)
@@ -470,6 +464,15 @@ class VectorEnv(ClosesOnExit):
                 infos[a] = Infos(infos[a], final_obs=final_obs[g][:, j], _final_obs=done, **final_info)
                 infos[a]["final_info"], infos[a]["_final_info"] = final_info, done
         return obs_d, rew_d, term_d, trunc_d, infos
+
+    def _dispatch(self, fast: Any, checked: Any, actions: Any) -> tuple:
+        """A step's dicts of views, built in C++ (the one-env loop's hot path) when ``actions`` is a
+        dict with exactly the expected keys; other mappings and wrong keys take the Python route,
+        which names what is wrong."""
+        if self._closed:
+            raise RuntimeError("this VectorEnv is closed")
+        out = fast(actions) if type(actions) is dict else None
+        return checked(actions) if out is None else out
 
     def _step_agents_checked(self, actions: Mapping[str, Any]) -> tuple:
         """``_core.BatchedEnv.step_agents`` for any mapping, with errors naming missing or unknown agents."""
@@ -506,13 +509,7 @@ class VectorEnv(ClosesOnExit):
         given as ``"_final_obs"`` and ``"_final_info"``). Gymnasium 0.29's ``"final_observation"``
         still answers, with a ``DeprecationWarning``.
         """
-        if self._closed:
-            raise RuntimeError("this VectorEnv is closed")
-        # the dicts of views are built in C++ (see step); other mappings and wrong keys take the
-        # Python route, which names what is wrong
-        fast = self._env.step_groups(actions) if type(actions) is dict else None
-        if fast is None:
-            fast = self._step_groups_checked(actions)
+        fast = self._dispatch(self._env.step_groups, self._step_groups_checked, actions)
         obs_d, rew_d, term_d, trunc_d, infos, done, final_obs, final_ret, final_len, final_met = fast
         if final_obs is not None:
             final_info: dict[str, Any] = {
