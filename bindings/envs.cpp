@@ -127,19 +127,13 @@ py::array fresh_array(const py::dtype& dt, std::initializer_list<py::ssize_t> di
   return py::reinterpret_steal<py::array>(a);
 }
 
-// x[:, j] of an array [E, n, ...]: a view [E, ...] whose base is x (as numpy's basic slicing).
-py::array column(const py::handle& x, int j) {
+// A view of x's memory (x's dtype and flags, without ownership) whose base is x, as numpy's
+// basic slicing makes one.
+py::array view_of(const py::handle& x, int nd, const Py_intptr_t* dims, const Py_intptr_t* strides, char* data) {
   auto& api = py::detail::npy_api::get();
   const auto* p = py::detail::array_proxy(x.ptr());
-  Py_intptr_t dims[32], strides[32];
-  dims[0] = p->dimensions[0];
-  strides[0] = p->strides[0];
-  for (int k = 2; k < p->nd; ++k) {
-    dims[k - 1] = p->dimensions[k];
-    strides[k - 1] = p->strides[k];
-  }
-  Py_INCREF(p->descr);
-  PyObject* v = api.PyArray_NewFromDescr_(api.PyArray_Type_, p->descr, p->nd - 1, dims, strides, p->data + j * p->strides[1],
+  Py_INCREF(p->descr);  // stolen by PyArray_NewFromDescr
+  PyObject* v = api.PyArray_NewFromDescr_(api.PyArray_Type_, p->descr, nd, dims, strides, data,
                                           p->flags & ~py::detail::npy_api::NPY_ARRAY_OWNDATA_, nullptr);
   if (v == nullptr) throw py::error_already_set();
   Py_INCREF(x.ptr());
@@ -150,23 +144,26 @@ py::array column(const py::handle& x, int j) {
   return py::reinterpret_steal<py::array>(v);
 }
 
-// x[:, first:first + count] of an array [E, A]: a view [E, count] whose base is x (the whole
-// array when it is all of x's columns, as in a one-group env).
+// x[:, j] of an array [E, n, ...]: a view [E, ...].
+py::array column(const py::handle& x, int j) {
+  const auto* p = py::detail::array_proxy(x.ptr());
+  Py_intptr_t dims[32], strides[32];
+  dims[0] = p->dimensions[0];
+  strides[0] = p->strides[0];
+  for (int k = 2; k < p->nd; ++k) {
+    dims[k - 1] = p->dimensions[k];
+    strides[k - 1] = p->strides[k];
+  }
+  return view_of(x, p->nd - 1, dims, strides, p->data + j * p->strides[1]);
+}
+
+// x[:, first:first + count] of an array [E, A]: a view [E, count] (x itself when it is all of x's
+// columns, as in a one-group env).
 py::object columns(const py::handle& x, int first, int count) {
   const auto* p = py::detail::array_proxy(x.ptr());
   if (first == 0 && count == p->dimensions[1]) return py::reinterpret_borrow<py::object>(x);
-  auto& api = py::detail::npy_api::get();
-  Py_intptr_t dims[2] = {p->dimensions[0], count}, strides[2] = {p->strides[0], p->strides[1]};
-  Py_INCREF(p->descr);
-  PyObject* v = api.PyArray_NewFromDescr_(api.PyArray_Type_, p->descr, 2, dims, strides, p->data + first * p->strides[1],
-                                          p->flags & ~py::detail::npy_api::NPY_ARRAY_OWNDATA_, nullptr);
-  if (v == nullptr) throw py::error_already_set();
-  Py_INCREF(x.ptr());
-  if (api.PyArray_SetBaseObject_(v, x.ptr()) != 0) {
-    Py_DECREF(v);
-    throw py::error_already_set();
-  }
-  return py::reinterpret_steal<py::object>(v);
+  const Py_intptr_t dims[2] = {p->dimensions[0], count}, strides[2] = {p->strides[0], p->strides[1]};
+  return view_of(x, 2, dims, strides, p->data + first * p->strides[1]);
 }
 
 // One mutex per env, re-created in a forked child (ForkLocal): one inherited from a thread that
@@ -599,11 +596,7 @@ class PyBatchedEnv {
   }
 
   static py::dtype numpy_dtype(genmarl::ObsDtype d) {
-    switch (d) {
-      case genmarl::ObsDtype::kUInt8: return py::dtype::of<std::uint8_t>();
-      case genmarl::ObsDtype::kInt32: return py::dtype::of<std::int32_t>();
-      default: return py::dtype::of<float>();
-    }
+    return genmarl::visit_obs_dtype(d, [](auto t) { return py::dtype::of<decltype(t)>(); });
   }
   // None when no group has masks (the common case costs nothing), else a list per group.
   py::object mask_list(const std::vector<py::object>& masks) const {
@@ -638,8 +631,8 @@ class PyBatchedEnv {
   py::dtype f32_ = py::dtype::of<float>(), bool_ = py::dtype::of<bool>();
   std::vector<double> scratch_final_metrics_;          // likewise: [num_envs, num_metrics]
   std::vector<float> scratch_final_return_;            // likewise: [num_envs, num_agents]
-  bool final_in_place_ = false;                        // the last step ended an episode (under the mutex)
   std::vector<std::int32_t> scratch_final_length_;     // likewise: [num_envs]
+  bool final_in_place_ = false;                        // the last step ended an episode (under the mutex)
   std::vector<py::str> agent_keys_, group_keys_;       // the agents' and groups' names, as Python keys
   py::str done_key_;
   py::str action_mask_key_;

@@ -116,9 +116,7 @@ std::vector<at::Tensor> observation_views(const BatchedEnv& env, const OutputBuf
   const auto& groups = env.spec().groups;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const auto& o = buffers.obs[g];
-    const at::ScalarType type = o.dtype() == ObsDtype::kUInt8   ? at::kByte
-                                : o.dtype() == ObsDtype::kInt32 ? at::kInt
-                                                                : at::kFloat;
+    const at::ScalarType type = visit_obs_dtype(o.dtype(), [](auto t) { return c10::CppTypeToScalarType<decltype(t)>::value; });
     at::Tensor t = at::from_blob(const_cast<void*>(o.raw()), {env.num_envs(), groups[g].num_agents, groups[g].obs_dim},
                                  at::TensorOptions().dtype(type));
     obs.push_back(type == at::kFloat ? t : t.to(at::kFloat));  // integer observations: a float32 copy

@@ -173,15 +173,28 @@ struct ActionSpace {
 // that type (float*, std::uint8_t* or std::int32_t*).
 enum class ObsDtype : int { kFloat32 = 0, kUInt8 = 1, kInt32 = 2 };
 
-inline std::size_t obs_dtype_size(ObsDtype d) { return d == ObsDtype::kUInt8 ? 1 : 4; }
+// fn(T{}) with the element type of `d` (float, std::uint8_t or std::int32_t): the one mapping from
+// the enum to C++ types, for every layer that needs one (sizes, names, VectorEnv's observe
+// dispatch, numpy and torch dtypes).
+template <class Fn>
+decltype(auto) visit_obs_dtype(ObsDtype d, Fn&& fn) {
+  switch (d) {
+    case ObsDtype::kUInt8: return fn(std::uint8_t{});
+    case ObsDtype::kInt32: return fn(std::int32_t{});
+    default: return fn(float{});
+  }
+}
+
+inline std::size_t obs_dtype_size(ObsDtype d) {
+  return visit_obs_dtype(d, [](auto t) { return sizeof(t); });
+}
 
 // The numpy name ("float32", "uint8", "int32").
 inline const char* obs_dtype_name(ObsDtype d) {
-  switch (d) {
-    case ObsDtype::kUInt8: return "uint8";
-    case ObsDtype::kInt32: return "int32";
-    default: return "float32";
-  }
+  return visit_obs_dtype(d, [](auto t) -> const char* {
+    using T = decltype(t);
+    return std::is_same_v<T, float> ? "float32" : std::is_same_v<T, std::uint8_t> ? "uint8" : "int32";
+  });
 }
 
 template <class T>

@@ -297,16 +297,7 @@ class VectorEnv final : public BatchedEnv {
   }
 
   static bool observes(ObsDtype d) {
-    switch (d) {
-      case ObsDtype::kUInt8: return ObservesAs<Scenario, std::uint8_t>;
-      case ObsDtype::kInt32: return ObservesAs<Scenario, std::int32_t>;
-      default: return ObservesAs<Scenario, float>;
-    }
-  }
-
-  template <class T>
-  void observe_as(const State& s, int i, void* base, std::size_t offset) const {
-    if constexpr (ObservesAs<Scenario, T>) scenario_.observe(s, i, static_cast<T*>(base) + offset);
+    return visit_obs_dtype(d, [](auto t) { return ObservesAs<Scenario, decltype(t)>; });
   }
 
   void write_obs(int e, const std::vector<void*>& obs) const {
@@ -315,11 +306,10 @@ class VectorEnv final : public BatchedEnv {
       const auto& a = spec_.agents[i];
       const auto& g = spec_.groups[a.group_index];
       const std::size_t offset = (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.obs_dim;
-      switch (g.obs_dtype) {  // checked at construction: the scenario observes every group's type
-        case ObsDtype::kFloat32: observe_as<float>(s, i, obs[a.group_index], offset); break;
-        case ObsDtype::kUInt8: observe_as<std::uint8_t>(s, i, obs[a.group_index], offset); break;
-        case ObsDtype::kInt32: observe_as<std::int32_t>(s, i, obs[a.group_index], offset); break;
-      }
+      visit_obs_dtype(g.obs_dtype, [&](auto t) {  // checked at construction: the scenario observes every group's type
+        using T = decltype(t);
+        if constexpr (ObservesAs<Scenario, T>) scenario_.observe(s, i, static_cast<T*>(obs[a.group_index]) + offset);
+      });
     }
   }
 

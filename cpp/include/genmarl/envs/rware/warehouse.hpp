@@ -644,7 +644,6 @@ class Warehouse {
     W_ = static_cast<int>(rows.front().size());
     if (H_ > kMaxLayoutSide || W_ > kMaxLayoutSide) fail("may have at most 1000 rows and columns");
     highway_.assign(static_cast<std::size_t>(H_) * W_, 0);
-    goal_.assign(highway_.size(), 0);
     goals_.clear();
     for (int y = 0; y < H_; ++y) {
       if (static_cast<int>(rows[y].size()) != W_) {
@@ -658,14 +657,11 @@ class Warehouse {
         }
         const std::size_t cell = static_cast<std::size_t>(y) * W_ + x;
         highway_[cell] = ch != 'x';
-        if (ch == 'g') {
-          goals_.emplace_back(x, y);
-          goal_[cell] = 1;
-        }
+        if (ch == 'g') goals_.emplace_back(x, y);
       }
     }
     if (goals_.empty()) fail("needs at least one goal ('g')");
-    collect_shelves();
+    finish_layout();
   }
 
   void make_layout() {
@@ -680,12 +676,13 @@ class Warehouse {
         highway_[static_cast<std::size_t>(y) * W_ + x] = vertical || horizontal || delivery || queue;
       }
     }
-    goal_.assign(highway_.size(), 0);
-    for (const auto& [gx, gy] : goals_) goal_[static_cast<std::size_t>(gy) * W_ + gx] = 1;
-    collect_shelves();
+    finish_layout();
   }
 
-  void collect_shelves() {
+  // From highway_ and goals_ (either layout): the goal cells' map and the shelves' home cells.
+  void finish_layout() {
+    goal_.assign(highway_.size(), 0);
+    for (const auto& [gx, gy] : goals_) goal_[static_cast<std::size_t>(gy) * W_ + gx] = 1;
     home_x_.clear();
     home_y_.clear();
     for (int y = 0; y < H_; ++y) {
