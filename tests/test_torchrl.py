@@ -136,3 +136,64 @@ def test_partial_reset_of_a_running_env_is_refused():
     assert env.reset()["agent", "observation"].shape == (2, 3, 18)  # a full reset always works
     with pytest.raises(ValueError, match="num_envs"):
         GenmarlEnv("simple_spread", num_envs=0)
+
+
+FAST_CASES = [
+    ("simple_tag", {"max_cycles": 9}),  # two groups, ends together
+    ("Foraging-5x5-2p-1f-v3", {}),  # action masks, episodes end at different steps
+    ("rware-tiny-2ag-v2", {"max_steps": 12}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FAST_CASES)
+def test_one_pass_step_and_maybe_reset_equals_torchrls_generic_path(name, kwargs, monkeypatch):
+    """GenmarlEnv's own step_and_maybe_reset builds the next root directly; TorchRL's generic path
+    (step, step_mdp, partial reset merged in) must give the same two TensorDicts, entry by entry with
+    dtypes and shapes, with the policy's extra entries (root and per group) carried alike."""
+    from genmarl.torchrl import _GENERIC_STEP_AND_MAYBE_RESET as generic
+
+    one_pass = []
+    build = GenmarlEnv._next_root
+    monkeypatch.setattr(GenmarlEnv, "_next_root", lambda self, entries: one_pass.append(1) or build(self, entries))
+    E = 6
+    fast, slow = GenmarlEnv(name, num_envs=E, seed=3, **kwargs), GenmarlEnv(name, num_envs=E, seed=3, **kwargs)
+    td_f, td_s = fast.reset(), slow.reset()
+    gen = torch.Generator().manual_seed(0)
+    partial = whole = 0
+    for step in range(40):
+        action = slow.full_action_spec.rand()
+        extra = torch.randn(E, 2, generator=gen)
+        for td in (td_f, td_s):
+            td.update(action.clone())
+            td["policy_extra"] = extra.clone()
+            for g in slow.group_map:
+                td[g, "logits"] = torch.full((E, len(slow.group_map[g]), 3), float(step))
+        out_f, td_f = fast.step_and_maybe_reset(td_f)
+        out_s, td_s = generic(slow, td_s)
+        for a, b in ((out_f, out_s), (td_f, td_s)):
+            assert set(a.keys(True, True)) == set(b.keys(True, True))
+            for k in b.keys(True, True):
+                assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+                assert torch.equal(a[k], b[k]), (step, k)
+            assert a.batch_size == b.batch_size and a.device == b.device
+        done = out_s["next", "done"].squeeze(-1)
+        partial += int(done.any() and not done.all())
+        whole += int(done.all())
+    assert len(one_pass) == 40  # the one pass ran at every step
+    assert partial + whole > 0  # the reset path ran
+    if name.startswith("Foraging"):
+        assert partial > 0  # and with envs ending at different steps
+
+
+def test_one_pass_step_falls_back_to_the_generic_path():
+    """Inputs the one pass does not cover take TorchRL's path: a preset "next" entry that the step
+    does not compute is kept, and with type checks on the step's output is checked against the specs."""
+    env = GenmarlEnv("simple_spread", num_envs=2, seed=0)
+    td = env.rand_action(env.reset())
+    td["next", "extra"] = torch.full((2, 4), 7.0)
+    out, _ = env.step_and_maybe_reset(td)
+    assert (out["next", "extra"] == 7.0).all()  # TorchRL's rule for a preset "next"
+    assert out["next", "agent", "observation"].shape == (2, 3, 18)
+    env.run_type_checks = True
+    out, _ = env.step_and_maybe_reset(env.rand_action(env.reset()))
+    assert out["next", "agent", "reward"].shape == (2, 3, 1)

@@ -36,6 +36,8 @@ from torchrl.envs import EnvBase
 from genmarl.envs.vector_env import make, obs_after_step
 
 _new_td = getattr(TensorDict, "_new_unsafe", TensorDict)  # the validating constructor where tensordict lacks it
+# TorchRL's generic step-then-reset (a private hook in recent releases, 0.14 included; the public method in 0.12)
+_GENERIC_STEP_AND_MAYBE_RESET = getattr(EnvBase, "_step_and_maybe_reset", EnvBase.step_and_maybe_reset)
 
 
 class GenmarlEnv(EnvBase):
@@ -56,6 +58,7 @@ class GenmarlEnv(EnvBase):
         self._env = env
         self._seed = int(seed)
         self.group_map: dict[str, list[str]] = {g: list(env.group_agents[g]) for g in env.groups}
+        self._groups = tuple((g, len(a)) for g, a in self.group_map.items())  # (name, agents), for the step
         self._mask_groups = set(env.action_mask_groups)
         self._on_cpu = self.device is None or torch.device(self.device).type == "cpu"
         self._make_specs()
@@ -115,27 +118,6 @@ class GenmarlEnv(EnvBase):
         t = torch.from_numpy(x)  # shares the fresh array genmarl returned (any strides)
         return t if self._on_cpu else t.to(self.device, non_blocking=True)
 
-    def _observation_td(self, obs: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for g in self.group_map:
-            d = {"observation": self._t(obs[g])}
-            if g in self._mask_groups:
-                d["action_mask"] = self._t(masks[g])
-            out[g] = d
-        return out
-
-    def _dones(self, out: dict[str, Any], term: dict[str, np.ndarray], trunc: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Adds the done flags of every group and of the root to ``out``. genmarl terminates and
-        truncates whole envs (the scenario contract's ``is_terminal``/``is_truncated`` take the
-        env's state), so every agent carries its env's flags and the root reads the first agent's."""
-        for g in self.group_map:
-            tm, tr = term[g][..., None], trunc[g][..., None]
-            out[g].update(terminated=self._t(tm), truncated=self._t(tr), done=self._t(tm | tr))
-        first = next(iter(self.group_map))
-        tm, tr = term[first][:, :1], trunc[first][:, :1]
-        out.update(terminated=self._t(tm), truncated=self._t(tr), done=self._t(tm | tr))
-        return out
-
     # ---- EnvBase -----------------------------------------------------------------------------
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
         E = self.num_envs
@@ -156,19 +138,109 @@ class GenmarlEnv(EnvBase):
                 )
             obs, masks = last["obs"], last["masks"]
         last.update(obs=obs, masks=masks, done=np.zeros(E, bool))
-        zeros = {g: np.zeros((E, len(a)), bool) for g, a in self.group_map.items()}
-        return self._td(self._dones(self._observation_td(obs, masks), zeros, zeros))
+        zeros = {g: np.zeros((E, n), bool) for g, n in self._groups}
+        return self._build(obs, masks, zeros, zeros, None)
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        actions = {g: tensordict.get((g, "action")).cpu().numpy() for g in self.group_map}
+        actions = {g: tensordict.get((g, "action")).cpu().numpy() for g, _ in self._groups}
         obs, rew, term, trunc, infos = self._env.step_grouped(actions)
         masks = infos.get("action_mask", {})
         self._last.update(obs=obs, masks=masks, done=infos["done"])
         shown = obs_after_step(obs, infos)  # the finished envs show their episode's final observation
-        out = self._dones(self._observation_td(shown, masks), term, trunc)
-        for g in self.group_map:
-            out[g]["reward"] = self._t(rew[g][..., None])
-        return self._td(out)
+        return self._build(shown, masks, term, trunc, rew)
+
+    def _build(self, obs: dict, masks: dict, term: dict, trunc: dict, rew: dict | None) -> TensorDict:
+        """One step's (or reset's) arrays -> a TensorDict [num_envs] with one [num_envs, n]
+        sub-TensorDict per group. The tensors share genmarl's fresh arrays and have the specs'
+        shapes and dtypes, so the unchecked constructor (as TorchRL's own brax and
+        mujoco_playground wrappers use it) is safe. genmarl terminates and truncates whole envs
+        (the scenario contract's ``is_terminal``/``is_truncated`` take the env's state), so every
+        agent carries its env's flags and the root reads the first agent's."""
+        t, dev = self._t, self.device
+        out: dict[str, Any] = {}
+        for g, n in self._groups:
+            tm, tr = term[g][..., None], trunc[g][..., None]
+            d = {"observation": t(obs[g]), "terminated": t(tm), "truncated": t(tr), "done": t(tm | tr)}
+            if rew is not None:
+                d["reward"] = t(rew[g][..., None])
+            if g in self._mask_groups:
+                d["action_mask"] = t(masks[g])
+            out[g] = _new_td(d, batch_size=torch.Size((self.num_envs, n)), device=dev)
+        first = self._groups[0][0]
+        tm, tr = term[first][:, :1], trunc[first][:, :1]
+        out.update(terminated=t(tm), truncated=t(tr), done=t(tm | tr))
+        return _new_td(out, batch_size=self.batch_size, device=dev)
+
+    def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
+        """What TorchRL's collectors and ``rollout`` call each step, in one pass.
+
+        genmarl has already started the next episode of every env that finished, so TorchRL's
+        generic path -- ``step``, ``step_mdp``, then a partial ``reset`` merged in with ``torch.where``
+        -- only rebuilds what this step returned. Here the root of the next step is built directly:
+        the input's entries except ``"next"``, rewards, done flags and ``_reset`` (the action and the
+        policy's outputs stay, as in ``step_mdp``), each group's current observations and masks, and
+        done flags that are all false. A test checks the result equals the generic path's entry by
+        entry. The generic path still runs for anything this does not cover: type checks, post-step
+        hooks, TorchRL's native autoreset, partial steps (``"_step"``), a preset ``"next"``, another
+        device or batch size, or any input but a plain ``TensorDict``. (In TorchRL releases
+        without this private hook, 0.12 and older, it replaces the public ``step_and_maybe_reset``.)"""
+        entries = getattr(tensordict, "_tensordict", None) if type(tensordict) is TensorDict else None
+        if (
+            entries is None
+            or "next" in entries
+            or "_step" in entries
+            or self.run_type_checks
+            or getattr(self, "_post_step_mdp_hooks", None) is not None
+            or self.__dict__.get("_torchrl_native_autoreset", False)
+            or tensordict.batch_size != self.batch_size
+            or tensordict.device != self.device
+        ):
+            return _GENERIC_STEP_AND_MAYBE_RESET(self, tensordict)
+        nxt = self._step(tensordict)
+        tensordict._set_str("next", nxt, validated=True, inplace=False)
+        return tensordict, self._next_root(entries)
+
+    _NOT_CARRIED = frozenset(("next", "done", "terminated", "truncated", "reward", "_reset"))
+
+    def _next_root(self, entries: dict[str, Any]) -> TensorDictBase:
+        """The root of the next step (see :meth:`_step_and_maybe_reset`) from the entries of the
+        step's input."""
+        E, last, skip, t, dev = self.num_envs, self._last, self._NOT_CARRIED, self._t, self.device
+        obs, masks, done = last["obs"], last["masks"], last["done"]
+        last["done"] = np.zeros(E, bool)  # every finished env has been "reset" (genmarl already did)
+        # TorchRL's partial reset pads what a reset does not return (the action, the policy's
+        # outputs) with zeros in the envs it reset; a reset of every env leaves them as they were
+        pad = torch.from_numpy(done).to(dev) if done.any() and not done.all() else None
+
+        def carry(v: Any) -> Any:
+            if isinstance(v, TensorDictBase):
+                v = v.copy()
+                return v if pad is None else v.apply(lambda x: x.masked_fill(pad.view(E, *[1] * (x.ndim - 1)), 0))
+            return v if pad is None else v.masked_fill(pad.view(E, *[1] * (v.ndim - 1)), 0)
+
+        out: dict[str, Any] = {}
+        for key, value in entries.items():
+            if key not in skip and key not in self.group_map:
+                out[key] = carry(value)
+        for g, n in self._groups:
+            carried = entries.get(g)
+            d: dict[str, Any] = {}
+            if isinstance(carried, TensorDictBase):
+                for k, v in carried.items():
+                    if k not in skip:
+                        d[k] = carry(v)
+            elif carried is not None:  # a plain tensor under a group's name: kept, as step_mdp does
+                out[g] = carry(carried)
+                continue
+            d["observation"] = t(obs[g])
+            if g in self._mask_groups:
+                d["action_mask"] = t(masks[g])
+            z = np.zeros((3, E, n, 1), bool)  # fresh flags, one allocation (numpy's is the cheaper one)
+            d["done"], d["terminated"], d["truncated"] = t(z[0]), t(z[1]), t(z[2])
+            out[g] = _new_td(d, batch_size=torch.Size((E, n)), device=dev)
+        z = np.zeros((3, E, 1), bool)
+        out["done"], out["terminated"], out["truncated"] = t(z[0]), t(z[1]), t(z[2])
+        return _new_td(out, batch_size=self.batch_size, device=dev)
 
     def _step_proc_data(self, next_tensordict_out: TensorDictBase) -> TensorDictBase:
         """TorchRL's post-step pass reshapes rewards to the spec and completes missing done entries
@@ -180,15 +252,6 @@ class GenmarlEnv(EnvBase):
             return super()._step_proc_data(next_tensordict_out)
         return next_tensordict_out
 
-    def _td(self, out: dict[str, Any]) -> TensorDict:
-        """Nested dicts -> a TensorDict [num_envs] with one [num_envs, n] sub-TensorDict per group.
-        The tensors are built here with the specs' shapes and dtypes, so the unchecked constructor
-        (as TorchRL's own brax and mujoco_playground wrappers use it) is safe."""
-        E = self.num_envs
-        for g, agents in self.group_map.items():
-            out[g] = _new_td(out[g], batch_size=torch.Size((E, len(agents))), device=self.device)
-        return _new_td(out, batch_size=self.batch_size, device=self.device)
-
     def _set_seed(self, seed: int | None) -> None:
         self._seed = None if seed is None else int(seed) % 2**64
 
@@ -198,3 +261,7 @@ class GenmarlEnv(EnvBase):
 
     def __repr__(self) -> str:
         return f"GenmarlEnv({self._env.name!r}, num_envs={self.num_envs}, groups={list(self.group_map)}, device={self.device})"
+
+
+if not hasattr(EnvBase, "_step_and_maybe_reset"):  # older TorchRL (0.12 and before): the public method is the one to replace
+    GenmarlEnv.step_and_maybe_reset = GenmarlEnv._step_and_maybe_reset
