@@ -648,6 +648,7 @@ const char* kind_name(genmarl::ParamKind k) {
     case genmarl::ParamKind::kOptionalInt: return "optional_int";
     case genmarl::ParamKind::kIntTuple: return "int_tuple";
     case genmarl::ParamKind::kString: return "string";
+    case genmarl::ParamKind::kOptionalIntList: return "optional_int_list";
   }
   return "?";
 }
@@ -666,14 +667,16 @@ void bind_envs(py::module_& m) {
         for (const auto& p : genmarl::find_env(name).params) {
           py::object def = py::float_(p.default_value);
           if (p.kind == genmarl::ParamKind::kString) def = py::str(p.default_string);
-          if (p.kind == genmarl::ParamKind::kIntTuple && p.length == 0) def = py::tuple(py::cast(p.default_list));
+          if ((p.kind == genmarl::ParamKind::kIntTuple && p.length == 0) || p.kind == genmarl::ParamKind::kOptionalIntList) {
+            def = py::tuple(py::cast(p.default_list));
+          }
           out.append(py::make_tuple(p.name, kind_name(p.kind), def, p.doc, p.length));
         }
         return out;
       },
       py::arg("name"),
       "Accepted arguments of an environment or alias: (name, kind, default, doc, tuple length, 0 for a list of any "
-      "length); optional_int None is -1.");
+      "length); optional_int None is -1, optional_int_list None is (-1,).");
   m.def("load_env_module", &genmarl::load_env_module, py::arg("path"),
         "Loads a shared library of users' scenarios (GENMARL_ENV_MODULE) and registers them; returns their names.");
   m.def(

@@ -104,6 +104,11 @@ CONFIGS = [
     {"players": 5, "field_size": (7, 7), "max_num_food": 3, "normalize_reward": False, "max_player_level": 3},
     {"players": 3, "field_size": (8, 8), "max_num_food": 3, "observe_agent_levels": False, "sight": 3},
     {"players": 6, "field_size": (6, 6), "max_num_food": 2, "max_food_level": 2, "min_food_level": 2, "penalty": 0.25},
+    # the reference's per-player and per-food level lists
+    {"players": 3, "min_player_level": [1, 2, 3], "max_player_level": [2, 2, 4], "max_num_food": 2,
+     "min_food_level": [1, 2], "max_food_level": [3, 6]},
+    {"players": 2, "min_player_level": [1, 3], "max_player_level": [1, 3], "force_coop": True, "max_num_food": 3,
+     "field_size": (9, 9), "min_food_level": [1, 1, 2]},
 ]
 
 
@@ -191,14 +196,77 @@ def test_grid_ids_after_register_grid_envs():
         ({"min_player_level": 3, "max_player_level": 2}, "player levels"),
         ({"max_player_level": 2**20 + 1}, "player levels"),
         ({"min_food_level": 3, "max_food_level": 2}, "max_food_level"),
+        ({"players": 3, "min_player_level": [1, 2]}, "one per player"),
+        ({"players": 2, "max_player_level": [2, 2, 2]}, "one per player"),
+        ({"players": 2, "min_player_level": [1, 3], "max_player_level": [2, 2]}, "player levels"),
+        ({"max_num_food": 2, "min_food_level": [1, 2, 3]}, "one per food item"),
+        ({"max_num_food": 2, "max_food_level": [4]}, None),  # one value for every item: fine
+        ({"max_num_food": 2, "min_food_level": [1, 3], "max_food_level": [2, 2]}, "max_food_level"),
+        ({"max_num_food": 2, "min_food_level": [0, 1]}, "min_food_level"),
         ({"sight": 0, "grid_observation": True}, "sight"),
         ({"max_episode_steps": 0}, "max_episode_steps"),
         ({"penalty": float("nan")}, "penalty"),
     ],
 )
 def test_impossible_configurations_raise(kwargs, match):
+    if match is None:
+        genmarl.make("lbf", **kwargs)
+        return
     with pytest.raises(ValueError, match=match):
         genmarl.make("lbf", **kwargs)
+
+
+LEVEL_LISTS = [
+    {"players": 3, "min_player_level": [1, 2, 3], "max_player_level": [2, 2, 4], "max_num_food": 2,
+     "min_food_level": [1, 2], "max_food_level": [3, 6]},
+    {"players": 2, "min_player_level": [1, 3], "max_player_level": [1, 3], "max_num_food": 3, "field_size": (9, 9),
+     "min_food_level": [1, 1, 2]},
+    {"players": 4, "max_player_level": [1, 5, 2, 2], "force_coop": True},
+    {"players": 2, "max_player_level": [3, 1], "observe_agent_levels": False, "max_food_level": [7, 2]},
+]
+
+
+@pytest.mark.parametrize("config", LEVEL_LISTS, ids=[str(i) for i in range(len(LEVEL_LISTS))])
+def test_level_lists_give_the_references_spaces_and_draws(config):
+    """Per-player and per-food level ranges (the reference's lists): the observation space equals
+    the reference's, and over many resets both libraries draw from the same outcomes (player
+    levels, food levels) -- the ranges go to players and food items in a random order."""
+    import itertools
+
+    ref, args = _reference(**config)
+    n, E = len(ref.players), 400
+    venv = genmarl.make("lbf", num_envs=E, seed=1, **_genmarl_kwargs(args))
+    assert venv.observation_space("agent_0") == ref.observation_space[0]
+    state = venv.get_state()
+
+    def outcome(levels, field):
+        return tuple(int(x) for x in levels), tuple(sorted(int(x) for x in field[field > 0]))
+
+    ours = {outcome(state["level"][e], state["field"][e]) for e in range(E)}
+    theirs = set()
+    for seed in range(E):
+        ref.reset(seed=seed)
+        theirs.add(outcome([p.level for p in ref.players], ref.field))
+    assert len(ours & theirs) >= 0.5 * max(len(ours), len(theirs)), (sorted(ours), sorted(theirs))
+    lo = np.broadcast_to(np.asarray(args["min_player_level"]), (n,))
+    hi = np.broadcast_to(np.asarray(args["max_player_level"]), (n,))
+    for levels, _ in ours:  # some assignment of the ranges to the players holds every level
+        assert any(all(lo[j] <= levels[i] <= hi[j] for i, j in enumerate(perm)) for perm in itertools.permutations(range(n)))
+
+
+def test_level_lists_round_trip_through_resolved_params():
+    venv = genmarl.make("lbf", players=2, min_player_level=[1, 2], max_player_level=3, max_food_level=None)
+    params = venv.resolved_params()
+    assert params["min_player_level"] == (1, 2) and params["max_player_level"] == (3,)  # one value stands for all
+    assert params["max_food_level"] is None and params["min_food_level"] == (1,)
+    again = genmarl.make("lbf", **params)
+    assert again.resolved_params() == params
+    assert genmarl.make("lbf", max_num_food=2, max_food_level=[3, 4]).resolved_params()["max_food_level"] == (3, 4)
+    with pytest.raises(TypeError, match="list of ints or None"):
+        genmarl.make("lbf", max_food_level=[1.5, 2])
+    grid = genmarl.make("lbf", players=3, max_player_level=[1, 5, 2], grid_observation=True, sight=2)
+    high = grid.observation_space("agent_0").high
+    assert high[0].max() == 5 and high[1].max() == 1 + 2 + 5  # agent levels; the sum of the three max levels
 
 
 def test_bad_ids_and_arguments_raise():

@@ -317,7 +317,7 @@ def test_message_bits_are_actions_state_and_observations():
 def test_layout_arguments_are_strings_and_lists():
     with pytest.raises(TypeError, match="'layout' must be a str"):
         genmarl.make("rware", layout=3)
-    with pytest.raises(TypeError, match="'image_observation_layers' must be a list of ints"):
+    with pytest.raises(TypeError, match="'image_observation_layers' must be an int or a list of ints"):
         genmarl.make("rware", image_observation_layers=["SHELVES"])
     venv = genmarl.make("rware", layout="xx.\n..g", n_agents=1, request_queue_size=1, observation_type=2,
                         image_observation_layers=warehouse.ImageLayer.GOALS)

@@ -2,6 +2,7 @@
 // lbforaging package is tests/test_lbf.py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -127,6 +128,50 @@ TEST(Lbf, AliasesResolveToTheReferenceArguments) {
   EXPECT_EQ(r.alias_params.get_ints("field_size"), (std::vector<int>{10, 10}));
   EXPECT_THROW(resolve_env("Foraging-4x4-2p-2f-v3"), InvalidArgument);
   EXPECT_THROW(resolve_env("Foraging-8x9-2p-2f-v3"), InvalidArgument);
+}
+
+TEST(Params, OptionalIntListTakesNoneOneValueOrAList) {
+  const std::vector<ParamSpec> specs = {{"levels", ParamKind::kOptionalIntList, kNone, "", 0, {kNone}}};
+  EXPECT_EQ(Params().resolve(specs, "t").get_ints("levels"), (std::vector<int>{-1}));  // the default: None
+  Params p;
+  p.set("levels", kNone);
+  EXPECT_EQ(p.resolve(specs, "t").get_ints("levels"), (std::vector<int>{-1}));
+  p.set("levels", 4);
+  EXPECT_EQ(p.resolve(specs, "t").get_ints("levels"), (std::vector<int>{4}));
+  p.set_tuple("levels", {3, 5});
+  EXPECT_EQ(p.resolve(specs, "t").get_ints("levels"), (std::vector<int>{3, 5}));
+  p.set_tuple("levels", {});
+  EXPECT_THROW(p.resolve(specs, "t"), InvalidArgument);  // a list needs at least one value
+  p.set("levels", 2.5);
+  EXPECT_THROW(p.resolve(specs, "t"), InvalidArgument);
+  p.set("levels", -2);
+  EXPECT_THROW(p.resolve(specs, "t"), InvalidArgument);  // below None's encoding
+}
+
+TEST(Lbf, PerPlayerLevelRangesArePermutedAtEachReset) {
+  Params p;
+  p.set_tuple("min_player_level", {1, 4});
+  p.set_tuple("max_player_level", {1, 4});
+  p.set_tuple("min_food_level", {2, 7});
+  p.set_tuple("max_food_level", {2, 7});
+  const Foraging sc(p.resolve(Foraging::param_specs(), "lbf"));
+  Foraging::State s;
+  sc.init_state(s);
+  int first_high = 0;
+  for (std::uint64_t ep = 0; ep < 200; ++ep) {
+    CounterRng rng(5, 0, ep);
+    sc.reset(s, rng);
+    const auto lo = std::min(s.level[0], s.level[1]), hi = std::max(s.level[0], s.level[1]);
+    EXPECT_EQ(lo, 1);
+    EXPECT_EQ(hi, 4);
+    first_high += s.level[0] == 4;
+    std::vector<std::int32_t> food;
+    for (auto f : s.field) if (f) food.push_back(f);
+    std::sort(food.begin(), food.end());
+    EXPECT_EQ(food, (std::vector<std::int32_t>{2, 7}));
+  }
+  EXPECT_GT(first_high, 50);  // both orders, about half each
+  EXPECT_LT(first_high, 150);
 }
 
 TEST(Lbf, TimeLimitIsTruncationAndFoodEatenIsTermination) {

@@ -131,13 +131,17 @@ def _resolve_kwargs(
         kind = specs[key][1]
         if isinstance(value, enum.Enum) and kind in ("int", "int_tuple"):  # e.g. rware.RewardType.INDIVIDUAL
             value = value.value
-        if kind == "int_tuple":
-            length = specs[key][4]
+        if kind == "optional_int_list" and value is None:
+            out[key] = -1.0
+            continue
+        if kind in ("int_tuple", "optional_int_list"):
+            length = specs[key][4] if kind == "int_tuple" else 0
             if isinstance(value, (tuple, list)):
                 value = [v.value if isinstance(v, enum.Enum) else v for v in value]
             items = [value] if is_int(value) else value
             if not isinstance(items, (tuple, list)) or not all(is_int(v) for v in items):
-                want = f"an int or a tuple of {length} ints" if length else "a list of ints"
+                want = f"an int or a tuple of {length} ints" if length else "an int or a list of ints"
+                want += " or None" if kind == "optional_int_list" else ""
                 raise TypeError(f"{name}: argument '{key}' must be {want}, got {value!r}")
             if len(items) == 1:
                 out[key] = float(int(items[0]))
@@ -179,13 +183,20 @@ def sample_valid(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
 def param_value(kind: str, value: Any, length: int = 0) -> Any:
     """A scenario argument as Python sees it, from the core's encoding (``env_params`` kinds:
     optional_int None is -1, bools and ints are floats, an int_tuple may be one int; a list
-    argument's length is 0)."""
+    argument's length is 0; an optional_int_list is None, one int or a tuple)."""
     if isinstance(value, enum.Enum):
         value = value.value
     if kind == "int_tuple":
         if isinstance(value, (tuple, list)):
             return tuple(int(x.value if isinstance(x, enum.Enum) else x) for x in value)
         return tuple([int(value)] * max(length, 1))
+    if kind == "optional_int_list":  # None, one int, or a tuple
+        if value is None:
+            return None
+        items = [int(x) for x in value] if isinstance(value, (tuple, list)) else [int(value)]
+        if len(items) == 1:
+            return None if items[0] < 0 else items[0]
+        return tuple(items)
     if kind == "string":
         return str(value)
     if kind == "bool":

@@ -18,19 +18,22 @@ class InvalidArgument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-enum class ParamKind { kInt, kFloat, kBool, kOptionalInt, kIntTuple, kString };
+enum class ParamKind { kInt, kFloat, kBool, kOptionalInt, kIntTuple, kString, kOptionalIntList };
 
 // One constructor argument of a scenario. Optional ints use kNone for None. A kIntTuple
 // argument is `length` integers (e.g. a grid's (rows, cols)) whose default repeats
 // default_value, or, with length 0, a list of any length (at least one) whose default is
 // default_list. A kString argument (e.g. a layout drawn in text) defaults to default_string.
+// A kOptionalIntList argument is None (stored as the list {kNone}), one integer or a non-empty
+// list of integers (e.g. per-player levels where one value may stand for all); its default is
+// default_list ({kNone} for None).
 struct ParamSpec {
   std::string name;
   ParamKind kind;
   double default_value;
   std::string doc;
   int length = 0;                    // kIntTuple only; 0: any length
-  std::vector<double> default_list = {};  // kIntTuple of any length only
+  std::vector<double> default_list = {};  // kIntTuple of any length and kOptionalIntList only
   std::string default_string = {};        // kString only
 };
 
@@ -90,8 +93,9 @@ class Params {
   Params resolve(const std::vector<ParamSpec>& specs, const std::string& env_name) const {
     Params out;
     for (const auto& s : specs) {
-      if (s.kind == ParamKind::kIntTuple) {
-        out.tuples_[s.name] = s.length > 0 ? std::vector<double>(s.length, s.default_value) : s.default_list;
+      if (s.kind == ParamKind::kIntTuple || s.kind == ParamKind::kOptionalIntList) {
+        out.tuples_[s.name] = s.kind == ParamKind::kIntTuple && s.length > 0 ? std::vector<double>(s.length, s.default_value)
+                                                                              : s.default_list;
       } else if (s.kind == ParamKind::kString) {
         out.strings_[s.name] = s.default_string;
       } else {
@@ -109,11 +113,11 @@ class Params {
       if (s.kind == ParamKind::kString) {
         throw InvalidArgument(env_name + ": argument '" + k + "' must be a string, got a number");
       }
-      if (s.kind == ParamKind::kIntTuple) {
+      if (s.kind == ParamKind::kIntTuple || s.kind == ParamKind::kOptionalIntList) {
         // A single integer stands for every element, e.g. field_size=8 for (8, 8), or for a
-        // list of one.
+        // list of one (None, kNone, too for an optional list).
         check_integral(env_name, s, v);
-        out.tuples_[k] = std::vector<double>(s.length > 0 ? s.length : 1, v);
+        out.tuples_[k] = std::vector<double>(s.kind == ParamKind::kIntTuple && s.length > 0 ? s.length : 1, v);
         continue;
       }
       if (s.kind != ParamKind::kFloat) check_integral(env_name, s, v);
@@ -121,11 +125,12 @@ class Params {
     }
     for (const auto& [k, v] : tuples_) {
       const ParamSpec& s = find(k);
-      const bool fits = s.length > 0 ? static_cast<int>(v.size()) == s.length : !v.empty();
-      if (s.kind != ParamKind::kIntTuple || !fits) {
-        const std::string want = s.kind != ParamKind::kIntTuple ? (s.kind == ParamKind::kString ? "a string" : "a scalar")
-                                 : s.length > 0                 ? "a tuple of " + std::to_string(s.length) + " integers"
-                                                                : "a non-empty list of integers";
+      const bool list = s.kind == ParamKind::kIntTuple || s.kind == ParamKind::kOptionalIntList;
+      const bool fits = s.kind == ParamKind::kIntTuple && s.length > 0 ? static_cast<int>(v.size()) == s.length : !v.empty();
+      if (!list || !fits) {
+        const std::string want = !list ? (s.kind == ParamKind::kString ? "a string" : "a scalar")
+                                 : s.kind == ParamKind::kIntTuple && s.length > 0 ? "a tuple of " + std::to_string(s.length) + " integers"
+                                                                                  : "a non-empty list of integers";
         throw InvalidArgument(env_name + ": argument '" + k + "' must be " + want + ", got a sequence of " +
                               std::to_string(v.size()));
       }
@@ -143,7 +148,8 @@ class Params {
  private:
   // Int and bool arguments arrive as doubles: they must be whole numbers that fit in an int.
   static void check_integral(const std::string& env_name, const ParamSpec& s, double v) {
-    const double lo = s.kind == ParamKind::kOptionalInt ? kNone : (s.kind == ParamKind::kBool ? 0.0 : -2147483648.0);
+    const bool optional = s.kind == ParamKind::kOptionalInt || s.kind == ParamKind::kOptionalIntList;
+    const double lo = optional ? kNone : (s.kind == ParamKind::kBool ? 0.0 : -2147483648.0);
     const double hi = s.kind == ParamKind::kBool ? 1.0 : 2147483647.0;
     if (!(v >= lo && v <= hi) || v != std::floor(v)) {
       std::string what = s.kind == ParamKind::kBool ? "a bool (0 or 1)" : "an integer in [" + fmt(lo) + ", " + fmt(hi) + "]";

@@ -54,6 +54,12 @@ class VectorEnv final : public BatchedEnv {
     for (const auto& a : spec_.agents) {
       if (a.action.continuous || a.action.n != all_discrete_n_) all_discrete_n_ = 0;
     }
+    for (const auto& a : spec_.agents) {
+      const auto& g = spec_.groups[a.group_index];
+      slots_.push_back({a.group_index, g.obs_dtype, a.action_mask,
+                        static_cast<std::size_t>(g.num_agents) * g.obs_dim, static_cast<std::size_t>(a.index_in_group) * g.obs_dim,
+                        static_cast<std::size_t>(g.num_agents) * g.action.n, static_cast<std::size_t>(a.index_in_group) * g.action.n});
+    }
     metrics_.assign(static_cast<std::size_t>(num_envs) * num_metrics_, 0.0);
     returns_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0.0);
     discrete_.assign(static_cast<std::size_t>(num_envs) * num_agents_, 0);
@@ -287,11 +293,10 @@ class VectorEnv final : public BatchedEnv {
       if (masks.empty()) return;
       const State& s = states_[e];
       for (int i = 0; i < num_agents_; ++i) {
-        const auto& a = spec_.agents[i];
-        bool* base = masks[a.group_index];
+        const AgentSlot& a = slots_[i];
+        bool* base = masks[a.group];
         if (!a.action_mask || base == nullptr) continue;
-        const auto& g = spec_.groups[a.group_index];
-        scenario_.action_mask(s, i, base + (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.action.n);
+        scenario_.action_mask(s, i, base + static_cast<std::size_t>(e) * a.env_mask_size + a.mask_offset);
       }
     }
   }
@@ -303,12 +308,11 @@ class VectorEnv final : public BatchedEnv {
   void write_obs(int e, const std::vector<void*>& obs) const {
     const State& s = states_[e];
     for (int i = 0; i < num_agents_; ++i) {
-      const auto& a = spec_.agents[i];
-      const auto& g = spec_.groups[a.group_index];
-      const std::size_t offset = (static_cast<std::size_t>(e) * g.num_agents + a.index_in_group) * g.obs_dim;
-      visit_obs_dtype(g.obs_dtype, [&](auto t) {  // checked at construction: the scenario observes every group's type
+      const AgentSlot& a = slots_[i];
+      const std::size_t offset = static_cast<std::size_t>(e) * a.env_obs_size + a.obs_offset;
+      visit_obs_dtype(a.obs_dtype, [&](auto t) {  // checked at construction: the scenario observes every group's type
         using T = decltype(t);
-        if constexpr (ObservesAs<Scenario, T>) scenario_.observe(s, i, static_cast<T*>(obs[a.group_index]) + offset);
+        if constexpr (ObservesAs<Scenario, T>) scenario_.observe(s, i, static_cast<T*>(obs[a.group]) + offset);
       });
     }
   }
@@ -379,6 +383,16 @@ class VectorEnv final : public BatchedEnv {
   int num_agents_ = 0;
   int num_threads_ = 1;
   std::uint64_t seed_ = 0;
+  // Where each agent's observation and mask go, in elements of its group's arrays: a compact copy
+  // of the spec for the per-env loops (an AgentSpec spans several cache lines).
+  struct AgentSlot {
+    int group;
+    ObsDtype obs_dtype;
+    bool action_mask;
+    std::size_t env_obs_size, obs_offset;    // one env's row of the group; this agent's place in it
+    std::size_t env_mask_size, mask_offset;
+  };
+  std::vector<AgentSlot> slots_;
   std::vector<State> states_;
   std::vector<CounterRng> rngs_;
   std::vector<std::int64_t> episode_;

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -83,11 +84,12 @@ class Foraging {
   static std::vector<ParamSpec> param_specs() {
     return {
         {"players", ParamKind::kInt, 2, "number of players (agents)"},
-        {"min_player_level", ParamKind::kInt, 1, "lowest player level"},
-        {"max_player_level", ParamKind::kInt, 2, "highest player level"},
-        {"min_food_level", ParamKind::kInt, 1, "lowest food level"},
-        {"max_food_level", ParamKind::kOptionalInt, genmarl::kNone,
-         "highest food level (None: the sum of the three lowest player levels)"},
+        {"min_player_level", ParamKind::kIntTuple, 0, "lowest player level: one for all, or one per player", 0, {1}},
+        {"max_player_level", ParamKind::kIntTuple, 0, "highest player level: one for all, or one per player", 0, {2}},
+        {"min_food_level", ParamKind::kIntTuple, 0, "lowest food level: one for all, or one per food item", 0, {1}},
+        {"max_food_level", ParamKind::kOptionalIntList, genmarl::kNone,
+         "highest food level: one for all, one per food item, or None (the sum of the three lowest player levels)", 0,
+         {genmarl::kNone}},
         {"field_size", ParamKind::kIntTuple, 8, "grid (rows, cols); an int means square", 2},
         {"max_num_food", ParamKind::kInt, 2, "food items spawned per episode (fewer if they do not fit)"},
         {"sight", ParamKind::kInt, 8, "view radius in cells (field size: full observability)"},
@@ -102,10 +104,6 @@ class Foraging {
 
   explicit Foraging(const Params& p)
       : players_(p.get_int("players")),
-        min_player_level_(p.get_int("min_player_level")),
-        max_player_level_(p.get_int("max_player_level")),
-        min_food_level_(p.get_int("min_food_level")),
-        max_food_level_(p.get_optional_int("max_food_level")),
         max_num_food_(p.get_int("max_num_food")),
         sight_(p.get_int("sight")),
         max_episode_steps_(p.get_int("max_episode_steps")),
@@ -127,20 +125,49 @@ class Foraging {
       fail("players (" + std::to_string(players_) + ") must fit on the field_size grid (" + std::to_string(rows_ * cols_) +
            " cells)");
     }
-    if (min_player_level_ < 1 || max_player_level_ < min_player_level_ || max_player_level_ > (1 << 20)) {
-      fail("player levels need 1 <= min_player_level <= max_player_level <= 2**20, got " + std::to_string(min_player_level_) +
-           " and " + std::to_string(max_player_level_));
-    }
-    if (min_food_level_ < 1) fail("min_food_level must be >= 1, got " + std::to_string(min_food_level_));
-    if (max_food_level_ != -1 && max_food_level_ < min_food_level_) {
-      fail("max_food_level must be None or >= min_food_level (" + std::to_string(min_food_level_) + "), got " +
-           std::to_string(max_food_level_));
-    }
     const int interior = (rows_ - 2) * (cols_ - 2);
     if (max_num_food_ < 1 || max_num_food_ > interior) {
       fail("max_num_food must be in [1, " + std::to_string(interior) + "] (cells away from the border), got " +
            std::to_string(max_num_food_));
     }
+    // Levels: one value for all, or one per player / food item (the reference's lists).
+    auto levels = [&](const char* name, int count, const char* per) {
+      std::vector<int> v = p.get_ints(name);
+      const std::size_t given = v.size();
+      if (given == 1) {
+        const int one = v[0];  // a copy: assign(n, v[0]) may free v[0] first (libc++ does)
+        v.assign(count, one);
+      }
+      if (static_cast<int>(v.size()) != count) {
+        fail(std::string(name) + " must be one integer or a list of " + std::to_string(count) + " (one per " + per +
+             "), got a list of " + std::to_string(given));
+      }
+      return v;
+    };
+    min_player_level_ = levels("min_player_level", players_, "player");
+    max_player_level_ = levels("max_player_level", players_, "player");
+    for (int i = 0; i < players_; ++i) {
+      if (min_player_level_[i] < 1 || max_player_level_[i] < min_player_level_[i] || max_player_level_[i] > (1 << 20)) {
+        fail("player levels need 1 <= min_player_level <= max_player_level <= 2**20 for each player, got " +
+             std::to_string(min_player_level_[i]) + " and " + std::to_string(max_player_level_[i]) + " for player " +
+             std::to_string(i));
+      }
+    }
+    min_food_level_ = levels("min_food_level", max_num_food_, "food item");
+    const std::vector<int> max_food = p.get_ints("max_food_level");
+    if (!(max_food.size() == 1 && max_food[0] == -1)) max_food_level_ = levels("max_food_level", max_num_food_, "food item");
+    for (int k = 0; k < max_num_food_; ++k) {
+      if (min_food_level_[k] < 1) fail("min_food_level must be >= 1, got " + std::to_string(min_food_level_[k]));
+      if (!max_food_level_.empty() && max_food_level_[k] < min_food_level_[k]) {
+        fail("max_food_level must be None or >= min_food_level for each food item, got " +
+             std::to_string(max_food_level_[k]) + " (min_food_level " + std::to_string(min_food_level_[k]) + ")");
+      }
+    }
+    auto all_equal = [](const std::vector<int>& v) {
+      return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) == v.end();
+    };
+    uniform_players_ = all_equal(min_player_level_) && all_equal(max_player_level_);
+    uniform_food_ = all_equal(min_food_level_) && all_equal(max_food_level_);
     if (sight_ < (grid_observation_ ? 1 : 0) || sight_ > 1024) {
       fail("sight must be in [" + std::string(grid_observation_ ? "1" : "0") + ", 1024], got " + std::to_string(sight_));
     }
@@ -225,13 +252,15 @@ class Foraging {
 
   // The reference's observation space bounds (its first coordinate is bounded by cols - 1).
   void obs_bounds(std::vector<float>& low, std::vector<float>& high) const {
-    const float max_food = static_cast<float>(
-        max_food_level_ != -1 ? max_food_level_ : std::min(3, players_) * max_player_level_);
+    const float max_player = static_cast<float>(*std::max_element(max_player_level_.begin(), max_player_level_.end()));
+    const float max_food = static_cast<float>(  // the highest food level possible (the reference's bound)
+        max_food_level_.empty() ? sum_of_lowest_three(max_player_level_.data(), players_)
+                                : *std::max_element(max_food_level_.begin(), max_food_level_.end()));
     low.clear();
     high.clear();
     if (grid_observation_) {
       const int cells = (2 * sight_ + 1) * (2 * sight_ + 1);
-      const float layer_high[3] = {observe_levels_ ? static_cast<float>(max_player_level_) : 1.0f, max_food, 1.0f};
+      const float layer_high[3] = {observe_levels_ ? max_player : 1.0f, max_food, 1.0f};
       for (float h : layer_high) {
         low.insert(low.end(), cells, 0.0f);
         high.insert(high.end(), cells, h);
@@ -247,7 +276,7 @@ class Foraging {
       high.insert(high.end(), {static_cast<float>(cols_ - 1), static_cast<float>(rows_ - 1)});
       if (observe_levels_) {
         low.push_back(0.0f);
-        high.push_back(static_cast<float>(max_player_level_));
+        high.push_back(max_player);
       }
     }
   }
@@ -268,6 +297,10 @@ class Foraging {
     std::fill(s.reward.begin(), s.reward.end(), 0.0);
     std::fill(s.action.begin(), s.action.end(), kNone);
     s.steps = 0;
+    // Per-player level ranges go to the players in a random order, as the reference permutes them.
+    std::array<int, kMaxPlayers> order{};
+    for (int i = 0; i < players_; ++i) order[i] = i;
+    if (!uniform_players_) shuffle(order.data(), players_, rng);
     // Players: a random free cell each (1,000 tries as the reference, then the first free cell).
     for (int i = 0; i < players_; ++i) {
       bool placed = false;
@@ -286,22 +319,29 @@ class Foraging {
           placed = true;
         }
       }
-      s.level[i] = min_player_level_ + static_cast<std::int64_t>(rng.below(max_player_level_ - min_player_level_ + 1));
+      const std::int64_t lo = min_player_level_[order[i]], hi = max_player_level_[order[i]];
+      s.level[i] = lo + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(hi - lo + 1)));
     }
-    // Food: 1,000 tries in all, away from the border and from other food.
-    std::int64_t hi = max_food_level_;
-    if (hi == -1) {
-      std::array<std::int64_t, kMaxPlayers> sorted{};
-      std::copy(s.level.begin(), s.level.end(), sorted.begin());
-      std::sort(sorted.begin(), sorted.begin() + players_);
-      hi = 0;
-      for (int i = 0; i < std::min(3, players_); ++i) hi += sorted[i];
+    // Food: 1,000 tries in all, away from the border and from other food. Without
+    // max_food_level, every item's highest level is the sum of the three lowest player levels.
+    const std::int64_t sum_lowest = max_food_level_.empty() ? sum_of_lowest_three(s.level.data(), players_) : 0;
+    // Per-item level ranges go to the items in a random order (the k-th item placed takes range
+    // food_order[k]), as the reference permutes them.
+    std::vector<int> food_order;  // only drawn when the ranges differ
+    if (!uniform_food_) {
+      food_order.resize(max_num_food_);
+      for (int k = 0; k < max_num_food_; ++k) food_order[k] = k;
+      shuffle(food_order.data(), max_num_food_, rng);
     }
-    const std::int64_t lo = force_coop_ ? hi : std::min<std::int64_t>(min_food_level_, hi);
     int count = 0;
     for (int t = 0; t < kSpawnAttempts && count < max_num_food_; ++t) {
       const auto r = 1 + static_cast<std::int64_t>(rng.below(rows_ - 2)), c = 1 + static_cast<std::int64_t>(rng.below(cols_ - 2));
       if (food_near(s, r, c) || !free_cell(s, r, c, players_)) continue;
+      const int k = uniform_food_ ? count : food_order[count];
+      const std::int64_t hi = max_food_level_.empty() ? sum_lowest : max_food_level_[k];
+      // force_coop: every item gets its highest level. A lowest level above the highest (only
+      // possible without max_food_level) is clamped to it, where the reference would fail.
+      const std::int64_t lo = force_coop_ ? hi : std::min<std::int64_t>(min_food_level_[k], hi);
       s.field[r * cols_ + c] = static_cast<std::int32_t>(lo == hi ? lo : lo + static_cast<std::int64_t>(rng.below(hi - lo + 1)));
       ++count;
     }
@@ -481,6 +521,23 @@ class Foraging {
   }
 
  private:
+  // The reference's highest food level without max_food_level: the sum of the three lowest of
+  // n levels (the drawn ones at reset; the highest possible ones for the observation bounds).
+  template <class T>
+  static std::int64_t sum_of_lowest_three(const T* levels, int n) {
+    std::array<std::int64_t, kMaxPlayers> sorted{};
+    std::copy(levels, levels + n, sorted.begin());
+    std::sort(sorted.begin(), sorted.begin() + n);
+    std::int64_t sum = 0;
+    for (int i = 0; i < std::min(3, n); ++i) sum += sorted[i];
+    return sum;
+  }
+
+  // Fisher-Yates with the env's stream.
+  static void shuffle(int* v, int n, CounterRng& rng) {
+    for (int i = n - 1; i > 0; --i) std::swap(v[i], v[static_cast<int>(rng.below(static_cast<std::uint64_t>(i) + 1))]);
+  }
+
   bool free_cell(const State& s, std::int64_t r, std::int64_t c, int placed_players) const {
     if (s.field[r * cols_ + c] != 0) return false;
     for (int j = 0; j < placed_players; ++j) {
@@ -604,8 +661,11 @@ class Foraging {
     }
   }
 
-  int players_, min_player_level_, max_player_level_, min_food_level_, max_food_level_, max_num_food_, sight_,
-      max_episode_steps_;
+  int players_, max_num_food_, sight_, max_episode_steps_;
+  // Level ranges per player and per food item (one value repeated when given once); no
+  // max_food_level: empty (the sum of the three lowest player levels at each reset).
+  std::vector<int> min_player_level_, max_player_level_, min_food_level_, max_food_level_;
+  bool uniform_players_ = true, uniform_food_ = true;  // every range alike: no permutation drawn
   bool force_coop_, normalize_reward_, grid_observation_, observe_levels_;
   double penalty_;
   int rows_ = 0, cols_ = 0;
