@@ -25,6 +25,7 @@ from genmarl.export.graphs import GenRLPolicyGraph, PPOPolicyGraph  # noqa: E402
 from genmarl.training.runner import load_trained, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+LBF_ID = "Foraging-8x8-2p-2f-coop-v3"
 QUIET = dict(progress=False, tensorboard=False, eval_episodes=4)
 GENRL_TINY = dict(
     num_envs=4, num_steps=5, total_steps=400, prefill_steps=40, replay_ratio=0.05, eval_every=200, checkpoint_every=200,
@@ -35,8 +36,8 @@ GENRL_TINY = dict(
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """{kind: (run_dir, export_dir)} for mappo, gru (MAPPO with a GRU), genrl and cont (MAPPO on two
-    groups with continuous actions)."""
+    """{kind: (run_dir, export_dir)} for mappo, gru (MAPPO with a GRU), genrl, cont (MAPPO on two
+    groups with continuous actions) and lbf (MAPPO on Level-Based Foraging, with action masks)."""
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("export")
     configs = {
@@ -48,6 +49,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
         # two groups (adversary, agent) with continuous actions: group order and Gaussian means
         "cont": PPOConfig(env="simple_adversary", env_kwargs={"continuous_actions": True}, total_steps=1600, num_envs=8,
                           num_steps=25, seed=3, **QUIET),
+        # an env that reports valid actions: the policy graph takes its masks (a registered id as the env name)
+        "lbf": PPOConfig(env=LBF_ID, total_steps=1600, num_envs=8, num_steps=25, seed=4, **QUIET),
     }
     out = {}
     for kind, cfg in configs.items():
@@ -91,6 +94,12 @@ def test_export_json_describes_the_packages(exported: dict[str, tuple[Path, Path
     info = read_info(d)
     assert "world_model" not in info["files"] and not (d / "world_model.pt2").exists()
     assert [s["name"] for s in info["policy"]["outputs"]] == ["action/agent", "logits/agent"]
+    assert [s["name"] for s in info["policy"]["inputs"]] == ["obs/agent", "reset", "noise/agent", "deterministic"]
+    # masks come last, only for groups whose env reports valid actions
+    info = read_info(exported["lbf"][1])
+    assert info["env"] == LBF_ID
+    assert [s for s in info["policy"]["inputs"] if s["name"] == "mask/agent"] == [{"name": "mask/agent", "dtype": "bool", "shape": [-1, 2, 6]}]
+    assert info["policy"]["inputs"][-1]["name"] == "mask/agent"
 
 
 def _assert_actions(got: np.ndarray, want: np.ndarray, msg: str) -> None:
@@ -151,6 +160,96 @@ def test_stochastic_actions_follow_the_policy(exported: dict[str, tuple[Path, Pa
     for i in range(3):
         freq = np.bincount(actions["agent"][:, i], minlength=5) / B
         assert np.all(np.abs(freq - probs[i]) < 3 * np.sqrt(probs[i] * (1 - probs[i]) / B) + 1e-3), (freq, probs[i])
+
+
+def _masked_rollout(run: Path, steps: int, num_envs: int = 6, seed: int = 5) -> tuple[list[dict[str, np.ndarray]], np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Observations, reset flags, masks and the learner's stochastic-free (deterministic) actions along
+    ``steps`` steps of an env with action masks. Each step's mask is the env's, with a random half of
+    the valid actions also removed (where an agent keeps one), so that the masks decide many choices."""
+    algo, _ = load_trained(run, num_envs=num_envs)
+    algo.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    obs, resets, masks, actions = [], [], [], []
+    o, reset, env_mask = algo.obs, np.zeros(num_envs, bool), algo.masks
+    for _ in range(steps):
+        m = {}
+        for g, v in env_mask.items():
+            cut = v & (rng.random(v.shape) < 0.5)
+            m[g] = np.where(cut.any(-1, keepdims=True), cut, v)
+        a = algo.act(o, deterministic=True, reset=reset, action_mask=m)
+        obs.append({g: v.copy() for g, v in o.items()})
+        resets.append(reset)
+        masks.append(m)
+        actions.append(a)
+        o, _, _, _, infos = algo.env.step_grouped(a)
+        reset, env_mask = infos["done"], infos["action_mask"]
+    return obs, np.stack(resets), masks, actions
+
+
+def test_exported_policy_respects_action_masks(exported: dict[str, tuple[Path, Path]]) -> None:
+    """On LBF the package takes the env's masks: deterministic actions equal the learner's under the
+    same masks (60 steps, masks narrowed at random), every action valid; stochastic draws never pick a
+    masked action; without masks the same package picks masked ones (so the masks decide)."""
+    run, d = exported["lbf"]
+    obs, resets, masks, actions = _masked_rollout(run, 60)
+    policy = load(d, seed=3)
+    assert policy.mask_groups == ["agent"]
+    for t in range(60):
+        got = policy.act(obs[t], deterministic=True, reset=resets[t], action_mask=masks[t])
+        np.testing.assert_array_equal(got["agent"], actions[t]["agent"], err_msg=f"step {t}")
+        assert np.take_along_axis(masks[t]["agent"], got["agent"][..., None], -1).all()
+    B = 4000
+    o = {"agent": np.repeat(obs[5]["agent"][:1], B, 0)}
+    m = np.repeat(masks[5]["agent"][:1], B, 0)
+    sampled = load(d, seed=4).act(o, deterministic=False, action_mask={"agent": m})["agent"]
+    assert np.take_along_axis(m, sampled[..., None], -1).all()
+    free = load(d, seed=4).act(o, deterministic=False)["agent"]
+    assert not np.take_along_axis(m, free[..., None], -1).all()
+
+
+def test_exported_policy_mask_errors(exported: dict[str, tuple[Path, Path]]) -> None:
+    policy = load(exported["lbf"][1])
+    obs = {"agent": np.zeros((3, 2, policy._group["agent"]["obs_dim"]), np.float32)}
+    with pytest.raises(ExportError, match=r"action_mask\['agent'\] must be a bool array of shape \(3, 2, 6\)"):
+        policy.act(obs, action_mask={"agent": np.ones((3, 2, 5), bool)})
+    with pytest.raises(ExportError, match="bool array"):
+        policy.act(obs, action_mask={"agent": np.ones((3, 2, 6), np.int64)})
+    with pytest.raises(ExportError, match="unknown groups"):
+        policy.act(obs, action_mask={"adversary": np.ones((3, 2, 6), bool)})
+    assert policy.act(obs, action_mask={})["agent"].shape == (3, 2)  # a group left out: every action valid
+
+
+def test_genrl_policy_graph_masks_as_the_agent_does() -> None:
+    """The generative agent's policy graph (eager) masks actions as GenerativeAgent.act does."""
+    torch.set_num_threads(1)
+    import genmarl
+    from genmarl.generative.agent import GenerativeAgent
+
+    cfg = GenRLConfig(env=LBF_ID, seed=6, **QUIET, **GENRL_TINY).validate()
+    env = genmarl.make(LBF_ID, num_envs=6, seed=0)
+    agent = GenerativeAgent(env, cfg)
+    graph = GenRLPolicyGraph(agent).eval()
+    assert [s.name for s in graph.input_specs()][-1] == "mask/agent"
+    obs, infos = env.reset_grouped(seed=1)
+    noise = [torch.rand(6, 2, cfg.stoch_size), torch.rand(6, 2)]
+
+    def graph_actions(mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            a, _, _ = graph([torch.as_tensor(obs["agent"]).float()], [torch.zeros(6, 2, cfg.deter_size)], torch.ones(6, dtype=torch.bool),
+                            noise, torch.tensor(True), [torch.as_tensor(mask)])  # fmt: skip
+        return a[0].numpy()
+
+    free = graph_actions(np.ones((6, 2, 6), bool))
+    # the env's masks, less the action the policy would pick unmasked (where another stays valid)
+    m = infos["action_mask"]["agent"].copy()
+    drop = np.zeros_like(m)
+    np.put_along_axis(drop, free[..., None], True, -1)
+    m = np.where((m & ~drop).any(-1, keepdims=True), m & ~drop, m)
+    got = graph_actions(m)
+    want = agent.act(obs, deterministic=True, reset=np.ones(6, bool), action_mask={"agent": m})["agent"]
+    np.testing.assert_array_equal(got, want)
+    assert np.take_along_axis(m, got[..., None], -1).all()
+    assert (got != free).sum() >= 6, (got, free)
 
 
 def test_world_model_graphs_equal_the_agent(exported: dict[str, tuple[Path, Path]]) -> None:
@@ -317,6 +416,24 @@ def test_cpp_policy_acts_as_the_run(exported: dict[str, tuple[Path, Path]], tool
         _, lg = policy.act(obs[t], deterministic=True, reset=resets[t], return_logits=True)
         for g in groups:
             np.testing.assert_allclose(out[f"logits/{g}"][t].numpy(), lg[g], atol=1e-5, rtol=1e-5)
+
+
+def test_cpp_policy_respects_action_masks(exported: dict[str, tuple[Path, Path]], tool: Path, tmp_path: Path) -> None:
+    """C++ Policy::act with masks: the learner's deterministic actions under the same masks; and
+    Policy::act_in, stochastic, in the export's env (made from the registered id): the env's own
+    masks reach the policy and no action is masked out."""
+    run, d = exported["lbf"]
+    obs, resets, masks, actions = _masked_rollout(run, 40)
+    torch.save({"obs/agent": torch.as_tensor(np.stack([o["agent"] for o in obs])), "mask/agent": torch.as_tensor(np.stack([m["agent"] for m in masks])),
+                "reset": torch.as_tensor(resets), "deterministic": torch.tensor(True), "seed": torch.tensor(0)}, tmp_path / "in.pt")  # fmt: skip
+    proc = _run_tool(tool, "act", d, tmp_path / "in.pt", tmp_path / "out.pt")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = dict(torch.load(tmp_path / "out.pt", weights_only=True))
+    np.testing.assert_array_equal(out["action/agent"].numpy(), np.stack([a["agent"] for a in actions]))
+    proc = _run_tool(tool, "maskact", d, 60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fields = dict(kv.split("=") for kv in proc.stdout.split())
+    assert fields["takes_mask"] == "1" and fields["invalid"] == "0" and int(fields["checked"]) == 60 * 16 * 2 and int(fields["masked_out"]) > 100
 
 
 def test_cpp_stochastic_actions_follow_the_policy(exported: dict[str, tuple[Path, Path]], tool: Path, tmp_path: Path) -> None:

@@ -3,6 +3,9 @@
 //
 //   genmarl_torch_tool load DIR                    load policy (+ world model); prints "ok" or the error (rc 3)
 //   genmarl_torch_tool act DIR IN OUT              Policy::act over T steps of obs/<g> [T, B, n, d], reset [T, B]
+//                                                  (and mask/<g> [T, B, n, A] where given)
+//   genmarl_torch_tool maskact DIR STEPS           Policy::act_in, stochastic, in the export's env: counts the
+//                                                  actions the env's masks call invalid
 //   genmarl_torch_tool graphs DIR IN OUT           every world-model graph on the given inputs
 //   genmarl_torch_tool imagine DIR IN OUT          a greedy, latent-mode imagined rollout from h, z
 //   genmarl_torch_tool simplan DIR K H             simulator planning leaves the acted-in env unchanged
@@ -50,8 +53,12 @@ int act(const std::string& dir, const std::string& in, const std::string& out) {
   std::vector<std::vector<at::Tensor>> actions(policy.info().groups.size()), logits(policy.info().groups.size());
   for (std::int64_t t = 0; t < T; ++t) {
     std::vector<at::Tensor> obs;
-    for (const auto& g : policy.info().groups) obs.push_back(get(d, "obs/" + g.name)[t].contiguous());
-    auto a = policy.act(obs, det, reset[t].contiguous());
+    std::vector<at::Tensor> masks;
+    for (const auto& g : policy.info().groups) {
+      obs.push_back(get(d, "obs/" + g.name)[t].contiguous());
+      masks.push_back(d.contains("mask/" + g.name) ? get(d, "mask/" + g.name)[t].contiguous() : at::Tensor());
+    }
+    auto a = policy.act(obs, det, reset[t].contiguous(), masks);
     for (std::size_t g = 0; g < a.size(); ++g) {
       actions[g].push_back(a[g]);
       logits[g].push_back(policy.last_logits()[g]);
@@ -120,6 +127,36 @@ int simplan(const std::string& dir, int K, int H) {
   return same ? 0 : 1;
 }
 
+int maskact(const std::string& dir, int steps) {
+  gt::Policy policy(dir, 5);
+  const int E = 16;
+  auto env = genmarl::make_env(policy.info().env, policy.info().env_params, E, 1, 3);
+  genmarl::OutputBuffers buf(*env);
+  env->reset(3, buf.out);
+  const auto& spec = env->spec();
+  long long invalid = 0, checked = 0, masked_out = 0;
+  for (int t = 0; t < steps; ++t) {
+    policy.act_in(*env, buf, false, t > 0);
+    for (std::size_t g = 0; g < spec.groups.size(); ++g) {
+      const bool* m = buf.action_mask[g].get();
+      if (m == nullptr) continue;
+      const auto& gs = spec.groups[g];
+      for (int e = 0; e < E; ++e) {
+        for (int i = 0; i < gs.num_agents; ++i) {
+          const std::int64_t a = env->discrete_actions()[e * spec.num_agents() + gs.first_agent + i];
+          const bool* row = m + (static_cast<std::int64_t>(e) * gs.num_agents + i) * gs.action.n;
+          for (int k = 0; k < gs.action.n; ++k) masked_out += row[k] ? 0 : 1;
+          invalid += row[a] ? 0 : 1;
+          ++checked;
+        }
+      }
+    }
+    env->step(buf.out);
+  }
+  std::printf("takes_mask=%d checked=%lld masked_out=%lld invalid=%lld\n", policy.takes_mask(0) ? 1 : 0, checked, masked_out, invalid);
+  return invalid == 0 ? 0 : 1;
+}
+
 int badobs(const std::string& dir) {
   gt::Policy policy(dir);
   const auto& g = policy.info().groups;
@@ -171,6 +208,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "act" && argc == 5) return act(argv[2], argv[3], argv[4]);
+    if (cmd == "maskact" && argc == 4) return maskact(argv[2], std::stoi(argv[3]));
     if (cmd == "graphs" && argc == 5) return graphs(argv[2], argv[3], argv[4]);
     if (cmd == "imagine" && argc == 5) return imagine(argv[2], argv[3], argv[4]);
     if (cmd == "simplan" && argc == 5) return simplan(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
@@ -179,6 +217,6 @@ int main(int argc, char** argv) {
     std::printf("ExportError: %s\n", e.what());
     return 3;
   }
-  std::fprintf(stderr, "usage: genmarl_torch_tool load|act|graphs|imagine|simplan|badobs DIR ...\n");
+  std::fprintf(stderr, "usage: genmarl_torch_tool load|act|maskact|graphs|imagine|simplan|badobs DIR ...\n");
   return 2;
 }

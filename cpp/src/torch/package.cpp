@@ -9,6 +9,7 @@
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
 #include "genmarl/core/rng.hpp"
+#include "genmarl/envs/registry.hpp"
 
 namespace genmarl::torch {
 
@@ -161,7 +162,14 @@ ExportInfo ExportInfo::from_metadata(const std::map<std::string, std::string>& m
 }
 
 void ExportInfo::check_env(const EnvSpec& spec) const {
-  if (spec.name != env) {
+  // a registered id (e.g. "Foraging-8x8-2p-2f-coop-v3") names its scenario's env ("lbf"); the
+  // group checks below catch other arguments
+  std::string scenario = env;
+  try {
+    scenario = resolve_env(env).entry->name;
+  } catch (const InvalidArgument&) {  // not a built-in name or id: compared as it is
+  }
+  if (spec.name != scenario) {
     throw ExportError(path + " was exported for env '" + env + "', not '" + spec.name + "'");
   }
   if (spec.groups.size() != groups.size()) {

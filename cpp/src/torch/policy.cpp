@@ -39,6 +39,7 @@ Policy::Policy(const std::string& export_dir, std::uint64_t seed)
     obs_index_.push_back(i);
     action_index_.push_back(a);
     logits_index_.push_back(l);
+    mask_index_.push_back(package_.input_index("mask/" + g.name));
   }
   const auto& ins = package_.inputs();
   for (std::size_t i = 0; i < ins.size(); ++i) {
@@ -59,7 +60,7 @@ Policy::Policy(const std::string& export_dir, std::uint64_t seed)
       reset_index_ = static_cast<int>(i);
     } else if (name == "deterministic") {
       det_index_ = static_cast<int>(i);
-    } else if (!starts_with(name, "obs/")) {
+    } else if (!starts_with(name, "obs/") && !starts_with(name, "mask/")) {
       throw ExportError(package_.path() + ": unknown policy input " + name);
     }
   }
@@ -68,7 +69,8 @@ Policy::Policy(const std::string& export_dir, std::uint64_t seed)
 
 void Policy::reset_state() { batch_ = -1; }
 
-std::vector<at::Tensor> Policy::act(const std::vector<at::Tensor>& obs, bool deterministic, const at::Tensor& reset) {
+std::vector<at::Tensor> Policy::act(const std::vector<at::Tensor>& obs, bool deterministic, const at::Tensor& reset,
+                                    const std::vector<at::Tensor>& masks) {
   const auto& ins = package_.inputs();
   if (obs.size() != info_.groups.size()) {
     throw ExportError("Policy::act takes one observation tensor per agent group (" + std::to_string(info_.groups.size()) + "), got " +
@@ -96,6 +98,21 @@ std::vector<at::Tensor> Policy::act(const std::vector<at::Tensor>& obs, bool det
     shape[0] = B;
     inputs[noise_index_[k]] = counter_noise(shape, noise_normal_[k], seed_, calls_ * 64 + k);
   }
+  if (!masks.empty() && masks.size() != obs_index_.size()) {
+    throw ExportError("Policy::act takes one action mask per agent group (" + std::to_string(obs_index_.size()) + ") or none, got " +
+                      std::to_string(masks.size()));
+  }
+  for (std::size_t g = 0; g < mask_index_.size(); ++g) {
+    const int idx = mask_index_[g];
+    if (idx < 0) continue;
+    if (!masks.empty() && masks[g].defined()) {
+      inputs[idx] = masks[g];  // Package::run checks its shape and dtype
+    } else {
+      std::vector<std::int64_t> shape = ins[idx].shape;
+      shape[0] = B;
+      inputs[idx] = at::ones(shape, at::TensorOptions().dtype(at::kBool).device(package_.device()));
+    }
+  }
   inputs[reset_index_] = r;
   inputs[det_index_] = at::scalar_tensor(deterministic, cpu_bool);
   auto out = package_.run(std::move(inputs));  // validates every shape and dtype
@@ -122,6 +139,20 @@ std::vector<at::Tensor> observation_views(const BatchedEnv& env, const OutputBuf
     obs.push_back(type == at::kFloat ? t : t.to(at::kFloat));  // integer observations: a float32 copy
   }
   return obs;
+}
+
+std::vector<at::Tensor> action_mask_views(const BatchedEnv& env, const OutputBuffers& buffers) {
+  std::vector<at::Tensor> masks;
+  const auto& groups = env.spec().groups;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    bool* m = g < buffers.action_mask.size() ? buffers.action_mask[g].get() : nullptr;
+    if (m == nullptr) {
+      masks.emplace_back();
+      continue;
+    }
+    masks.push_back(at::from_blob(m, {env.num_envs(), groups[g].num_agents, groups[g].action.n}, at::TensorOptions().dtype(at::kBool)));
+  }
+  return masks;
 }
 
 void write_actions(BatchedEnv& env, const std::vector<at::Tensor>& actions) {
@@ -158,7 +189,7 @@ void Policy::act_in(BatchedEnv& env, const OutputBuffers& buffers, bool determin
   if (after_step) {
     reset = at::from_blob(buffers.done.get(), {env.num_envs()}, at::TensorOptions().dtype(at::kBool)).clone();
   }
-  write_actions(env, act(observation_views(env, buffers), deterministic, reset));
+  write_actions(env, act(observation_views(env, buffers), deterministic, reset, action_mask_views(env, buffers)));
 }
 
 }  // namespace genmarl::torch

@@ -233,13 +233,13 @@ def export(
 
 def _example(specs: list[Any], B: int, dev: Any, batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Example inputs and dynamic shapes for graphs whose forward takes (obs list, state list,
-    reset, noise list, deterministic) -- the policy graphs -- or plain tensors in spec order."""
+    reset, noise list, deterministic[, mask list]) -- the policy graphs -- or plain tensors in spec order."""
     import torch
 
     def tensor(s: Any) -> Any:
         shape = tuple(B if d == -1 else d for d in s.shape)
-        if s.dtype == "bool":
-            return torch.zeros(shape, dtype=torch.bool, device=dev)
+        if s.dtype == "bool":  # (masks all True: an all-False example row would be a degenerate trace input)
+            return (torch.ones if s.name.startswith("mask/") else torch.zeros)(shape, dtype=torch.bool, device=dev)
         if s.dtype == "int64":
             return torch.zeros(shape, dtype=torch.int64, device=dev)
         return torch.rand(shape, device=dev)
@@ -249,8 +249,8 @@ def _example(specs: list[Any], B: int, dev: Any, batch: Any) -> tuple[tuple[Any,
 
     names = [s.name for s in specs]
     if "deterministic" in names:  # a policy graph
-        parts: dict[str, list[Any]] = {"obs": [], "state": [], "noise": []}
-        dparts: dict[str, list[Any]] = {"obs": [], "state": [], "noise": []}
+        parts: dict[str, list[Any]] = {"obs": [], "state": [], "noise": [], "mask": []}
+        dparts: dict[str, list[Any]] = {"obs": [], "state": [], "noise": [], "mask": []}
         reset = det = None
         for s in specs:
             prefix = s.name.split("/")[0]
@@ -261,8 +261,11 @@ def _example(specs: list[Any], B: int, dev: Any, batch: Any) -> tuple[tuple[Any,
                 reset = tensor(s)
             elif s.name == "deterministic":
                 det = tensor(s)
-        return (parts["obs"], parts["state"], reset, parts["noise"], det), (
-            dparts["obs"], dparts["state"], {0: batch}, dparts["noise"], None)  # fmt: skip
+        args = (parts["obs"], parts["state"], reset, parts["noise"], det)
+        dims = (dparts["obs"], dparts["state"], {0: batch}, dparts["noise"], None)
+        if parts["mask"]:  # masks: a sixth argument, only for envs that report valid actions
+            return (*args, parts["mask"]), (*dims, dparts["mask"])
+        return args, dims
     obs = [tensor(s) for s in specs if s.name.startswith("obs/")]
     rest = [s for s in specs if not s.name.startswith("obs/")]
     if obs:  # the filter: (obs list, h, reset)
@@ -311,10 +314,13 @@ def _load_package(path: Path, name: str = "model") -> Any:
 class ExportedPolicy:
     """A policy exported by :func:`export`, run from Python through AOTInductor.
 
-    ``act(obs, deterministic=False, reset=None)`` takes grouped observations ``{g: [B, n, d]}``
-    (any batch ``B``; the recurrent state, where the policy has one, is kept per env and restarts
-    where ``reset`` [B] is true, on the first call and when ``B`` changes) and returns
-    ``{g: actions}`` as the trained learner's ``act`` does. ``seed`` keys the draws.
+    ``act(obs, deterministic=False, reset=None, action_mask=None)`` takes grouped observations
+    ``{g: [B, n, d]}`` (any batch ``B``; the recurrent state, where the policy has one, is kept per
+    env and restarts where ``reset`` [B] is true, on the first call and when ``B`` changes) and
+    returns ``{g: actions}`` as the trained learner's ``act`` does. ``action_mask`` (the env's
+    ``infos["action_mask"]``, ``{g: [B, n, act_n] bool}``): for policies trained on an env that
+    reports valid actions, only valid actions are chosen; a group left out counts every action as
+    valid. ``seed`` keys the draws.
     """
 
     def __init__(self, path: str | os.PathLike, seed: int = 0) -> None:
@@ -330,6 +336,7 @@ class ExportedPolicy:
         self.inputs = self.info["policy"]["inputs"]
         self.outputs = self.info["policy"]["outputs"]
         self.noise = self.info["policy"]["noise"]
+        self.mask_groups = [s["name"].split("/", 1)[1] for s in self.inputs if s["name"].startswith("mask/")]
         self.model = _load_package(self.path / self.info["files"]["policy"])
         self.rng = np.random.default_rng(seed)
         self.state: list[Any] = []
@@ -360,10 +367,35 @@ class ExportedPolicy:
         self.state = [torch.zeros([batch, *s["shape"][1:]], device=self.device) for s in self.inputs if s["name"].startswith("state/")]
         self._fresh = np.ones(batch, bool)
 
-    def act(self, obs: dict[str, Any], deterministic: bool = False, reset: Any = None, *, return_logits: bool = False) -> Any:
+    def check_mask(self, action_mask: Any, B: int) -> list[Any]:
+        """The mask inputs (numpy bool [B, n, act_n] per masked group; all True where a group is
+        left out); ExportError naming what was expected."""
+        if action_mask is None:
+            action_mask = {}
+        if not hasattr(action_mask, "keys"):
+            raise ExportError(f"action_mask must map agent groups to bool arrays (infos['action_mask']), got {type(action_mask).__name__}")
+        unknown = sorted(set(action_mask) - set(self.groups))
+        if unknown:
+            raise ExportError(f"action_mask has unknown groups {unknown}; the groups are {self.groups}")
+        out = []
+        for g in self.mask_groups:
+            shape = (B, self._group[g]["num_agents"], self._group[g]["action"]["n"])
+            if g not in action_mask:
+                out.append(np.ones(shape, bool))
+                continue
+            m = np.asarray(action_mask[g])
+            if m.shape != shape or m.dtype != np.bool_:
+                raise ExportError(f"action_mask[{g!r}] must be a bool array of shape {shape}, got {m.dtype} {m.shape}")
+            out.append(m)
+        return out
+
+    def act(
+        self, obs: dict[str, Any], deterministic: bool = False, reset: Any = None, action_mask: Any = None, *, return_logits: bool = False
+    ) -> Any:
         import torch
 
         B = self.check_obs(obs)
+        masks = self.check_mask(action_mask, B)
         if B != self._batch:
             self.reset_state(B)
         r = self._fresh.copy()
@@ -382,7 +414,10 @@ class ExportedPolicy:
                 noise.append(torch.as_tensor(x, device=dev))
         det = torch.tensor(bool(deterministic), device=dev)
         with torch.no_grad():
-            outs = self.model(obs_t, self.state, torch.as_tensor(r, device=dev), noise, det)
+            args = (obs_t, self.state, torch.as_tensor(r, device=dev), noise, det)
+            if self.mask_groups:
+                args += ([torch.as_tensor(m, device=dev) for m in masks],)
+            outs = self.model(*args)
         outs = list(_flatten(outs))
         named = {s["name"]: t for s, t in zip(self.outputs, outs, strict=True)}
         self.state = [named[s["name"]] for s in self.inputs if s["name"].startswith("state/")]

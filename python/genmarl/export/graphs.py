@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from genmarl.generative.agent import _MASKED
 from genmarl.generative.world_model import inverse_cdf
 
 
@@ -37,6 +38,19 @@ class TensorSpec:
         return f"{self.name}:{self.dtype}:" + ",".join("B" if d == -1 else str(d) for d in self.shape)
 
 
+def mask_specs(groups: list[Any]) -> list[TensorSpec]:
+    """``mask/<g>`` [B, n, act_n] bool inputs, one per group whose env reports valid actions; they
+    come last, after ``deterministic`` (a policy without masked groups keeps the five inputs of
+    exports made before masks were inputs)."""
+    return [TensorSpec(f"mask/{g.name}", "bool", (-1, g.num_agents, g.act_n)) for g in groups if g.masked and not g.continuous]
+
+
+def group_masks(groups: list[Any], mask: list[torch.Tensor] | None) -> dict[str, torch.Tensor | None]:
+    """{group: its mask input or None}, the inputs in :func:`mask_specs` order."""
+    it = iter(mask or ())
+    return {g.name: (next(it) if g.masked and not g.continuous else None) for g in groups}
+
+
 # ---- MAPPO / IPPO ---------------------------------------------------------------------------
 
 
@@ -46,9 +60,11 @@ class PPOPolicyGraph(nn.Module):
     Inputs: ``obs/<g>`` [B, n, d] per group; with a GRU ``state/<g>`` [B, n, hidden] per group;
     ``reset`` [B] bool (envs whose episode restarted: their GRU state starts from zero);
     ``noise/<g>`` per group (discrete: uniforms [B, n]; continuous: standard normals
-    [B, n, act_dim]); ``deterministic`` [] bool. Outputs: ``action/<g>`` (int64 [B, n] or float32
-    [B, n, act_dim], unclipped, as ``MAPPO.act`` returns it), ``logits/<g>`` (discrete logits, or the
-    Gaussian's mean), then ``state/<g>`` (next GRU state) with a GRU.
+    [B, n, act_dim]); ``deterministic`` [] bool; then ``mask/<g>`` [B, n, act_n] bool for each group
+    whose env reports valid actions (``infos["action_mask"]``: invalid actions are never chosen).
+    Outputs: ``action/<g>`` (int64 [B, n] or float32 [B, n, act_dim], unclipped, as ``MAPPO.act``
+    returns it), ``logits/<g>`` (discrete logits, masked where a mask is given, or the Gaussian's
+    mean), then ``state/<g>`` (next GRU state) with a GRU.
     """
 
     def __init__(self, algo: Any) -> None:
@@ -68,7 +84,7 @@ class PPOPolicyGraph(nn.Module):
             shape = (-1, g.num_agents, g.act_n) if g.continuous else (-1, g.num_agents)
             specs.append(TensorSpec(f"noise/{g.name}", "float32", shape))
         specs.append(TensorSpec("deterministic", "bool", ()))
-        return specs
+        return specs + mask_specs(self.groups)
 
     def noise_kinds(self) -> dict[str, str]:
         return {f"noise/{g.name}": ("normal" if g.continuous else "uniform") for g in self.groups}
@@ -84,8 +100,10 @@ class PPOPolicyGraph(nn.Module):
         return specs
 
     def forward(
-        self, obs: list[torch.Tensor], state: list[torch.Tensor], reset: torch.Tensor, noise: list[torch.Tensor], deterministic: torch.Tensor
+        self, obs: list[torch.Tensor], state: list[torch.Tensor], reset: torch.Tensor, noise: list[torch.Tensor], deterministic: torch.Tensor,
+        mask: list[torch.Tensor] | None = None,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        masks = group_masks(self.groups, mask)
         actions, logits, states = [], [], []
         for i, g in enumerate(self.groups):
             x = obs[i]
@@ -99,6 +117,8 @@ class PPOPolicyGraph(nn.Module):
                 z = actor.gru(z, h.reshape(B * n, -1))
                 states.append(z.reshape(B, n, -1))
             out = actor.head(z).reshape(B, n, -1)
+            if masks[g.name] is not None:  # as Actor.dist masks them
+                out = out.masked_fill(~masks[g.name], torch.finfo(out.dtype).min)
             if g.continuous:
                 std = actor.log_std.exp()
                 a = torch.where(deterministic, out, out + std * noise[i])
@@ -119,8 +139,9 @@ class GenRLPolicyGraph(nn.Module):
     Inputs: ``obs/<g>`` [B, n, d]; ``state/h`` [B, N, deter] (the previous step's transition);
     ``reset`` [B] bool (the state restarts from ``h_init``: the first step of an episode, or of
     acting); ``noise/latent`` [B, N, stoch] and ``noise/action`` [B, N] uniforms;
-    ``deterministic`` [] bool (the posterior's mode and greedy actions). Outputs: ``action/<g>``
-    int64 [B, n], ``logits/<g>`` [B, n, act_n] (the policy's), ``state/h`` [B, N, deter].
+    ``deterministic`` [] bool (the posterior's mode and greedy actions); then ``mask/<g>`` [B, n,
+    act_n] bool for each group whose env reports valid actions. Outputs: ``action/<g>`` int64 [B, n],
+    ``logits/<g>`` [B, n, act_n] (the policy's, masked where a mask is given), ``state/h`` [B, N, deter].
     """
 
     def __init__(self, agent: Any) -> None:
@@ -140,7 +161,7 @@ class GenRLPolicyGraph(nn.Module):
             TensorSpec("noise/action", "float32", (-1, wm.num_agents)),
             TensorSpec("deterministic", "bool", ()),
         ]
-        return specs
+        return specs + mask_specs(self.groups)
 
     def noise_kinds(self) -> dict[str, str]:
         return {"noise/latent": "uniform", "noise/action": "uniform"}
@@ -152,16 +173,25 @@ class GenRLPolicyGraph(nn.Module):
         return specs
 
     def forward(
-        self, obs: list[torch.Tensor], state: list[torch.Tensor], reset: torch.Tensor, noise: list[torch.Tensor], deterministic: torch.Tensor
+        self, obs: list[torch.Tensor], state: list[torch.Tensor], reset: torch.Tensor, noise: list[torch.Tensor], deterministic: torch.Tensor,
+        mask: list[torch.Tensor] | None = None,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         wm = self.wm
+        masks = group_masks(self.groups, mask)
         obs_d = {g.name: obs[i] for i, g in enumerate(self.groups)}
         h = wm.restart(state[0], reset)
         post = wm.posterior_logits(h, wm.embed(obs_d))  # [B, N, S, C] normalised log-probs
         z_idx = torch.where(deterministic, post.argmax(-1), inverse_cdf(post.exp(), noise[0]))
         z = F.one_hot(z_idx, wm.classes).to(h.dtype).flatten(-2)
         feat = torch.cat([h, z], -1)
-        logits = self.agent.logits(feat, wm.others_probs(feat))  # [B, N, A], invalid actions masked
+        logits = self.agent.logits(feat, wm.others_probs(feat))  # [B, N, A], a group's missing actions masked
+        if any(m is not None for m in masks.values()):  # as GenerativeAgent.act masks them
+            valid = []
+            for g in self.groups:
+                own = wm.action_mask[wm.slices[g.name]].expand(logits.shape[0], -1, -1)  # [B, n, A]
+                m = masks[g.name]
+                valid.append(own if m is None else F.pad(m, (0, wm.num_actions - g.act_n), value=False))
+            logits = logits.masked_fill(~torch.cat(valid, 1), _MASKED)
         a = torch.where(deterministic, logits.argmax(-1), inverse_cdf(logits.softmax(-1), noise[1]))
         h_next = wm.transition(h, z, F.one_hot(a, wm.num_actions).to(h.dtype))
         actions, group_logits = [], []
