@@ -186,12 +186,7 @@ class GenRLPolicyGraph(nn.Module):
         feat = torch.cat([h, z], -1)
         logits = self.agent.logits(feat, wm.others_probs(feat))  # [B, N, A], a group's missing actions masked
         if any(m is not None for m in masks.values()):  # as GenerativeAgent.act masks them
-            valid = []
-            for g in self.groups:
-                own = wm.action_mask[wm.slices[g.name]].expand(logits.shape[0], -1, -1)  # [B, n, A]
-                m = masks[g.name]
-                valid.append(own if m is None else F.pad(m, (0, wm.num_actions - g.act_n), value=False))
-            logits = logits.masked_fill(~torch.cat(valid, 1), _MASKED)
+            logits = logits.masked_fill(~self.agent.joint_mask(masks, logits.shape[0]), _MASKED)
         a = torch.where(deterministic, logits.argmax(-1), inverse_cdf(logits.softmax(-1), noise[1]))
         h_next = wm.transition(h, z, F.one_hot(a, wm.num_actions).to(h.dtype))
         actions, group_logits = [], []

@@ -206,14 +206,20 @@ class GenerativeAgent(GroupedLearner):
 
     def _joint_mask(self, action_mask: dict[str, np.ndarray]) -> torch.Tensor:
         """[num_envs, N, num_actions] bool: the env's masks where given, each group's own actions elsewhere."""
-        mask = self.wm.action_mask.unsqueeze(0).expand(self.num_envs, -1, -1).clone()
-        first = 0
+        masks = {g: torch.as_tensor(np.asarray(m, bool), device=self.device) for g, m in action_mask.items()}
+        return self.joint_mask(masks, self.num_envs)
+
+    def joint_mask(self, masks: dict[str, torch.Tensor | None], batch: int) -> torch.Tensor:
+        """[batch, N, num_actions] bool from per-group masks {g: [batch, n_g, act_n_g] bool} (a group
+        absent or None: its own actions), each group's missing actions False. Builds a new tensor
+        without in-place writes, so the export's traced policy graph uses it too."""
+        wm = self.wm
+        rows = []
         for g in self.groups:
-            if g.name in action_mask:
-                m = torch.as_tensor(np.asarray(action_mask[g.name], bool), device=self.device)
-                mask[:, first : first + g.num_agents, : g.act_n] = m
-            first += g.num_agents
-        return mask
+            m = masks.get(g.name)
+            own = wm.action_mask[wm.slices[g.name]].expand(batch, -1, -1)  # [batch, n_g, A]
+            rows.append(own if m is None else F.pad(m, (0, wm.num_actions - g.act_n), value=False))
+        return torch.cat(rows, 1)
 
     @torch.no_grad()
     def filter_state(
