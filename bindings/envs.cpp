@@ -524,14 +524,17 @@ class PyBatchedEnv {
       auto held = mutex_.lock();
       state = env_->get_state();
     }
-    py::dict out;
-    for (const auto& a : state) {
-      std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end());
-      py::array arr{py::dtype(a.dtype), shape};
-      if (!a.data.empty()) std::memcpy(arr.mutable_data(), a.data.data(), a.data.size());
-      out[py::str(a.name)] = arr;
+    return to_dict(state);
+  }
+
+  // The scenario's fixed arrays (empty for scenarios without a layout).
+  py::dict layout() {
+    std::vector<genmarl::StateArray> arrays;
+    {
+      auto held = mutex_.lock();
+      arrays = env_->layout();
     }
-    return out;
+    return to_dict(arrays);
   }
 
   void set_state(const py::dict& state) {
@@ -562,6 +565,18 @@ class PyBatchedEnv {
   }
 
  private:
+  // Named arrays (state or layout) -> a dict of fresh numpy arrays.
+  static py::dict to_dict(const std::vector<genmarl::StateArray>& arrays) {
+    py::dict out;
+    for (const auto& a : arrays) {
+      std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end());
+      py::array arr{py::dtype(a.dtype), shape};
+      if (!a.data.empty()) std::memcpy(arr.mutable_data(), a.data.data(), a.data.size());
+      out[py::str(a.name)] = arr;
+    }
+    return out;
+  }
+
   // [num_envs, agents_in_group, *obs_shape]
   std::vector<py::ssize_t> obs_shape(const genmarl::GroupSpec& g) const {
     std::vector<py::ssize_t> shape;
@@ -719,6 +734,7 @@ void bind_envs(py::module_& m) {
            "VectorEnv.step: per-agent dicts built in C++, or None when the keys are not exactly the agents")
       .def("get_state", &PyBatchedEnv::get_state)
       .def("set_state", &PyBatchedEnv::set_state, py::arg("state"))
+      .def("layout", &PyBatchedEnv::layout)
       .def_property_readonly("num_curriculum_stages", [](PyBatchedEnv& s) { return s.env().num_curriculum_stages(); })
       .def_property("curriculum_stage", &PyBatchedEnv::curriculum_stage, &PyBatchedEnv::set_curriculum_stage);
 }

@@ -332,3 +332,24 @@ def test_render_frame_of_a_custom_layout():
     frame = venv.render()
     assert frame.shape == (3 * 30, 5 * 30, 3)
     assert tuple(frame[15, 4 * 30 + 15]) in {(240, 220, 80), (60, 110, 230), (20, 40, 140)}  # the goal (or a robot on it)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        dict(shelf_columns=5, column_height=8, shelf_rows=2, n_agents=4),
+        dict(shelf_columns=3, column_height=3, shelf_rows=3, n_agents=2),
+        dict(layout="x.x.g\n.....\nxx..x\ng...x", n_agents=2, request_queue_size=1),
+    ],
+)
+def test_layout_is_the_references_grid_and_goals(kwargs):
+    ref, args = _reference(**kwargs)
+    venv = genmarl.make("rware", **{k: v for k, v in args.items() if k != "reward_type"})
+    layout = venv.layout
+    assert layout["highway"].dtype == np.bool_ and layout["goals"].dtype == np.int64
+    np.testing.assert_array_equal(layout["highway"], ref.highways.astype(bool))
+    np.testing.assert_array_equal(layout["goals"], np.asarray(ref.goals, np.int64).reshape(-1, 2))
+    with pytest.raises(ValueError):
+        layout["highway"][0, 0] = not layout["highway"][0, 0]  # read-only: the env's constant
+    assert genmarl.make("simple_spread").layout == {}

@@ -146,6 +146,11 @@ class ForeignEnv final : public BatchedEnv {
     env_->set_state(state);
     check();
   }
+  std::vector<StateArray> layout() const override {
+    auto arrays = env_->layout();
+    check();
+    return arrays;
+  }
   int num_curriculum_stages() const override { return env_->num_curriculum_stages(); }
   int curriculum_stage() const override { return env_->curriculum_stage(); }
   void set_curriculum_stage(int stage) override {

@@ -225,7 +225,30 @@ struct Depot {
 
 }  // namespace
 
-static_assert(genmarl::Scenario<rware::Warehouse> && HasTruncation<rware::Warehouse> && !HasActionMask<rware::Warehouse>);
+static_assert(genmarl::Scenario<rware::Warehouse> && HasTruncation<rware::Warehouse> && !HasActionMask<rware::Warehouse> &&
+              HasLayout<rware::Warehouse> && !HasLayout<Foraging>);
+
+TEST(Rware, LayoutIsTheFixedGridAndGoalsThroughEveryEnvInterface) {
+  Params p;
+  p.set_string("layout", "x.g\n...\ng.x");
+  p.set("n_agents", 1);
+  p.set("request_queue_size", 1);
+  VectorEnv<rware::Warehouse> env(rware::Warehouse(p.resolve(rware::Warehouse::param_specs(), "rware")), 2, 1, 0);
+  const BatchedEnv& base = env;
+  const auto layout = base.layout();
+  ASSERT_EQ(layout.size(), 2u);
+  EXPECT_EQ(layout[0].name, "highway");
+  EXPECT_EQ(layout[0].dtype, "|b1");
+  EXPECT_EQ(layout[0].shape, (std::vector<std::int64_t>{3, 3}));
+  const std::vector<unsigned char> highway{0, 1, 1, 1, 1, 1, 1, 1, 0};
+  EXPECT_EQ(layout[0].data, highway);
+  EXPECT_EQ(layout[1].name, "goals");
+  EXPECT_EQ(layout[1].shape, (std::vector<std::int64_t>{2, 2}));
+  const auto* goals = reinterpret_cast<const std::int64_t*>(layout[1].data.data());
+  EXPECT_EQ((std::vector<std::int64_t>(goals, goals + 4)), (std::vector<std::int64_t>{2, 0, 0, 2}));  // (x, y)
+  VectorEnv<lbf::Foraging> foraging(lbf::Foraging(Params().resolve(lbf::Foraging::param_specs(), "lbf")), 1, 1, 0);
+  EXPECT_TRUE(static_cast<const BatchedEnv&>(foraging).layout().empty());  // no HasLayout: nothing
+}
 
 TEST(Rware, HeadOnSwapFreezesItsComponentButRotationsMove) {
   Depot d(3);

@@ -211,18 +211,6 @@ def render_grid_foraging(state: dict[str, np.ndarray], env_index: int, _env: Any
     return frame
 
 
-def _warehouse_grid(p: dict[str, Any]) -> tuple[int, int, list[tuple[int, int]]]:
-    """(rows, columns, goal cells (x, y)) of a warehouse: its custom ``layout`` (validated by the
-    core) or the generated one."""
-    if p["layout"]:
-        rows = p["layout"].strip().replace(" ", "").split("\n")
-        goals = [(x, y) for y, row in enumerate(rows) for x, ch in enumerate(row) if ch.lower() == "g"]
-        return len(rows), len(rows[0]), goals
-    H = (p["column_height"] + 1) * p["shelf_rows"] + 2
-    W = 3 * p["shelf_columns"] + 1
-    return H, W, [(W // 2 - 1, H - 1), (W // 2, H - 1)]
-
-
 def render_warehouse(state: dict[str, np.ndarray], env_index: int, env: Any) -> np.ndarray:
     """Multi-Robot Warehouse frame (30 pixels per cell): shelves grey (requested ones red), robots
     blue (loaded: dark blue) with a white tick on the side they face, grey grid lines."""
@@ -230,7 +218,9 @@ def render_warehouse(state: dict[str, np.ndarray], env_index: int, env: Any) -> 
     sx, sy = state["shelf_x"][e], state["shelf_y"][e]
     ax, ay, d = state["agent_x"][e], state["agent_y"][e], state["agent_dir"][e]
     carrying, queue = state["carrying"][e], set(int(q) for q in state["request_queue"][e])
-    H, W, goals = _warehouse_grid(env.resolved_params())
+    layout = env.layout  # the core's grid and goal cells (custom or generated layout)
+    H, W = layout["highway"].shape
+    goals = [(int(x), int(y)) for x, y in layout["goals"]]
     c = 30
     frame = np.full((H * c, W * c, 3), 255, np.uint8)
     for j, (x, y) in enumerate(zip(sx, sy)):

@@ -250,6 +250,7 @@ class VectorEnv(ClosesOnExit):
             raise ValueError(f"render_mode must be one of {_RENDER_MODES}, got {render_mode!r}")
         params, tuples, strings = _resolve_kwargs(name, scenario_kwargs)
         self._env = _core.BatchedEnv(name, params, tuples, strings, int(num_envs), int(num_threads), seed)
+        self._fixed: dict[str, np.ndarray] | None = None  # the scenario's fixed arrays (layout), read once
         #: the name or registered id given to make() (make(name, **scenario_kwargs) recreates the env)
         self.name = name
         #: the scenario it resolved to (e.g. "lbf" for "Foraging-8x8-2p-2f-coop-v3") and its family
@@ -596,6 +597,19 @@ class VectorEnv(ClosesOnExit):
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of numpy arrays, got {type(state).__name__}")
         self._env.set_state(dict(state))
+
+    @property
+    def layout(self) -> dict[str, np.ndarray]:
+        """The scenario's fixed arrays (read-only; empty when it has none): what renderers and tools
+        need beyond :meth:`get_state`, constant for the env's life. rware: ``highway`` ``[rows, cols]``
+        bool (corridor cells) and ``goals`` ``[n, 2]`` int64 (x, y)."""
+        if self._fixed is None:
+            self._check_open()
+            arrays = dict(self._env.layout())
+            for a in arrays.values():
+                a.flags.writeable = False
+            self._fixed = arrays
+        return self._fixed
 
     def resolved_params(self) -> dict[str, Any]:
         """Every scenario argument with its value: defaults, then the alias's, then those given."""

@@ -156,6 +156,9 @@ class BatchedEnv {
   // Throws InvalidArgument naming the offending array if names, dtypes or shapes differ.
   virtual void set_state(const std::vector<StateArray>& state) = 0;
 
+  // The scenario's fixed arrays (HasLayout; empty when it has none): constant for the env's life.
+  virtual std::vector<StateArray> layout() const { return {}; }
+
   virtual int num_curriculum_stages() const = 0;
   virtual int curriculum_stage() const = 0;
   virtual void set_curriculum_stage(int stage) = 0;

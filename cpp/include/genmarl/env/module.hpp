@@ -36,7 +36,8 @@ namespace genmarl {
 // 2: BatchedEnv::take_error; errors cross the boundary as values.
 // 3: string and any-length list arguments (Params, ParamSpec); per-group observation dtype
 //    (AgentSpec, GroupSpec, StepOutputs' untyped obs pointers, clear_unfinished_final_obs).
-inline constexpr int kEnvModuleVersion = 3;
+// 4: BatchedEnv::layout (a scenario's fixed arrays).
+inline constexpr int kEnvModuleVersion = 4;
 
 struct EnvModuleAbi {
   int module_version;
@@ -146,6 +147,11 @@ class ModuleEnv final : public BatchedEnv {
   }
   void set_state(const std::vector<StateArray>& state) override {
     guard([&] { env_->set_state(state); });
+  }
+  std::vector<StateArray> layout() const override {
+    std::vector<StateArray> arrays;
+    guard([&] { arrays = env_->layout(); });
+    return arrays;
   }
   int num_curriculum_stages() const override { return env_->num_curriculum_stages(); }
   int curriculum_stage() const override { return env_->curriculum_stage(); }

@@ -103,6 +103,13 @@ concept HasTruncation = requires(const S cs, const typename S::State& cst) {
   { cs.is_truncated(cst) } -> std::convertible_to<bool>;
 };
 
+// The scenario's fixed arrays (grid size, goal cells, walls): what renderers and tools need beyond
+// the state, constant for the scenario's life, so they are not part of get_state/set_state.
+template <class S>
+concept HasLayout = requires(const S cs) {
+  { cs.layout() } -> std::same_as<std::vector<StateArray>>;
+};
+
 template <class S>
 concept HasPrefetch = requires(const S cs, const typename S::State& cst) { cs.prefetch(cst); };
 

@@ -158,6 +158,11 @@ class VectorEnv final : public BatchedEnv {
     import_state(state);
   }
 
+  std::vector<StateArray> layout() const override {
+    if constexpr (HasLayout<Scenario>) return scenario_.layout();
+    else return {};
+  }
+
   int num_curriculum_stages() const override {
     if constexpr (HasCurriculum<Scenario>) return scenario_.num_curriculum_stages();
     else return 1;

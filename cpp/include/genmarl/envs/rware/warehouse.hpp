@@ -497,6 +497,20 @@ class Warehouse {
 
   void rewards(State& s, double* out) const { std::copy(s.reward.begin(), s.reward.end(), out); }
   bool is_terminal(const State&) const { return false; }
+
+  // The fixed layout: highway [rows, cols] (corridor cells, true where no shelf is at home) and
+  // goals [n, 2] as (x, y) in the reference's order.
+  std::vector<StateArray> layout() const {
+    StateArrays out;
+    bool* highway = out.add<bool>("highway", {H_, W_});
+    for (std::size_t k = 0; k < highway_.size(); ++k) highway[k] = highway_[k] != 0;
+    auto* goals = out.add<std::int64_t>("goals", {static_cast<std::int64_t>(goals_.size()), 2});
+    for (std::size_t k = 0; k < goals_.size(); ++k) {
+      goals[2 * k] = goals_[k].first;
+      goals[2 * k + 1] = goals_[k].second;
+    }
+    return out.take();
+  }
   bool is_truncated(const State& s) const { return max_inactive_ > 0 && s.inactive >= max_inactive_; }
   std::int64_t steps(const State& s) const { return s.steps; }
 
