@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -510,6 +511,30 @@ def test_corrupted_and_truncated_files_are_rejected(tmp_path) -> None:
     with pytest.raises(BufferFileError, match="holds a ReplayBuffer, not a EpisodeBuffer"):
         EpisodeBuffer.load(path)
     assert len(ReplayBuffer.load(path)) == 50
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc/self/fd (Linux)")
+def test_rejected_files_are_closed(tmp_path) -> None:
+    """Every refused load closes the file it opened (a throwing constructor runs no destructor)."""
+    a = ReplayBuffer(64, SPREAD, seed=0)
+    a.add(items(0, 50))
+    path = tmp_path / "rb.gmb"
+    a.save(path)
+    raw = path.read_bytes()
+    damaged = [raw[:10], b"not a genmarl buffer file at all, just text", raw[: len(raw) // 2]]
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 0x01
+    damaged.append(bytes(flipped))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        for data in damaged:
+            path.write_bytes(data)
+            with pytest.raises(BufferFileError):
+                ReplayBuffer.load(path)
+    path.write_bytes(raw)
+    with pytest.raises(BufferFileError):
+        EpisodeBuffer.load(path)  # another kind: refused after the checks passed
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_concurrent_add_and_sample_from_python_threads() -> None:

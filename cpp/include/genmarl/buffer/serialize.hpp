@@ -324,45 +324,52 @@ class FileReader {
       ::close(fd);
       throw FileError("cannot read '" + path + "': " + std::strerror(err));
     }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size < sizeof(kFileMagic) + 16 + sizeof(std::uint64_t)) {
-      throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
-    }
-    end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
-    // The checksum is verified before anything is parsed, so no field of a
-    // damaged file (e.g. a capacity) is ever acted on.
-    {
-      StreamHash hash;
-      std::vector<unsigned char> chunk(StreamHash::kChunk * 16);
-      std::size_t left = end_;
-      while (left > 0) {
-        const std::size_t n = std::min(left, chunk.size());
-        if (std::fread(chunk.data(), 1, n, file_) != n) throw FileError("cannot read '" + path + "': short read");
-        hash.update(chunk.data(), n);
-        left -= n;
+    // A constructor that throws runs no destructor: the checks close the file themselves.
+    try {
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      if (size < sizeof(kFileMagic) + 16 + sizeof(std::uint64_t)) {
+        throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
       }
-      std::uint64_t stored;
-      if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) {
-        throw FileError("cannot read '" + path + "': short read");
+      end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
+      // The checksum is verified before anything is parsed, so no field of a
+      // damaged file (e.g. a capacity) is ever acted on.
+      {
+        StreamHash hash;
+        std::vector<unsigned char> chunk(StreamHash::kChunk * 16);
+        std::size_t left = end_;
+        while (left > 0) {
+          const std::size_t n = std::min(left, chunk.size());
+          if (std::fread(chunk.data(), 1, n, file_) != n) throw FileError("cannot read '" + path + "': short read");
+          hash.update(chunk.data(), n);
+          left -= n;
+        }
+        std::uint64_t stored;
+        if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) {
+          throw FileError("cannot read '" + path + "': short read");
+        }
+        // Magic and version first (fixed offsets, nothing is allocated from
+        // them), so a foreign or newer file gets the more useful message.
+        char magic[sizeof(kFileMagic)];
+        std::uint32_t version = 0;
+        std::fseek(file_, 0, SEEK_SET);
+        if (std::fread(magic, 1, sizeof(magic), file_) != sizeof(magic) ||
+            std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
+          throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
+        }
+        if (std::fread(&version, 1, sizeof(version), file_) != sizeof(version)) corrupt("version");
+        if (version != kFileVersion) {
+          throw FileError("'" + path + "' has buffer file version " + std::to_string(version) +
+                          "; this genmarl reads version " + std::to_string(kFileVersion));
+        }
+        if (stored != hash.digest()) {
+          throw FileError("'" + path + "' is corrupted (checksum mismatch): truncated or damaged; refusing to load it");
+        }
+        pos_ = sizeof(magic) + sizeof(version);
       }
-      // Magic and version first (fixed offsets, nothing is allocated from
-      // them), so a foreign or newer file gets the more useful message.
-      char magic[sizeof(kFileMagic)];
-      std::uint32_t version = 0;
-      std::fseek(file_, 0, SEEK_SET);
-      if (std::fread(magic, 1, sizeof(magic), file_) != sizeof(magic) ||
-          std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
-        throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
-      }
-      if (std::fread(&version, 1, sizeof(version), file_) != sizeof(version)) corrupt("version");
-      if (version != kFileVersion) {
-        throw FileError("'" + path + "' has buffer file version " + std::to_string(version) +
-                        "; this genmarl reads version " + std::to_string(kFileVersion));
-      }
-      if (stored != hash.digest()) {
-        throw FileError("'" + path + "' is corrupted (checksum mismatch): truncated or damaged; refusing to load it");
-      }
-      pos_ = sizeof(magic) + sizeof(version);
+    } catch (...) {
+      std::fclose(file_);
+      file_ = nullptr;
+      throw;
     }
   }
   FileReader(const FileReader&) = delete;
