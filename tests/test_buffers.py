@@ -489,12 +489,17 @@ def test_save_load_round_trip_bitwise(tmp_path, kind: str) -> None:
     assert not list(tmp_path.glob("*.tmp-*"))
 
 
-def test_corrupted_and_truncated_files_are_rejected(tmp_path) -> None:
+def _saved_replay(tmp_path):  # type: ignore[no-untyped-def]
+    """A 50-item ReplayBuffer saved to tmp_path/rb.gmb: (path, the file's bytes)."""
     a = ReplayBuffer(64, SPREAD, seed=0)
     a.add(items(0, 50))
     path = tmp_path / "rb.gmb"
     a.save(path)
-    raw = path.read_bytes()
+    return path, path.read_bytes()
+
+
+def test_corrupted_and_truncated_files_are_rejected(tmp_path) -> None:
+    path, raw = _saved_replay(tmp_path)
     for where in (20, len(raw) // 2, len(raw) - 3):
         bad = bytearray(raw)
         bad[where] ^= 0x01
@@ -516,11 +521,7 @@ def test_corrupted_and_truncated_files_are_rejected(tmp_path) -> None:
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc/self/fd (Linux)")
 def test_rejected_files_are_closed(tmp_path) -> None:
     """Every refused load closes the file it opened (a throwing constructor runs no destructor)."""
-    a = ReplayBuffer(64, SPREAD, seed=0)
-    a.add(items(0, 50))
-    path = tmp_path / "rb.gmb"
-    a.save(path)
-    raw = path.read_bytes()
+    path, raw = _saved_replay(tmp_path)
     damaged = [raw[:10], b"not a genmarl buffer file at all, just text", raw[: len(raw) // 2]]
     flipped = bytearray(raw)
     flipped[len(raw) // 2] ^= 0x01
