@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -318,67 +319,58 @@ class FileReader {
                       ", not a genmarl buffer file");
     }
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    file_ = ::fdopen(fd, "rb");
+    // owned from here on: a check below that throws closes it (a throwing constructor runs no destructor)
+    file_.reset(::fdopen(fd, "rb"));
     if (!file_) {
       const int err = errno;
       ::close(fd);
       throw FileError("cannot read '" + path + "': " + std::strerror(err));
     }
-    // A constructor that throws runs no destructor: the checks close the file themselves.
-    try {
-      const auto size = static_cast<std::uint64_t>(st.st_size);
-      if (size < sizeof(kFileMagic) + 16 + sizeof(std::uint64_t)) {
-        throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < sizeof(kFileMagic) + 16 + sizeof(std::uint64_t)) {
+      throw FileError("'" + path + "' is not a genmarl buffer file (too short: " + std::to_string(size) + " bytes)");
+    }
+    end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
+    // The checksum is verified before anything is parsed, so no field of a
+    // damaged file (e.g. a capacity) is ever acted on.
+    {
+      StreamHash hash;
+      std::vector<unsigned char> chunk(StreamHash::kChunk * 16);
+      std::size_t left = end_;
+      while (left > 0) {
+        const std::size_t n = std::min(left, chunk.size());
+        if (std::fread(chunk.data(), 1, n, file_.get()) != n) throw FileError("cannot read '" + path + "': short read");
+        hash.update(chunk.data(), n);
+        left -= n;
       }
-      end_ = static_cast<std::size_t>(size) - sizeof(std::uint64_t);
-      // The checksum is verified before anything is parsed, so no field of a
-      // damaged file (e.g. a capacity) is ever acted on.
-      {
-        StreamHash hash;
-        std::vector<unsigned char> chunk(StreamHash::kChunk * 16);
-        std::size_t left = end_;
-        while (left > 0) {
-          const std::size_t n = std::min(left, chunk.size());
-          if (std::fread(chunk.data(), 1, n, file_) != n) throw FileError("cannot read '" + path + "': short read");
-          hash.update(chunk.data(), n);
-          left -= n;
-        }
-        std::uint64_t stored;
-        if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) {
-          throw FileError("cannot read '" + path + "': short read");
-        }
-        // Magic and version first (fixed offsets, nothing is allocated from
-        // them), so a foreign or newer file gets the more useful message.
-        char magic[sizeof(kFileMagic)];
-        std::uint32_t version = 0;
-        std::fseek(file_, 0, SEEK_SET);
-        if (std::fread(magic, 1, sizeof(magic), file_) != sizeof(magic) ||
-            std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
-          throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
-        }
-        if (std::fread(&version, 1, sizeof(version), file_) != sizeof(version)) corrupt("version");
-        if (version != kFileVersion) {
-          throw FileError("'" + path + "' has buffer file version " + std::to_string(version) +
-                          "; this genmarl reads version " + std::to_string(kFileVersion));
-        }
-        if (stored != hash.digest()) {
-          throw FileError("'" + path + "' is corrupted (checksum mismatch): truncated or damaged; refusing to load it");
-        }
-        pos_ = sizeof(magic) + sizeof(version);
+      std::uint64_t stored;
+      if (std::fread(&stored, 1, sizeof(stored), file_.get()) != sizeof(stored)) {
+        throw FileError("cannot read '" + path + "': short read");
       }
-    } catch (...) {
-      std::fclose(file_);
-      file_ = nullptr;
-      throw;
+      // Magic and version first (fixed offsets, nothing is allocated from
+      // them), so a foreign or newer file gets the more useful message.
+      char magic[sizeof(kFileMagic)];
+      std::uint32_t version = 0;
+      std::fseek(file_.get(), 0, SEEK_SET);
+      if (std::fread(magic, 1, sizeof(magic), file_.get()) != sizeof(magic) ||
+          std::memcmp(magic, kFileMagic, sizeof(kFileMagic)) != 0) {
+        throw FileError("'" + path + "' is not a genmarl buffer file (bad magic bytes)");
+      }
+      if (std::fread(&version, 1, sizeof(version), file_.get()) != sizeof(version)) corrupt("version");
+      if (version != kFileVersion) {
+        throw FileError("'" + path + "' has buffer file version " + std::to_string(version) +
+                        "; this genmarl reads version " + std::to_string(kFileVersion));
+      }
+      if (stored != hash.digest()) {
+        throw FileError("'" + path + "' is corrupted (checksum mismatch): truncated or damaged; refusing to load it");
+      }
+      pos_ = sizeof(magic) + sizeof(version);
     }
   }
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
 
   const std::string& path() const noexcept { return path_; }
-  ~FileReader() {
-    if (file_) std::fclose(file_);
-  }
 
   // Checks the kind, then reads the spec.
   Schema header(BufferKind expected) {
@@ -412,7 +404,7 @@ class FileReader {
 
   void bytes(void* out, std::size_t n) {
     if (n > end_ - pos_) corrupt("length");
-    if (n && std::fread(out, 1, n, file_) != n) corrupt("read");
+    if (n && std::fread(out, 1, n, file_.get()) != n) corrupt("read");
     pos_ += n;
   }
   template <class T>
@@ -449,7 +441,10 @@ class FileReader {
 
  private:
   std::string path_;
-  std::FILE* file_ = nullptr;
+  struct CloseFile {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, CloseFile> file_;
   std::size_t pos_ = 0, end_ = 0;
 };
 
