@@ -409,6 +409,12 @@ def test_run_writes_diagnostics_and_resumes_bitwise(tmp_path) -> None:
     assert resumed.summary["eval/return_mean"] == full.summary["eval/return_mean"]
     assert resumed.summary["wm/obs_error_k1"] == full.summary["wm/obs_error_k1"]
 
+    # a shorter run of the same seed is a prefix of the longer one: nothing depends on total_steps
+    short = genmarl.train(load_config({"algo": "genrl"}, overrides=[*RUN, "total_steps=200"]), out=tmp_path / "short")
+    short_rows = metrics_without_wall_clock(short.run_dir)
+    assert short_rows == metrics_without_wall_clock(full.run_dir)[: len(short_rows)]
+    assert short_rows[-1]["eval/return_mean"] != ""
+
 
 def test_cli_trains_evaluates_and_plans(tmp_path, capsys) -> None:
     out = tmp_path / "g"
