@@ -133,6 +133,23 @@ def test_world_model_shapes_and_loss() -> None:
     assert all(p.grad is not None for p in wm.parameters())
 
 
+@pytest.mark.parametrize("n, heads", [(1, 2), (3, 4), (5, 1)])
+def test_agent_attention_equals_multihead_attention(n: int, heads: int) -> None:
+    """``WorldModel.attend`` (broadcast products over agent pairs) computes what the module whose
+    weights it reads computes, values and gradients, to float32 rounding (1e-5)."""
+    torch.manual_seed(0)
+    wm = WorldModel([GroupInfo("agent", n, 4, False, 5)], deter_size=8, stoch_size=2, classes=2, hidden_size=16, attention_heads=heads)
+    y = torch.randn(7, n, 16, requires_grad=True)
+    ours = wm.attend(y)
+    ref = wm.attn(y, y, y, need_weights=False)[0]
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ours)
+    grads = torch.autograd.grad(ours, [y, *wm.attn.parameters()], g)
+    ref_grads = torch.autograd.grad(ref, [y, *wm.attn.parameters()], g)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_continuous_actions_are_rejected() -> None:
     with pytest.raises(ValueError, match="discrete actions"):
         WorldModel([GroupInfo("agent", 2, 4, True, 5)])
