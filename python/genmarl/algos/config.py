@@ -235,6 +235,7 @@ class GenRLConfig(RunConfigBase):
     distill_k: int = 16  # candidate joint action sequences per state
     distill_horizon: int = 5  # steps each candidate is rolled (then bootstrapped by the critic)
     sampler: str = "auto"  # categorical sampling in imagination: "auto", "torch" or "genmarl" (C++)
+    overlap_updates: str = "auto"  # actor-critic on a second thread while the world model trains on the next batch: "auto" (CPU, 2+ cores, genmarl sampler), "on", "off"
     # planning at act time
     plan: int = 0  # K candidate joint action sequences per env; 0 = act on the policy alone
     plan_horizon: int = 0  # 0 = horizon
@@ -281,6 +282,8 @@ class GenRLConfig(RunConfigBase):
             raise ValueError(f"plan_model must be 'world' or 'simulator', got {self.plan_model!r}")
         if self.sampler not in ("auto", "torch", "genmarl"):
             raise ValueError(f"sampler must be 'auto', 'torch' or 'genmarl', got {self.sampler!r}")
+        if self.overlap_updates not in ("auto", "on", "off"):
+            raise ValueError(f"overlap_updates must be 'auto', 'on' or 'off', got {self.overlap_updates!r}")
         if self.buffer_capacity < self.num_envs * (self.seq_len + 1):
             raise ValueError(
                 f"buffer_capacity ({self.buffer_capacity}) must hold seq_len + 1 = {self.seq_len + 1} steps of each of "

@@ -20,6 +20,7 @@ import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,17 @@ class _CandidatePolicy:
 
     def logits(self, feat: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
         return self.agent.candidate_logits(feat, others, self.unimix)
+
+
+@dataclasses.dataclass
+class _Starts:
+    """Replayed states an actor-critic update imagines from: h [S, N, deter], z [S, N, stoch_dim],
+    their observations {g: [S, n_g, d_g]}, and the indices of the distillation starts (or None)."""
+
+    h: torch.Tensor
+    z: torch.Tensor
+    obs: dict[str, torch.Tensor]
+    distill: torch.Tensor | None
 
 
 class GenerativeAgent(GroupedLearner):
@@ -112,6 +124,41 @@ class GenerativeAgent(GroupedLearner):
         self._last_returns = np.zeros(0)  # returns of the episodes the latest collect() finished
         self._acting = False  # False while prefilling with random actions
         self.simulator_planner = SimulatorPlanner(cfg.gamma)  # plan_model="simulator"; counts its env steps
+        # overlap_updates: the actor-critic update of one gradient step runs on this (the calling)
+        # thread while a worker thread trains the world model on the next batch. Imagination then
+        # reads frozen copies of the models, refreshed after every world-model update.
+        self.overlap = self._resolve_overlap()
+        self._pending: _Starts | None = None  # starts of the actor-critic update still owed (overlap)
+        self._pool: ThreadPoolExecutor | None = None
+        self._frozen_wm: WorldModel | None = None
+        self._frozen_reward: ObsRewardModel | None = None
+        if self.overlap:
+            self._frozen_wm = copy.deepcopy(self.wm).requires_grad_(False)
+            if self.reward_model is not None:
+                self._frozen_reward = copy.deepcopy(self.reward_model).requires_grad_(False)
+            self._frozen_imagine = ImaginationRollout(
+                self._frozen_wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed, reward_model=self._frozen_reward
+            )
+
+    def _resolve_overlap(self) -> bool:
+        """Whether ``overlap_updates`` applies here. The two threads must not share a random
+        stream: the world model draws from torch's generator, imagination from genmarl's
+        counter-based kernels (CPU), so runs stay deterministic. On CUDA the kernels are not used
+        and overlapping gains nothing (the device already runs asynchronously)."""
+        mode = self.cfg.overlap_updates
+        if mode == "off":
+            return False
+        kernels = self.imagine.uses_kernels(self.device)
+        if mode == "on":
+            if not kernels:
+                why = f"device {self.device}" if self.device.type != "cpu" else f"sampler={self.cfg.sampler!r}"
+                raise ValueError(
+                    f"overlap_updates='on' needs imagination on the CPU with genmarl's sampling kernels (got {why}); "
+                    "use overlap_updates='auto' or 'off'"
+                )
+            return True
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return kernels and cores >= 2
 
     # ---- layout helpers ------------------------------------------------------------------
 
@@ -296,16 +343,24 @@ class GenerativeAgent(GroupedLearner):
         return self._plan_world(h, z, K, H, start_obs)
 
     def _plan_world(
-        self, h: torch.Tensor, z: torch.Tensor, K: int, H: int, start_obs: dict[str, torch.Tensor] | None, unimix: float | None = None
+        self,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        K: int,
+        H: int,
+        start_obs: dict[str, torch.Tensor] | None,
+        unimix: float | None = None,
+        imagine: ImaginationRollout | None = None,
     ) -> torch.Tensor:
         """World-model planning from states h, z [E, N, ...] (observations ``start_obs`` {g: [E, n_g, d_g]}
         where rewards are read from predicted observations; candidates mixed with ``unimix``, default
-        ``cfg.plan_unimix``): the best candidate's first joint action [E, N]."""
+        ``cfg.plan_unimix``; through ``imagine``'s models, default the agent's): the best
+        candidate's first joint action [E, N]."""
         cfg = self.cfg
         E, N = h.shape[:2]
         if start_obs is not None:
             start_obs = {g: o.repeat_interleave(K, 0) for g, o in start_obs.items()}
-        traj = self.imagine(
+        traj = (imagine or self.imagine)(
             h.repeat_interleave(K, 0), z.repeat_interleave(K, 0), _CandidatePolicy(self, unimix), horizon=H,
             latent_mode=cfg.plan_latents == "mode", start_obs=start_obs,
         )  # fmt: skip
@@ -412,10 +467,12 @@ class GenerativeAgent(GroupedLearner):
         n = int(self._credit)
         self._credit -= n
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
         for _ in range(n):
             for k, v in self.train_step().items():
                 sums[k] = sums.get(k, 0.0) + v
-        out = {k: v / n for k, v in sums.items()} if n else {}
+                counts[k] = counts.get(k, 0) + 1
+        out = {k: v / counts[k] for k, v in sums.items()}  # (overlapped: an update may lack the actor-critic's)
         out["perf/grad_steps"] = float(self.grad_steps)
         return out
 
@@ -433,7 +490,46 @@ class GenerativeAgent(GroupedLearner):
 
     def train_step(self) -> dict[str, float]:
         """One world-model update on replayed sequences and one actor-critic update on the
-        trajectories imagined from every replayed state."""
+        trajectories imagined from the replayed states.
+
+        With ``overlap`` (``overlap_updates``), the actor-critic update imagines from the states
+        of the *previous* world-model update, with the models as that update left them (frozen
+        copies), on this thread, while a worker thread runs the next world-model and reward-network
+        update: the pairing of states, models and policy is the sequential one's, and the world
+        model runs one update ahead of the policy (the first call trains only the world model).
+        """
+        if not self.overlap:
+            stats, starts = self._model_step()
+            stats.update(self._policy_step(starts, self.imagine, toggle=(self.wm, self.reward_model)))
+            self.grad_steps += 1
+            return stats
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="genrl-world-model")
+        pending, self._pending = self._pending, None
+        future = self._pool.submit(self._model_step)
+        policy_stats: dict[str, float] = {}
+        try:
+            if pending is not None:
+                self._frozen_imagine.stream = self.imagine.stream  # one stream of draws, as sequential
+                policy_stats = self._policy_step(pending, self._frozen_imagine)
+                self.imagine.stream = self._frozen_imagine.stream
+        finally:
+            stats, self._pending = future.result()  # (re-raises the worker's exception)
+        self._refresh_frozen()
+        stats.update(policy_stats)
+        self.grad_steps += 1
+        return stats
+
+    def _refresh_frozen(self) -> None:
+        with torch.no_grad():
+            torch._foreach_copy_(list(self._frozen_wm.parameters()), list(self.wm.parameters()))
+            if self._frozen_reward is not None:
+                torch._foreach_copy_(list(self._frozen_reward.parameters()), list(self.reward_model.parameters()))
+
+    def _model_step(self) -> tuple[dict[str, float], _Starts]:
+        """World-model (and reward-network) update on a replayed batch; returns its statistics and
+        the states the actor-critic update imagines from (``imagine_starts`` of them, drawn here,
+        on the thread that owns torch's generator, as are the distillation starts)."""
         cfg = self.cfg
         with record_function("genrl/replay"):
             b = self._batch_tensors(self.buffer.sample_sequences(cfg.batch_size, cfg.seq_len, mode="stitch"))
@@ -458,30 +554,40 @@ class GenerativeAgent(GroupedLearner):
             pick = torch.randperm(h0.shape[0], device=h0.device)[: cfg.imagine_starts]
             h0, z0 = h0[pick], z0[pick]
             o0 = {g: o[pick] for g, o in o0.items()}
-        dynamics = cfg.actor_dynamics > 0
-        models = [m for m in (self.wm, self.reward_model) if m is not None]
-        if dynamics:  # gradients flow through the models, not into them
-            for m in models:
-                m.requires_grad_(False)
-        with record_function("genrl/imagination"):  # (the start observations serve only a reward_model)
-            traj = self.imagine(h0, z0, self, differentiable=dynamics, start_obs=o0)
         distill = None
-        if cfg.distill_coef > 0:  # expert iteration: plan from some replayed states, distill the chosen actions
-            with record_function("genrl/distill_planning"):
-                P = min(cfg.distill_starts, h0.shape[0])
-                sub = torch.randperm(h0.shape[0], device=h0.device)[:P]
-                with torch.no_grad():
-                    o_sub = {g: o[sub] for g, o in o0.items()}
-                    # candidates from the policy itself: mixing in uniform actions measured worse here
-                    target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub, unimix=0.0)
-                distill = (torch.cat([h0[sub], z0[sub]], -1), target)
-        with record_function("genrl/actor_critic"):
-            stats.update(self.actor_critic_step(traj, distill))
-        if dynamics:
+        if cfg.distill_coef > 0:
+            distill = torch.randperm(h0.shape[0], device=h0.device)[: min(cfg.distill_starts, h0.shape[0])]
+        return stats, _Starts(h0, z0, o0, distill)
+
+    def _policy_step(
+        self, starts: _Starts, imagine: ImaginationRollout, toggle: tuple[nn.Module | None, ...] = ()
+    ) -> dict[str, float]:
+        """Imagination from ``starts`` through ``imagine``'s models, then the actor-critic update
+        (``toggle``: models to freeze meanwhile when imagination reads the trained ones)."""
+        cfg = self.cfg
+        h0, z0, o0 = starts.h, starts.z, starts.obs
+        dynamics = cfg.actor_dynamics > 0
+        models = [m for m in toggle if m is not None] if dynamics else []
+        for m in models:  # gradients flow through the models, not into them
+            m.requires_grad_(False)
+        try:
+            with record_function("genrl/imagination"):  # (the start observations serve only a reward_model)
+                traj = imagine(h0, z0, self, differentiable=dynamics, start_obs=o0)
+            distill = None
+            if starts.distill is not None:  # expert iteration: plan from some replayed states, distill the chosen actions
+                with record_function("genrl/distill_planning"):
+                    sub = starts.distill
+                    with torch.no_grad():
+                        o_sub = {g: o[sub] for g, o in o0.items()}
+                        # candidates from the policy itself: mixing in uniform actions measured worse here
+                        target = self._plan_world(h0[sub], z0[sub], cfg.distill_k, cfg.distill_horizon, o_sub, unimix=0.0,
+                                                  imagine=imagine)  # fmt: skip
+                    distill = (torch.cat([h0[sub], z0[sub]], -1), target)
+            with record_function("genrl/actor_critic"):
+                return self.actor_critic_step(traj, distill, imagine.model)
+        finally:
             for m in models:
                 m.requires_grad_(True)
-        self.grad_steps += 1
-        return stats
 
     def reward_model_step(self) -> dict[str, float]:
         """``reward_updates`` supervised updates of the observation reward network, each on the
@@ -501,8 +607,11 @@ class GenerativeAgent(GroupedLearner):
             total += loss.item()
         return {"reward/loss": total / max(cfg.reward_updates, 1)}
 
-    def actor_critic_step(self, traj: Imagined, distill: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
-        """Actor and symlog critic on an imagined trajectory (world model frozen).
+    def actor_critic_step(
+        self, traj: Imagined, distill: tuple[torch.Tensor, torch.Tensor] | None = None, model: WorldModel | None = None
+    ) -> dict[str, float]:
+        """Actor and symlog critic on an imagined trajectory (world model frozen; ``model``: the
+        world model that imagined it, default the agent's).
 
         The actor's objective mixes REINFORCE on lambda-return advantages (weight
         ``1 - actor_dynamics``) with the lambda-return itself differentiated through the world
@@ -540,7 +649,7 @@ class GenerativeAgent(GroupedLearner):
         if distill is not None:
             d_feat, d_act = distill
             with torch.no_grad():
-                d_others = self.wm.others_probs(d_feat)
+                d_others = (model or self.wm).others_probs(d_feat)
             d_logp = self.logits(d_feat, d_others).log_softmax(-1)
             distill_loss = -d_logp.gather(-1, d_act.unsqueeze(-1)).mean()
             actor_loss = actor_loss + cfg.distill_coef * distill_loss
@@ -702,6 +811,11 @@ class GenerativeAgent(GroupedLearner):
             "acting": self._acting,
             **self._learner_state(include_env),
         }
+        if self._pending is not None:  # overlap_updates: the actor-critic update still owed
+            p = self._pending
+            state["pending_starts"] = {"h": p.h.cpu(), "z": p.z.cpu(), "obs": {g: o.cpu() for g, o in p.obs.items()}}
+            if p.distill is not None:
+                state["pending_starts"]["distill"] = p.distill.cpu()
         if "env_state" in state:
             state["last_returns"] = to_tensor(self._last_returns)
             state["buffer"] = self.buffer_bytes()
@@ -735,6 +849,8 @@ class GenerativeAgent(GroupedLearner):
         self.critics.load_state_dict(weights["critics"])
         if self.reward_model is not None:
             self.reward_model.load_state_dict(weights["reward_model"])
+        if self.overlap:
+            self._refresh_frozen()
 
     def buffer_bytes(self) -> bytes:
         """The replay buffer as the bytes of its file (what checkpoints carry)."""
@@ -767,6 +883,12 @@ class GenerativeAgent(GroupedLearner):
         self._trained_steps = int(state["trained_steps"])
         self._acting = bool(state["acting"])
         self._load_learner_state(state)
+        self._pending = None
+        if self.overlap:
+            if "pending_starts" in state:
+                p, dev = state["pending_starts"], self.device
+                distill = p["distill"].to(dev) if "distill" in p else None
+                self._pending = _Starts(p["h"].to(dev), p["z"].to(dev), {g: o.to(dev) for g, o in p["obs"].items()}, distill)
         if "env_state" in state:
             self._last_returns = to_numpy(state["last_returns"])
             self.load_buffer_bytes(state["buffer"])

@@ -93,6 +93,10 @@ class ImaginationRollout:
         self.seed = int(seed)
         self.stream = 0
 
+    def uses_kernels(self, device: torch.device | str) -> bool:
+        """Whether random draws on ``device`` go through genmarl's C++ kernels (and not torch's generator)."""
+        return self._use_kernels(torch.empty(0, device=device))
+
     def _use_kernels(self, t: torch.Tensor) -> bool:
         if self.sampler == "torch" or t.device.type != "cpu":
             if self.sampler == "genmarl" and t.device.type != "cpu":
