@@ -391,6 +391,75 @@ def test_same_seed_same_training() -> None:
     assert a == b and any(v != 0 for v in a)
 
 
+def _prefilled(**overrides) -> GenerativeAgent:
+    agent = ring_agent(seed=3, actor_dynamics=1.0, **overrides)
+    while agent.env_steps < agent.cfg.prefill_steps + 48:
+        agent.collect()
+    return agent
+
+
+def _networks(agent: GenerativeAgent) -> dict[str, torch.Tensor]:
+    mods = {"wm": agent.wm, "actors": agent.actors, "critics": agent.critics, "target": agent.target_critics,
+            "reward": agent.reward_model}  # fmt: skip
+    return {f"{m}.{k}": v for m, mod in mods.items() for k, v in mod.state_dict().items()}
+
+
+def test_overlapped_updates_equal_sequential_ones() -> None:
+    """overlap_updates='on' runs each actor-critic update on the calling thread while a worker
+    trains the world model on the next batch. The pairing of replayed states, models and policy
+    is the sequential one's, and the two threads draw from separate random streams, so n
+    overlapped updates plus ``flush_updates()`` leave every network bitwise equal to n sequential
+    updates (the same replayed batches, imagination starts and draws)."""
+    seq, ovl = _prefilled(overlap_updates="off"), _prefilled(overlap_updates="on")
+    assert not seq.overlap and ovl.overlap
+    torch.manual_seed(0)  # torch's generator is global: both agents start their updates from one state
+    seq_stats = [seq.train_step() for _ in range(5)]
+    torch.manual_seed(0)
+    ovl_stats = [ovl.train_step() for _ in range(5)]
+    assert "losses/policy" not in ovl_stats[0] and "wm/loss" in ovl_stats[0]  # the first call trains the model only
+    ovl_stats.append(ovl.flush_updates())
+    assert ovl.flush_updates() == {}  # nothing owed any more
+    for i in range(5):  # the world model's statistics of update i, the actor-critic's one call later
+        assert ovl_stats[i]["wm/loss"] == seq_stats[i]["wm/loss"]
+        assert ovl_stats[i + 1]["losses/policy"] == seq_stats[i]["losses/policy"]
+    a, b = _networks(seq), _networks(ovl)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert seq.imagine.stream == ovl.imagine.stream and seq.grad_steps == ovl.grad_steps == 5
+
+
+def test_overlapped_updates_resume_with_the_update_owed() -> None:
+    """A checkpoint taken between overlapped updates carries the starts of the actor-critic
+    update still owed; the resumed agent continues bitwise like the uninterrupted one."""
+    ref, part = _prefilled(overlap_updates="on"), _prefilled(overlap_updates="on")
+    for agent in (ref, part):
+        torch.manual_seed(0)
+        for _ in range(3):
+            agent.train_step()
+    state = part.state_dict(include_env=False)  # (holds torch's generator state, which resumed restores)
+    assert "pending_starts" in state
+    resumed = ring_agent(seed=3, actor_dynamics=1.0, overlap_updates="on")
+    resumed.load_state_dict(state)
+    resumed.load_buffer_bytes(part.buffer_bytes())
+    for agent in (ref, resumed):
+        torch.set_rng_state(state["torch_rng"])
+        for _ in range(2):
+            agent.train_step()
+        agent.flush_updates()
+    a, b = _networks(ref), _networks(resumed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_overlap_updates_needs_genmarls_sampler() -> None:
+    with pytest.raises(ValueError, match="overlap_updates='on' needs imagination on the CPU with genmarl's sampling kernels"):
+        ring_agent(overlap_updates="on", sampler="torch")
+    assert not ring_agent(overlap_updates="auto", sampler="torch").overlap  # 'auto' falls back to sequential
+    with pytest.raises(ValueError, match="overlap_updates must be 'auto', 'on' or 'off', got 'yes'"):
+        GenRLConfig(overlap_updates="yes").validate()
+
+
 # ---- runs, resume, CLI ------------------------------------------------------------------------
 
 RUN = [

@@ -510,15 +510,31 @@ class GenerativeAgent(GroupedLearner):
         policy_stats: dict[str, float] = {}
         try:
             if pending is not None:
-                self._frozen_imagine.stream = self.imagine.stream  # one stream of draws, as sequential
-                policy_stats = self._policy_step(pending, self._frozen_imagine)
-                self.imagine.stream = self._frozen_imagine.stream
+                policy_stats = self._frozen_policy_step(pending)
         finally:
             stats, self._pending = future.result()  # (re-raises the worker's exception)
         self._refresh_frozen()
         stats.update(policy_stats)
         self.grad_steps += 1
         return stats
+
+    def flush_updates(self) -> dict[str, float]:
+        """Runs the actor-critic update still owed under ``overlap_updates`` (nothing otherwise):
+        afterwards the policy has trained on every world-model update made, and the agent's
+        networks equal those of the same number of sequential updates. Training does not call it
+        (a run's results must not depend on where it stops); call it before using the policy of a
+        finished agent outside ``genmarl.train`` if the last update matters. Returns its statistics."""
+        if self._pending is None:
+            return {}
+        pending, self._pending = self._pending, None
+        return self._frozen_policy_step(pending)
+
+    def _frozen_policy_step(self, starts: _Starts) -> dict[str, float]:
+        self._frozen_imagine.stream = self.imagine.stream  # one stream of draws, as sequential updates
+        try:
+            return self._policy_step(starts, self._frozen_imagine)
+        finally:
+            self.imagine.stream = self._frozen_imagine.stream
 
     def _refresh_frozen(self) -> None:
         with torch.no_grad():
