@@ -537,10 +537,12 @@ class GenerativeAgent(GroupedLearner):
             self.imagine.stream = self._frozen_imagine.stream
 
     def _refresh_frozen(self) -> None:
+        pairs = [(self._frozen_wm, self.wm), (self._frozen_reward, self.reward_model)]
         with torch.no_grad():
-            torch._foreach_copy_(list(self._frozen_wm.parameters()), list(self.wm.parameters()))
-            if self._frozen_reward is not None:
-                torch._foreach_copy_(list(self._frozen_reward.parameters()), list(self.reward_model.parameters()))
+            for frozen, trained in pairs:
+                if frozen is not None:
+                    for f, t in zip(frozen.parameters(), trained.parameters(), strict=True):
+                        f.copy_(t)
 
     def _model_step(self) -> tuple[dict[str, float], _Starts]:
         """World-model (and reward-network) update on a replayed batch; returns its statistics and
