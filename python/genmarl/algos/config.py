@@ -219,12 +219,12 @@ class GenRLConfig(RunConfigBase):
     reward_lr: float = 1e-3
     # actor-critic in imagination
     horizon: int = 15
-    imagine_starts: int = 128  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
+    imagine_starts: int = 64  # replayed states each imagined rollout starts from; 0 = all batch_size * seq_len
     ac_hidden_size: int = 64  # actor and critic MLP width
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
-    entropy_coef: float = 3e-3
-    actor_dynamics: float = 0.0  # weight of returns differentiated through the model vs REINFORCE (1 - this); 0 = REINFORCE (DreamerV3 for discrete actions)
+    entropy_coef: float = 0.1  # with dynamics backpropagation lower values let the entropy collapse (docs/generative.md)
+    actor_dynamics: float = 1.0  # weight of returns differentiated through the model vs REINFORCE (1 - this); 0 = REINFORCE (DreamerV3's for discrete actions)
     critic_ema: float = 0.02  # target critic: Polyak rate per update
     return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
     max_grad_norm: float = 100.0
