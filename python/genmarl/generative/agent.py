@@ -73,6 +73,10 @@ class _Starts:
     obs: dict[str, torch.Tensor]
     distill: torch.Tensor | None
 
+    def to(self, device: torch.device | str) -> _Starts:
+        distill = None if self.distill is None else self.distill.to(device)
+        return _Starts(self.h.to(device), self.z.to(device), {g: o.to(device) for g, o in self.obs.items()}, distill)
+
 
 class GenerativeAgent(GroupedLearner):
     """The generative-RL agent for an env with genmarl's grouped API (discrete actions)."""
@@ -130,15 +134,13 @@ class GenerativeAgent(GroupedLearner):
         self.overlap = self._resolve_overlap()
         self._pending: _Starts | None = None  # starts of the actor-critic update still owed (overlap)
         self._pool: ThreadPoolExecutor | None = None
-        self._frozen_wm: WorldModel | None = None
-        self._frozen_reward: ObsRewardModel | None = None
+        self._frozen_imagine: ImaginationRollout | None = None  # imagination through the frozen copies
         if self.overlap:
-            self._frozen_wm = copy.deepcopy(self.wm).requires_grad_(False)
-            if self.reward_model is not None:
-                self._frozen_reward = copy.deepcopy(self.reward_model).requires_grad_(False)
+            frozen_reward = None if self.reward_model is None else copy.deepcopy(self.reward_model).requires_grad_(False)
             self._frozen_imagine = ImaginationRollout(
-                self._frozen_wm, cfg.horizon, sampler=cfg.sampler, seed=cfg.seed, reward_model=self._frozen_reward
-            )
+                copy.deepcopy(self.wm).requires_grad_(False), cfg.horizon, sampler=cfg.sampler, seed=cfg.seed,
+                reward_model=frozen_reward,
+            )  # fmt: skip
 
     def _resolve_overlap(self) -> bool:
         """Whether ``overlap_updates`` applies here. The two threads must not share a random
@@ -537,7 +539,8 @@ class GenerativeAgent(GroupedLearner):
             self.imagine.stream = self._frozen_imagine.stream
 
     def _refresh_frozen(self) -> None:
-        pairs = [(self._frozen_wm, self.wm), (self._frozen_reward, self.reward_model)]
+        frozen_imagine = self._frozen_imagine
+        pairs = [(frozen_imagine.model, self.wm), (frozen_imagine.reward_model, self.reward_model)]
         with torch.no_grad():
             for frozen, trained in pairs:
                 if frozen is not None:
@@ -830,10 +833,7 @@ class GenerativeAgent(GroupedLearner):
             **self._learner_state(include_env),
         }
         if self._pending is not None:  # overlap_updates: the actor-critic update still owed
-            p = self._pending
-            state["pending_starts"] = {"h": p.h.cpu(), "z": p.z.cpu(), "obs": {g: o.cpu() for g, o in p.obs.items()}}
-            if p.distill is not None:
-                state["pending_starts"]["distill"] = p.distill.cpu()
+            state["pending_starts"] = vars(self._pending.to("cpu"))
         if "env_state" in state:
             state["last_returns"] = to_tensor(self._last_returns)
             state["buffer"] = self.buffer_bytes()
@@ -901,12 +901,8 @@ class GenerativeAgent(GroupedLearner):
         self._trained_steps = int(state["trained_steps"])
         self._acting = bool(state["acting"])
         self._load_learner_state(state)
-        self._pending = None
-        if self.overlap:
-            if "pending_starts" in state:
-                p, dev = state["pending_starts"], self.device
-                distill = p["distill"].to(dev) if "distill" in p else None
-                self._pending = _Starts(p["h"].to(dev), p["z"].to(dev), {g: o.to(dev) for g, o in p["obs"].items()}, distill)
+        pending = state.get("pending_starts") if self.overlap else None
+        self._pending = None if pending is None else _Starts(**pending).to(self.device)
         if "env_state" in state:
             self._last_returns = to_numpy(state["last_returns"])
             self.load_buffer_bytes(state["buffer"])

@@ -93,13 +93,10 @@ class ImaginationRollout:
         self.seed = int(seed)
         self.stream = 0
 
-    def uses_kernels(self, device: torch.device | str) -> bool:
+    def uses_kernels(self, device: torch.device) -> bool:
         """Whether random draws on ``device`` go through genmarl's C++ kernels (and not torch's generator)."""
-        return self._use_kernels(torch.empty(0, device=device))
-
-    def _use_kernels(self, t: torch.Tensor) -> bool:
-        if self.sampler == "torch" or t.device.type != "cpu":
-            if self.sampler == "genmarl" and t.device.type != "cpu":
+        if self.sampler == "torch" or device.type != "cpu":
+            if self.sampler == "genmarl" and device.type != "cpu":
                 raise ValueError("sampler='genmarl' runs on CPU tensors; use 'auto' or 'torch' on CUDA")
             return False
         return self.sampler == "genmarl" or self._kernels
@@ -109,7 +106,7 @@ class ImaginationRollout:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draws from ``Categorical((1 - unimix) * softmax(logits) + unimix / k)`` for raw logits
         ``[..., k]``: (index [...] int64, log-probability of the index [...] float32)."""
-        if not deterministic and self._use_kernels(logits):
+        if not deterministic and self.uses_kernels(logits.device):
             from genmarl import sampling
 
             arr = logits.detach().float().contiguous().numpy()
