@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="GenRLConfig overrides")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    overlap = ["off", "on"] if args.device == "cpu" and "overlap_updates=off" not in args.set else ["off"]
+    overlap = ["off", "on"] if args.device == "cpu" and parse_overrides(args.set).get("overlap_updates") != "off" else ["off"]
     agents = {mode: make_agent(args, mode) for mode in overlap}
     agent, cfg = agents["off"]
     sync = torch.cuda.synchronize if agent.device.type == "cuda" else (lambda: None)
