@@ -7,7 +7,8 @@ one step of one environment with all its agents):
 
 * native: ``VectorEnv.step_grouped`` with pre-drawn random actions;
 * TorchRL step: ``GenmarlEnv.step_and_maybe_reset`` (what TorchRL's collectors call) with pre-drawn
-  random action TensorDicts;
+  random actions written into its input with ``TensorDict.set`` (as a ``TensorDictModule`` policy
+  writes them); also with ``TensorDict.update`` of a nested action TensorDict (the harness before);
 * TorchRL rollout: ``GenmarlEnv.rollout(T)`` with TorchRL's random policy (adds the policy and the
   stacking of the trajectory);
 * before: TorchRL's ``PettingZooWrapper`` around one ``genmarl.pettingzoo`` env, the route that
@@ -45,21 +46,30 @@ def native(name: str, E: int, threads: int, calls: int) -> float:
     return calls * E / timed(lambda i: env.step_grouped(pool[i % 16]), calls)
 
 
-def collector_steps_per_s(env, calls: int) -> float:
-    """Batched ``step_and_maybe_reset`` calls per second (what TorchRL's collectors do), with pre-drawn actions."""
+def collector_steps_per_s(env, calls: int, write: str = "set") -> float:
+    """Batched ``step_and_maybe_reset`` calls per second (what TorchRL's collectors do), with pre-drawn
+    actions written into the step's input: one ``TensorDict.set`` per action entry (``write="set"``, as
+    a ``TensorDictModule`` policy writes its outputs) or ``TensorDict.update`` with the nested action
+    TensorDict (``write="update"``, this benchmark's harness before; it costs ~40 us of tensordict's
+    Python per step here)."""
     state = {"td": env.reset()}
     pool = [env.full_action_spec.rand() for _ in range(16)]
+    keys = list(pool[0].keys(True, True))
 
     def step(i: int) -> None:
-        td = state["td"]
-        td.update(pool[i % 16])
+        td, a = state["td"], pool[i % 16]
+        if write == "set":
+            for k in keys:
+                td.set(k, a.get(k))
+        else:
+            td.update(a)
         _, state["td"] = env.step_and_maybe_reset(td)
 
     return calls / timed(step, calls)
 
 
-def torchrl_step(name: str, E: int, threads: int, calls: int) -> float:
-    return E * collector_steps_per_s(GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0), calls)
+def torchrl_step(name: str, E: int, threads: int, calls: int, write: str = "set") -> float:
+    return E * collector_steps_per_s(GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0), calls, write)
 
 
 def torchrl_rollout(name: str, E: int, threads: int, calls: int) -> float:
@@ -94,14 +104,16 @@ def main() -> None:
     E = args.num_envs
     for name in args.envs:
         for threads in args.threads:
-            runs: dict[str, list[float]] = {"native": [], "step": [], "rollout": []}
-            for _ in range(args.repeats):  # alternate, so that drifts of the machine hit all three
+            runs: dict[str, list[float]] = {"native": [], "step": [], "step_update": [], "rollout": []}
+            for _ in range(args.repeats):  # alternate, so that drifts of the machine hit all four
                 runs["native"].append(native(name, E, threads, args.calls))
                 runs["step"].append(torchrl_step(name, E, threads, args.calls))
+                runs["step_update"].append(torchrl_step(name, E, threads, args.calls, write="update"))
                 runs["rollout"].append(torchrl_rollout(name, E, threads, args.calls))
             med = {k: statistics.median(v) for k, v in runs.items()}
             print(f"{name}, {E} envs x {threads} thread(s): native {med['native'] / 1e6:.2f}M/s | "
-                  f"TorchRL step_and_maybe_reset {med['step'] / 1e6:.2f}M/s ({med['step'] / med['native']:.2f}x native) | "
+                  f"TorchRL step_and_maybe_reset {med['step'] / 1e6:.2f}M/s ({med['step'] / med['native']:.2f}x native; "
+                  f"{med['step_update'] / med['native']:.2f}x with update() writing the action) | "
                   f"TorchRL rollout, random policy {med['rollout'] / 1e6:.2f}M/s ({med['rollout'] / med['native']:.2f}x)", flush=True)
         if not args.no_pettingzoo:
             pz = statistics.median(pettingzoo_wrapper(name, 2000) for _ in range(args.repeats))

@@ -153,8 +153,8 @@ def test_one_pass_step_and_maybe_reset_equals_torchrls_generic_path(name, kwargs
     from genmarl.torchrl import _GENERIC_STEP_AND_MAYBE_RESET as generic
 
     one_pass = []
-    build = GenmarlEnv._next_root
-    monkeypatch.setattr(GenmarlEnv, "_next_root", lambda self, entries: one_pass.append(1) or build(self, entries))
+    build = GenmarlEnv._one_pass
+    monkeypatch.setattr(GenmarlEnv, "_one_pass", lambda self, entries: one_pass.append(1) or build(self, entries))
     E = 6
     fast, slow = GenmarlEnv(name, num_envs=E, seed=3, **kwargs), GenmarlEnv(name, num_envs=E, seed=3, **kwargs)
     td_f, td_s = fast.reset(), slow.reset()
@@ -176,6 +176,11 @@ def test_one_pass_step_and_maybe_reset_equals_torchrls_generic_path(name, kwargs
                 assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
                 assert torch.equal(a[k], b[k]), (step, k)
             assert a.batch_size == b.batch_size and a.device == b.device
+        # the next root holds the very tensors of "next" exactly where TorchRL's path leaves them shared
+        for k in td_s.keys(True, True):
+            nk = ("next", *k) if isinstance(k, tuple) else ("next", k)
+            if nk in out_s.keys(True, True):
+                assert (td_f[k] is out_f[nk]) == (td_s[k] is out_s[nk]), (step, k)
         done = out_s["next", "done"].squeeze(-1)
         partial += int(done.any() and not done.all())
         whole += int(done.all())
@@ -197,3 +202,110 @@ def test_one_pass_step_falls_back_to_the_generic_path():
     env.run_type_checks = True
     out, _ = env.step_and_maybe_reset(env.rand_action(env.reset()))
     assert out["next", "agent", "reward"].shape == (2, 3, 1)
+
+
+class WalkEnv:
+    """A Python env registered with genmarl.register (the grouped interface only): two agents walk
+    right (action 1) or stay (0, 2); an env's episode ends when both reach cell 3 or after 4 + e % 3
+    steps (so envs end at different steps). Rewards come as float64 and actions as a MultiDiscrete
+    space; finished episodes are reported under Gymnasium 0.29's "final_observation"."""
+
+    def __init__(self, num_envs, num_threads=None, seed=0):
+        from gymnasium import spaces
+
+        self.num_envs, self.groups = num_envs, ["walker"]
+        self._obs_space, self._act_space = spaces.Box(0.0, 3.0, (2, 1), np.float32), spaces.MultiDiscrete([3, 3])
+        self.pos = np.zeros((num_envs, 2))
+        self.t = np.zeros(num_envs, np.int64)
+        self.limit = 4 + np.arange(num_envs) % 3
+
+    def group_observation_space(self, g):
+        return self._obs_space
+
+    def group_action_space(self, g):
+        return self._act_space
+
+    def sample_actions(self, rng, grouped=True, action_mask=None):
+        return {"walker": rng.integers(0, 3, (self.num_envs, 2))}
+
+    def _obs(self):
+        return {"walker": self.pos[..., None].copy()}  # float64: GenmarlEnv casts to the space's dtype
+
+    def reset_grouped(self, seed=None):
+        self.pos[:] = 0
+        self.t[:] = 0
+        return self._obs(), {}
+
+    def step_grouped(self, actions):
+        a = np.asarray(actions["walker"])
+        self.pos = np.minimum(self.pos + (a == 1), 3)
+        self.t += 1
+        term = (self.pos == 3).all(1)
+        trunc = ~term & (self.t >= self.limit)
+        done = term | trunc
+        rew = np.repeat(term[:, None], 2, 1).astype(np.float64)
+        infos = {"done": done}
+        if done.any():
+            infos["final_observation"] = self._obs()
+            self.pos[done] = 0
+            self.t[done] = 0
+        return self._obs(), {"walker": rew}, {"walker": np.repeat(term[:, None], 2, 1)}, {"walker": np.repeat(trunc[:, None], 2, 1)}, infos
+
+
+@pytest.fixture
+def walk_env():
+    from genmarl.envs import registry
+
+    genmarl.register("torchrl_walk", WalkEnv, overwrite=True)
+    yield "torchrl_walk"
+    registry._PYTHON_ENVS.pop("torchrl_walk", None)
+
+
+def test_python_registered_env(walk_env):
+    """A Python env registered with genmarl.register works as a GenmarlEnv: specs from its grouped
+    spaces, outputs cast to the specs' dtypes, final observations in "next", and the one-pass
+    step_and_maybe_reset equal to TorchRL's generic path."""
+    from genmarl.torchrl import _GENERIC_STEP_AND_MAYBE_RESET as generic
+
+    env = GenmarlEnv(walk_env, num_envs=5, seed=0)
+    check_env_specs(env)
+    assert env.group_map == {"walker": ["walker_0", "walker_1"]}
+    assert env.observation_spec["walker", "observation"].dtype == torch.float32
+    fast, slow = GenmarlEnv(walk_env, num_envs=5), GenmarlEnv(walk_env, num_envs=5)
+    td_f, td_s = fast.reset(), slow.reset()
+    gen = torch.Generator().manual_seed(0)
+    partial = 0
+    for step in range(30):
+        action = torch.randint(0, 3, (5, 2), generator=gen)
+        for td in (td_f, td_s):
+            td["walker", "action"] = action.clone()
+        out_f, td_f = fast.step_and_maybe_reset(td_f)
+        out_s, td_s = generic(slow, td_s)
+        for a, b in ((out_f, out_s), (td_f, td_s)):
+            assert set(a.keys(True, True)) == set(b.keys(True, True))
+            for k in b.keys(True, True):
+                assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]), (step, k)
+        done = out_f["next", "done"].squeeze(-1)
+        partial += int(done.any() and not done.all())
+        # an episode ended by reaching cell 3 shows that final observation, not the next episode's 0
+        term = out_f["next", "terminated"].squeeze(-1)
+        assert (out_f["next", "walker", "observation"][term] == 3).all()
+        assert (td_f["walker", "observation"][done] == 0).all()
+    assert partial > 0
+
+
+def test_python_env_with_bad_outputs_raises(walk_env):
+    class Bad(WalkEnv):
+        def step_grouped(self, actions):
+            obs, rew, term, trunc, infos = super().step_grouped(actions)
+            return obs, {"walker": rew["walker"][:, :1]}, term, trunc, infos
+
+    genmarl.register("torchrl_bad", Bad, overwrite=True)
+    try:
+        env = GenmarlEnv("torchrl_bad", num_envs=3)
+        with pytest.raises(ValueError, match="rewards of group 'walker' have shape"):
+            env.rollout(2)
+    finally:
+        from genmarl.envs import registry
+
+        registry._PYTHON_ENVS.pop("torchrl_bad", None)

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from genmarl.envs.vector_env import make, obs_after_step
+from genmarl.envs.vector_env import VectorEnv, make, obs_after_step
 
 _new_td = getattr(TensorDict, "_new_unsafe", TensorDict)  # the validating constructor where tensordict lacks it
 # TorchRL's generic step-then-reset (a private hook in recent releases, 0.14 included; the public method in 0.12)
@@ -57,9 +58,18 @@ class GenmarlEnv(EnvBase):
         super().__init__(device=device, batch_size=torch.Size([env.num_envs]))
         self._env = env
         self._seed = int(seed)
-        self.group_map: dict[str, list[str]] = {g: list(env.group_agents[g]) for g in env.groups}
+        # genmarl's C++ envs (built-in and modules); anything else is a Python env registered with
+        # genmarl.register, read through the registered interface and its outputs checked each step
+        self._native = isinstance(env, VectorEnv)
+        named = getattr(env, "group_agents", None)
+        self.group_map: dict[str, list[str]] = {}
+        for g in env.groups:
+            n = int(env.group_observation_space(g).shape[0])
+            self.group_map[g] = list(named[g]) if named is not None else [f"{g}_{i}" for i in range(n)]
         self._groups = tuple((g, len(a)) for g, a in self.group_map.items())  # (name, agents), for the step
-        self._mask_groups = set(env.action_mask_groups)
+        self._mask_groups = set(getattr(env, "action_mask_groups", ()))
+        # C++ envs flag whole envs (every agent carries its env's flags); a Python env may not
+        self._whole_env_flags = self._native
         self._on_cpu = self.device is None or torch.device(self.device).type == "cpu"
         self._make_specs()
         # what the last step left (a plain dict: EnvBase's attribute setter is slow): the current
@@ -78,13 +88,17 @@ class GenmarlEnv(EnvBase):
 
     # ---- specs ---------------------------------------------------------------------------
     def _make_specs(self) -> None:
+        """Specs from the env's grouped spaces (``group_observation_space``: ``Box [n, *obs_shape]``;
+        ``group_action_space``: ``MultiDiscrete`` of one size or ``Box [n, act_dim]``)."""
         env, E = self._env, self._env.num_envs
         dev = self.device
         obs_spec, act_spec, rew_spec, done_spec = Composite(shape=(E,)), Composite(shape=(E,)), Composite(shape=(E,)), Composite(shape=(E,))
+        self._obs_dtypes: dict[str, np.dtype] = {}
         for g, agents in self.group_map.items():
             n = len(agents)
-            space = env.observation_space(agents[0])
-            shape = (E, n, *space.shape)
+            space = env.group_observation_space(g)
+            shape = (E, *space.shape)
+            self._obs_dtypes[g] = np.dtype(space.dtype)
             dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype  # float32, or uint8 / int32 where declared
             if np.isfinite(space.low).all() and np.isfinite(space.high).all():
                 low = torch.as_tensor(np.broadcast_to(space.low, shape).copy())
@@ -93,13 +107,25 @@ class GenmarlEnv(EnvBase):
             else:
                 o = Unbounded(shape, dtype=dtype, device=dev)
             group_obs = Composite(observation=o, shape=(E, n))
-            aspace = env.action_space(agents[0])
-            if hasattr(aspace, "n"):
-                a = Categorical(int(aspace.n), (E, n), dtype=torch.int64, device=dev)
+            aspace = env.group_action_space(g)
+            nvec = getattr(aspace, "nvec", None)
+            if nvec is not None:
+                nvec = np.asarray(nvec)
+                if nvec.shape != (n,) or (nvec != nvec[0]).any():
+                    raise ValueError(
+                        f"GenmarlEnv: group {g!r} has action space {aspace}; expected one Discrete size for all {n} agents "
+                        "(MultiDiscrete([k] * n)) or a Box [n, act_dim]"
+                    )
+                a = Categorical(int(nvec[0]), (E, n), dtype=torch.int64, device=dev)
                 if g in self._mask_groups:
-                    group_obs["action_mask"] = Categorical(2, (E, n, int(aspace.n)), dtype=torch.bool, device=dev)
+                    group_obs["action_mask"] = Categorical(2, (E, n, int(nvec[0])), dtype=torch.bool, device=dev)
+            elif isinstance(aspace, spaces.Box) and len(aspace.shape) == 2 and aspace.shape[0] == n:
+                ashape = (E, *aspace.shape)
+                a = Bounded(torch.as_tensor(np.broadcast_to(aspace.low, ashape).astype(np.float32)),
+                            torch.as_tensor(np.broadcast_to(aspace.high, ashape).astype(np.float32)), ashape,
+                            dtype=torch.float32, device=dev)
             else:
-                a = Bounded(0.0, 1.0, (E, n, *aspace.shape), dtype=torch.float32, device=dev)
+                raise ValueError(f"GenmarlEnv: group {g!r} has action space {aspace}; expected MultiDiscrete([k] * {n}) or Box [{n}, act_dim]")
             obs_spec[g] = group_obs
             act_spec[g] = Composite(action=a, shape=(E, n))
             rew_spec[g] = Composite(reward=Unbounded((E, n, 1), dtype=torch.float32, device=dev), shape=(E, n))
@@ -112,6 +138,29 @@ class GenmarlEnv(EnvBase):
         self.action_spec = act_spec
         self.reward_spec = rew_spec
         self.done_spec = done_spec
+
+    def _checked(self, obs: dict, rew: dict | None, term: dict | None, trunc: dict | None) -> tuple:
+        """A Python env's arrays with the specs' dtypes, their shapes checked (C++ envs' arrays
+        already have both)."""
+        E, out_obs = self.num_envs, {}
+        for g, n in self._groups:
+            o = np.ascontiguousarray(obs[g], dtype=self._obs_dtypes[g])
+            want = (E, *self._env.group_observation_space(g).shape)
+            if o.shape != want:
+                raise ValueError(f"{self._env!r}: observations of group {g!r} have shape {o.shape}; expected {want}")
+            out_obs[g] = o
+        if rew is None:
+            return out_obs, None, None, None
+        flags = []
+        for arrays, dtype, what in ((rew, np.float32, "rewards"), (term, bool, "terminated"), (trunc, bool, "truncated")):
+            d = {}
+            for g, n in self._groups:
+                x = np.asarray(arrays[g], dtype=dtype)
+                if x.shape != (E, n):
+                    raise ValueError(f"{self._env!r}: {what} of group {g!r} have shape {x.shape}; expected {(E, n)}")
+                d[g] = x
+            flags.append(d)
+        return (out_obs, *flags)
 
     # ---- conversion --------------------------------------------------------------------------
     def _t(self, x: np.ndarray) -> torch.Tensor:
@@ -129,6 +178,8 @@ class GenmarlEnv(EnvBase):
             obs, infos = self._env.reset_grouped(seed=self._seed)
             self._seed = None  # later full resets continue the random streams
             masks = infos.get("action_mask", {})
+            if not self._native:
+                obs = self._checked(obs, None, None, None)[0]
         else:
             stale = mask & ~last["done"]
             if stale.any():
@@ -145,8 +196,11 @@ class GenmarlEnv(EnvBase):
         actions = {g: tensordict.get((g, "action")).cpu().numpy() for g, _ in self._groups}
         obs, rew, term, trunc, infos = self._env.step_grouped(actions)
         masks = infos.get("action_mask", {})
-        self._last.update(obs=obs, masks=masks, done=infos["done"])
         shown = obs_after_step(obs, infos)  # the finished envs show their episode's final observation
+        if not self._native:
+            obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
+            shown = self._checked(shown, None, None, None)[0]
+        self._last.update(obs=obs, masks=masks, done=infos["done"])
         return self._build(shown, masks, term, trunc, rew)
 
     def _build(self, obs: dict, masks: dict, term: dict, trunc: dict, rew: dict | None) -> TensorDict:
@@ -196,21 +250,43 @@ class GenmarlEnv(EnvBase):
             or tensordict.device != self.device
         ):
             return _GENERIC_STEP_AND_MAYBE_RESET(self, tensordict)
-        nxt = self._step(tensordict)
+        nxt, root = self._one_pass(entries)
         tensordict._set_str("next", nxt, validated=True, inplace=False)
-        return tensordict, self._next_root(entries)
+        return tensordict, root
 
     _NOT_CARRIED = frozenset(("next", "done", "terminated", "truncated", "reward", "_reset"))
+    _REPLACED = frozenset(("observation", "action_mask"))  # a group's entries the step writes anew
 
-    def _next_root(self, entries: dict[str, Any]) -> TensorDictBase:
-        """The root of the next step (see :meth:`_step_and_maybe_reset`) from the entries of the
-        step's input."""
-        E, last, skip, t, dev = self.num_envs, self._last, self._NOT_CARRIED, self._t, self.device
-        obs, masks, done = last["obs"], last["masks"], last["done"]
-        last["done"] = np.zeros(E, bool)  # every finished env has been "reset" (genmarl already did)
-        # TorchRL's partial reset pads what a reset does not return (the action, the policy's
-        # outputs) with zeros in the envs it reset; a reset of every env leaves them as they were
-        pad = torch.from_numpy(done).to(dev) if done.any() and not done.all() else None
+    def _one_pass(self, entries: dict[str, Any]) -> tuple[TensorDictBase, TensorDictBase]:
+        """The step's ``"next"`` TensorDict and the root of the next step (see
+        :meth:`_step_and_maybe_reset`) from the entries of the step's input.
+
+        When no episode ended -- most steps -- the next root holds the very tensors of ``"next"``
+        (observations, masks and the all-false done flags), as TorchRL's ``step_mdp`` leaves them;
+        only the policy's entries are carried over. When some ended, ``"next"`` shows their final
+        observations and the next root gets the new episodes' first ones and fresh false flags,
+        with the carried entries zeroed in the envs that were reset (TorchRL's partial reset)."""
+        E, dev, t, groups = self.num_envs, self.device, self._t, self._groups
+        actions = {}
+        for g, _ in groups:
+            sub = entries.get(g)
+            a = sub._tensordict.get("action") if type(sub) is TensorDict else None
+            if a is None:  # not a plain TensorDict: TorchRL's lookup (and its error for a missing action)
+                a = TensorDict._new_unsafe(entries, batch_size=self.batch_size).get((g, "action"))
+            actions[g] = (a if self._on_cpu else a.cpu()).numpy()
+        obs, rew, term, trunc, infos = self._env.step_grouped(actions)
+        masks = infos.get("action_mask", {})
+        done = infos["done"]
+        ended = bool(done.any())
+        shown = obs_after_step(obs, infos) if ended else obs
+        if not self._native:
+            obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
+            shown = self._checked(shown, None, None, None)[0] if ended else obs
+        # some flag is set: an episode ended or (a Python env may flag single agents) an agent's flags are
+        flagged = ended or (not self._whole_env_flags and any(term[g].any() or trunc[g].any() for g, _ in groups))
+        self._last.update(obs=obs, masks=masks, done=np.zeros(E, bool) if ended else done)
+        skip, replaced = self._NOT_CARRIED, self._REPLACED
+        pad = torch.from_numpy(done).to(dev) if ended and not done.all() else None
 
         def carry(v: Any) -> Any:
             if isinstance(v, TensorDictBase):
@@ -218,29 +294,48 @@ class GenmarlEnv(EnvBase):
                 return v if pad is None else v.apply(lambda x: x.masked_fill(pad.view(E, *[1] * (x.ndim - 1)), 0))
             return v if pad is None else v.masked_fill(pad.view(E, *[1] * (v.ndim - 1)), 0)
 
-        out: dict[str, Any] = {}
+        nxt: dict[str, Any] = {}
+        root: dict[str, Any] = {}
         for key, value in entries.items():
             if key not in skip and key not in self.group_map:
-                out[key] = carry(value)
-        for g, n in self._groups:
+                root[key] = carry(value)
+        for g, n in groups:
+            size = torch.Size((E, n))
+            o = t(obs[g])
+            step_g = {"observation": t(shown[g]) if ended else o, "reward": t(rew[g][..., None])}
+            z = np.zeros((3, E, n, 1), bool)  # false flags, one allocation (numpy's is the cheaper one)
+            fresh = t(z[0]), t(z[1]), t(z[2])
+            if flagged:
+                tm, tr = term[g][..., None], trunc[g][..., None]
+                step_g.update(done=t(tm | tr), terminated=t(tm), truncated=t(tr))
+            else:  # every flag is false, and the next root shares them (as step_mdp does)
+                step_g["done"], step_g["terminated"], step_g["truncated"] = fresh
+            root_g: dict[str, Any] = {}
             carried = entries.get(g)
-            d: dict[str, Any] = {}
             if isinstance(carried, TensorDictBase):
                 for k, v in carried.items():
-                    if k not in skip:
-                        d[k] = carry(v)
+                    if k not in skip and k not in replaced:
+                        root_g[k] = carry(v)
             elif carried is not None:  # a plain tensor under a group's name: kept, as step_mdp does
-                out[g] = carry(carried)
-                continue
-            d["observation"] = t(obs[g])
+                root[g] = carry(carried)
+            root_g["observation"] = o
             if g in self._mask_groups:
-                d["action_mask"] = t(masks[g])
-            z = np.zeros((3, E, n, 1), bool)  # fresh flags, one allocation (numpy's is the cheaper one)
-            d["done"], d["terminated"], d["truncated"] = t(z[0]), t(z[1]), t(z[2])
-            out[g] = _new_td(d, batch_size=torch.Size((E, n)), device=dev)
+                step_g["action_mask"] = t(masks[g])
+                root_g["action_mask"] = t(masks[g]) if ended else step_g["action_mask"]
+            root_g["done"], root_g["terminated"], root_g["truncated"] = fresh
+            nxt[g] = _new_td(step_g, batch_size=size, device=dev)
+            if carried is None or isinstance(carried, TensorDictBase):
+                root[g] = _new_td(root_g, batch_size=size, device=dev)
+        first = groups[0][0]
         z = np.zeros((3, E, 1), bool)
-        out["done"], out["terminated"], out["truncated"] = t(z[0]), t(z[1]), t(z[2])
-        return _new_td(out, batch_size=self.batch_size, device=dev)
+        fresh = t(z[0]), t(z[1]), t(z[2])
+        if flagged:
+            tm, tr = term[first][:, :1], trunc[first][:, :1]
+            nxt["done"], nxt["terminated"], nxt["truncated"] = t(tm | tr), t(tm), t(tr)
+        else:
+            nxt["done"], nxt["terminated"], nxt["truncated"] = fresh
+        root["done"], root["terminated"], root["truncated"] = fresh
+        return _new_td(nxt, batch_size=self.batch_size, device=dev), _new_td(root, batch_size=self.batch_size, device=dev)
 
     def _step_proc_data(self, next_tensordict_out: TensorDictBase) -> TensorDictBase:
         """TorchRL's post-step pass reshapes rewards to the spec and completes missing done entries
@@ -260,7 +355,7 @@ class GenmarlEnv(EnvBase):
         super().close(raise_if_closed=raise_if_closed)
 
     def __repr__(self) -> str:
-        return f"GenmarlEnv({self._env.name!r}, num_envs={self.num_envs}, groups={list(self.group_map)}, device={self.device})"
+        return f"GenmarlEnv({getattr(self._env, 'name', type(self._env).__name__)!r}, num_envs={self.num_envs}, groups={list(self.group_map)}, device={self.device})"
 
 
 if not hasattr(EnvBase, "_step_and_maybe_reset"):  # older TorchRL (0.12 and before): the public method is the one to replace
