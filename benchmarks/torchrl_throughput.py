@@ -11,6 +11,11 @@ one step of one environment with all its agents):
   writes them); also with ``TensorDict.update`` of a nested action TensorDict (the harness before);
 * TorchRL rollout: ``GenmarlEnv.rollout(T)`` with TorchRL's random policy (adds the policy and the
   stacking of the trajectory);
+* ``--baseline OLD/genmarl/torchrl.py``: instead of the above, an A/B of this ``GenmarlEnv`` against
+  the one in another copy of the module (e.g. from a ``git worktree`` of an earlier commit), in one
+  process: rounds of short blocks of native, baseline and current steps, interleaved, each
+  block's rate divided by the native block of its round; prints the medians of those ratios and
+  of the per-step times. Paired blocks cancel most of this VM's drift (single runs vary ±15%).
 * before: TorchRL's ``PettingZooWrapper`` around one ``genmarl.pettingzoo`` env, the route that
   existed before ``GenmarlEnv`` (``--no-pettingzoo`` skips it).
 """
@@ -91,6 +96,49 @@ def pettingzoo_wrapper(name: str, calls: int) -> float:
     return collector_steps_per_s(env, calls)
 
 
+def ab(name: str, E: int, threads: int, baseline: str, rounds: int, block: int = 40) -> None:
+    """Paired comparison of GenmarlEnv against the one defined in the file ``baseline``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_torchrl", baseline)
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    env = genmarl.make(name, num_envs=E, num_threads=threads, seed=0)
+    env.reset_grouped(seed=0)
+    rng = np.random.default_rng(0)
+    pool = [env.sample_actions(rng, grouped=True) for _ in range(16)]
+
+    def collector(cls: type, write: str):  # noqa: ANN202 - one step of step_and_maybe_reset
+        e = cls(name, num_envs=E, num_threads=threads, seed=0)
+        actions = [e.full_action_spec.rand() for _ in range(16)]
+        keys = list(actions[0].keys(True, True))
+        state = {"td": e.reset()}
+
+        def step(i: int) -> None:
+            td, a = state["td"], actions[i % 16]
+            if write == "set":
+                for k in keys:
+                    td.set(k, a.get(k))
+            else:
+                td.update(a)
+            _, state["td"] = e.step_and_maybe_reset(td)
+
+        return step
+
+    fns = {"native": lambda i: env.step_grouped(pool[i % 16])}
+    for write in ("set", "update"):
+        fns[f"baseline, {write}"] = collector(old.GenmarlEnv, write)
+        fns[f"current, {write}"] = collector(GenmarlEnv, write)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(timed(fn, block, warmup=3) / block)
+    for k, v in times.items():
+        ratio = statistics.median(n / t for n, t in zip(times["native"], v))
+        print(f"{name}, {E} envs x {threads} thread(s), {k}: {statistics.median(v) * 1e6:.0f} us per step, "
+              f"median paired ratio to native {ratio:.3f}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["simple_spread", "Foraging-8x8-2p-2f-coop-v3"])
@@ -99,9 +147,16 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=300, help="batched steps per measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-pettingzoo", action="store_true")
+    p.add_argument("--baseline", help="path of another genmarl/torchrl.py: run the paired A/B against it instead")
+    p.add_argument("--rounds", type=int, default=60, help="rounds of the --baseline A/B")
     args = p.parse_args()
     torch.set_num_threads(1)
     E = args.num_envs
+    if args.baseline:
+        for name in args.envs:
+            for threads in args.threads:
+                ab(name, E, threads, args.baseline, args.rounds)
+        return
     for name in args.envs:
         for threads in args.threads:
             runs: dict[str, list[float]] = {"native": [], "step": [], "step_update": [], "rollout": []}
