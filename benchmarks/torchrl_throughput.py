@@ -51,8 +51,8 @@ def native(name: str, E: int, threads: int, calls: int) -> float:
     return calls * E / timed(lambda i: env.step_grouped(pool[i % 16]), calls)
 
 
-def collector_steps_per_s(env, calls: int, write: str = "set") -> float:
-    """Batched ``step_and_maybe_reset`` calls per second (what TorchRL's collectors do), with pre-drawn
+def collector_step(env, write: str = "set"):  # noqa: ANN201 - step(i) -> None
+    """One batched ``step_and_maybe_reset`` per call (what TorchRL's collectors do), with pre-drawn
     actions written into the step's input: one ``TensorDict.set`` per action entry (``write="set"``, as
     a ``TensorDictModule`` policy writes its outputs) or ``TensorDict.update`` with the nested action
     TensorDict (``write="update"``, this benchmark's harness before; it costs ~40 us of tensordict's
@@ -70,7 +70,12 @@ def collector_steps_per_s(env, calls: int, write: str = "set") -> float:
             td.update(a)
         _, state["td"] = env.step_and_maybe_reset(td)
 
-    return calls / timed(step, calls)
+    return step
+
+
+def collector_steps_per_s(env, calls: int, write: str = "set") -> float:
+    """Batched ``step_and_maybe_reset`` calls per second (see :func:`collector_step`)."""
+    return calls / timed(collector_step(env, write), calls)
 
 
 def torchrl_step(name: str, E: int, threads: int, calls: int, write: str = "set") -> float:
@@ -108,27 +113,10 @@ def ab(name: str, E: int, threads: int, baseline: str, rounds: int, block: int =
     rng = np.random.default_rng(0)
     pool = [env.sample_actions(rng, grouped=True) for _ in range(16)]
 
-    def collector(cls: type, write: str):  # noqa: ANN202 - one step of step_and_maybe_reset
-        e = cls(name, num_envs=E, num_threads=threads, seed=0)
-        actions = [e.full_action_spec.rand() for _ in range(16)]
-        keys = list(actions[0].keys(True, True))
-        state = {"td": e.reset()}
-
-        def step(i: int) -> None:
-            td, a = state["td"], actions[i % 16]
-            if write == "set":
-                for k in keys:
-                    td.set(k, a.get(k))
-            else:
-                td.update(a)
-            _, state["td"] = e.step_and_maybe_reset(td)
-
-        return step
-
     fns = {"native": lambda i: env.step_grouped(pool[i % 16])}
     for write in ("set", "update"):
-        fns[f"baseline, {write}"] = collector(old.GenmarlEnv, write)
-        fns[f"current, {write}"] = collector(GenmarlEnv, write)
+        fns[f"baseline, {write}"] = collector_step(old.GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0), write)
+        fns[f"current, {write}"] = collector_step(GenmarlEnv(name, num_envs=E, num_threads=threads, seed=0), write)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
