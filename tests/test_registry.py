@@ -340,3 +340,15 @@ def test_uint8_observations_reach_every_consumer(module_dir, tmp_path):
                           overrides=[*extra, "eval_every=0", "eval_episodes=4", "progress=false", "tensorboard=false"])
         result = genmarl.train(cfg, out=tmp_path / algo)
         assert np.isfinite(result.evaluation["groups"]["walker"]["mean"]), algo
+
+
+def test_adapters_on_the_cpp_core_refuse_python_envs_clearly(chain):
+    """VectorEnv, the PettingZoo adapters and AgentVectorEnv step C++ envs only: a Python env's name
+    gets an error saying so and what does accept it (not 'unknown environment' or an AttributeError)."""
+    from genmarl.gymnasium import AgentVectorEnv
+    from genmarl.pettingzoo import parallel_env
+
+    for build in (lambda: genmarl.VectorEnv("chain"), lambda: parallel_env("chain"), lambda: AgentVectorEnv("chain", num_envs=2)):
+        with pytest.raises(ValueError, match="'chain' is a Python env registered with genmarl.register.*GenmarlEnv accept"):
+            build()
+    assert genmarl.make("chain", num_envs=2).num_envs == 2  # make() itself still returns it

@@ -254,11 +254,9 @@ class WalkEnv:
 
 @pytest.fixture
 def walk_env():
-    from genmarl.envs import registry
-
-    genmarl.register("torchrl_walk", WalkEnv, overwrite=True)
+    genmarl.register("torchrl_walk", WalkEnv)
     yield "torchrl_walk"
-    registry._PYTHON_ENVS.pop("torchrl_walk", None)
+    genmarl.unregister("torchrl_walk")
 
 
 def test_python_registered_env(walk_env):
@@ -300,12 +298,10 @@ def test_python_env_with_bad_outputs_raises(walk_env):
             obs, rew, term, trunc, infos = super().step_grouped(actions)
             return obs, {"walker": rew["walker"][:, :1]}, term, trunc, infos
 
-    genmarl.register("torchrl_bad", Bad, overwrite=True)
+    genmarl.register("torchrl_bad", Bad)
     try:
         env = GenmarlEnv("torchrl_bad", num_envs=3)
         with pytest.raises(ValueError, match="rewards of group 'walker' have shape"):
             env.rollout(2)
     finally:
-        from genmarl.envs import registry
-
-        registry._PYTHON_ENVS.pop("torchrl_bad", None)
+        genmarl.unregister("torchrl_bad")

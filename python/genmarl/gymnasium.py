@@ -37,7 +37,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector import VectorEnv as _GymVectorEnv
 from gymnasium.vector.utils import batch_space
 
-from genmarl.envs.vector_env import make
+from genmarl.envs.vector_env import make, refuse_python_env
 
 OtherPolicy = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], Mapping[str, np.ndarray]]
 
@@ -61,6 +61,7 @@ class AgentVectorEnv(_GymVectorEnv):
         other_policy: OtherPolicy | None = None,
         **scenario_kwargs: Any,
     ) -> None:
+        refuse_python_env(name, "AgentVectorEnv")
         env = make(name, num_envs=num_envs, num_threads=num_threads, seed=seed, render_mode=render_mode, **scenario_kwargs)
         if group is None:
             if len(env.groups) != 1:

@@ -82,6 +82,19 @@ def obs_after_step(obs: Mapping[str, np.ndarray], infos: Mapping[str, Any]) -> M
     return {g: np.where(done.reshape(-1, *([1] * (o.ndim - 1))), final[g], o) for g, o in obs.items()}
 
 
+def refuse_python_env(name: str, what: str) -> None:
+    """Raises ``ValueError`` when ``name`` is a Python env registered with ``genmarl.register``:
+    ``what`` steps genmarl's C++ environments only (built-in ones and registered C++ modules)."""
+    from genmarl.envs import registry
+
+    if name.rpartition(":")[2] in registry.python_envs():  # ("pkg:env": make() imported pkg already)
+        raise ValueError(
+            f"{name!r} is a Python env registered with genmarl.register; {what} steps genmarl's C++ environments only "
+            f"(built-in ones and C++ modules loaded with genmarl.register_module). genmarl.make({name!r}) returns the "
+            "Python env itself, which genmarl train/eval and genmarl.torchrl.GenmarlEnv accept"
+        )
+
+
 class ClosesOnExit:
     """``with env:`` closes ``env`` on exit (VectorEnv and the PettingZoo adapters)."""
 
@@ -238,6 +251,7 @@ class VectorEnv(ClosesOnExit):
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"env name must be a str, got {type(name).__name__}")
+        refuse_python_env(name, "VectorEnv (and genmarl.pettingzoo, built on it)")
         if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral) or not 0 < num_envs < 2**31:
             raise ValueError(f"num_envs must be a positive integer below 2**31, got {num_envs!r}")
         if num_threads is None:
