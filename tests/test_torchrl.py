@@ -305,3 +305,39 @@ def test_python_env_with_bad_outputs_raises(walk_env):
             env.rollout(2)
     finally:
         genmarl.unregister("torchrl_bad")
+
+
+class MaskedWalkEnv(WalkEnv):
+    """WalkEnv with action masks given as 0/1 integers (walking right is refused at cell 3)."""
+
+    action_mask_groups = ["walker"]
+
+    def _masks(self):
+        m = np.ones((self.num_envs, 2, 3), np.uint8)
+        m[..., 1] = self.pos < 3
+        return {"walker": m}
+
+    def reset_grouped(self, seed=None):
+        obs, infos = super().reset_grouped(seed)
+        return obs, {"action_mask": self._masks()}
+
+    def step_grouped(self, actions):
+        out = super().step_grouped(actions)
+        out[4]["action_mask"] = self._masks()
+        return out
+
+
+def test_python_env_action_masks_are_cast_and_checked():
+    genmarl.register("torchrl_masked_walk", MaskedWalkEnv)
+    try:
+        env = GenmarlEnv("torchrl_masked_walk", num_envs=4)
+        check_env_specs(env)
+        td = env.reset()
+        for _ in range(4):
+            td["walker", "action"] = torch.ones(4, 2, dtype=torch.int64)
+            out, td = env.step_and_maybe_reset(td)
+            mask = td["walker", "action_mask"]
+            assert mask.dtype == torch.bool and mask.shape == (4, 2, 3)
+            assert torch.equal(mask[..., 1], td["walker", "observation"][..., 0] < 3)
+    finally:
+        genmarl.unregister("torchrl_masked_walk")

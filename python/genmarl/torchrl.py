@@ -162,6 +162,21 @@ class GenmarlEnv(EnvBase):
             flags.append(d)
         return (out_obs, *flags)
 
+    def _checked_masks(self, masks: dict) -> dict:
+        """A Python env's action masks (``infos["action_mask"]``) as bool arrays, shapes checked."""
+        out = {}
+        for g, n in self._groups:
+            if g not in self._mask_groups:
+                continue
+            if g not in masks:
+                raise ValueError(f"{self._env!r}: group {g!r} is in action_mask_groups but infos['action_mask'] has no {g!r}")
+            m = np.asarray(masks[g], dtype=bool)
+            want = (self.num_envs, n, self.action_spec[g, "action"].space.n)
+            if m.shape != want:
+                raise ValueError(f"{self._env!r}: action masks of group {g!r} have shape {m.shape}; expected {want}")
+            out[g] = m
+        return out
+
     # ---- conversion --------------------------------------------------------------------------
     def _t(self, x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(x)  # shares the fresh array genmarl returned (any strides)
@@ -179,7 +194,7 @@ class GenmarlEnv(EnvBase):
             self._seed = None  # later full resets continue the random streams
             masks = infos.get("action_mask", {})
             if not self._native:
-                obs = self._checked(obs, None, None, None)[0]
+                obs, masks = self._checked(obs, None, None, None)[0], self._checked_masks(masks)
         else:
             stale = mask & ~last["done"]
             if stale.any():
@@ -199,7 +214,7 @@ class GenmarlEnv(EnvBase):
         shown = obs_after_step(obs, infos)  # the finished envs show their episode's final observation
         if not self._native:
             obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
-            shown = self._checked(shown, None, None, None)[0]
+            shown, masks = self._checked(shown, None, None, None)[0], self._checked_masks(masks)
         self._last.update(obs=obs, masks=masks, done=infos["done"])
         return self._build(shown, masks, term, trunc, rew)
 
@@ -282,6 +297,7 @@ class GenmarlEnv(EnvBase):
         if not self._native:
             obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
             shown = self._checked(shown, None, None, None)[0] if ended else obs
+            masks = self._checked_masks(masks)
         # some flag is set: an episode ended or (a Python env may flag single agents) an agent's flags are
         flagged = ended or (not self._whole_env_flags and any(term[g].any() or trunc[g].any() for g, _ in groups))
         self._last.update(obs=obs, masks=masks, done=np.zeros(E, bool) if ended else done)
