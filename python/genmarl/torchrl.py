@@ -58,8 +58,9 @@ class GenmarlEnv(EnvBase):
         super().__init__(device=device, batch_size=torch.Size([env.num_envs]))
         self._env = env
         self._seed = int(seed)
-        # genmarl's C++ envs (built-in and modules); anything else is a Python env registered with
-        # genmarl.register, read through the registered interface and its outputs checked each step
+        # genmarl's C++ envs (built-in and modules), whose every agent carries its env's flags;
+        # anything else is a Python env registered with genmarl.register, read through the
+        # registered interface, its outputs checked each step and its flags taken per agent
         self._native = isinstance(env, VectorEnv)
         named = getattr(env, "group_agents", None)
         self.group_map: dict[str, list[str]] = {}
@@ -68,8 +69,6 @@ class GenmarlEnv(EnvBase):
             self.group_map[g] = list(named[g]) if named is not None else [f"{g}_{i}" for i in range(n)]
         self._groups = tuple((g, len(a)) for g, a in self.group_map.items())  # (name, agents), for the step
         self._mask_groups = set(getattr(env, "action_mask_groups", ()))
-        # C++ envs flag whole envs (every agent carries its env's flags); a Python env may not
-        self._whole_env_flags = self._native
         self._on_cpu = self.device is None or torch.device(self.device).type == "cpu"
         self._make_specs()
         # what the last step left (a plain dict: EnvBase's attribute setter is slow): the current
@@ -299,7 +298,7 @@ class GenmarlEnv(EnvBase):
             shown = self._checked(shown, None, None, None)[0] if ended else obs
             masks = self._checked_masks(masks)
         # some flag is set: an episode ended or (a Python env may flag single agents) an agent's flags are
-        flagged = ended or (not self._whole_env_flags and any(term[g].any() or trunc[g].any() for g, _ in groups))
+        flagged = ended or (not self._native and any(term[g].any() or trunc[g].any() for g, _ in groups))
         self._last.update(obs=obs, masks=masks, done=np.zeros(E, bool) if ended else done)
         skip, replaced = self._NOT_CARRIED, self._REPLACED
         pad = torch.from_numpy(done).to(dev) if ended and not done.all() else None
