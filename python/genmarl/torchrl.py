@@ -92,12 +92,14 @@ class GenmarlEnv(EnvBase):
         env, E = self._env, self._env.num_envs
         dev = self.device
         obs_spec, act_spec, rew_spec, done_spec = Composite(shape=(E,)), Composite(shape=(E,)), Composite(shape=(E,)), Composite(shape=(E,))
-        self._obs_dtypes: dict[str, np.dtype] = {}
+        # a Python env's arrays are checked against these each step (C++ envs' arrays match by construction)
+        self._obs_layout: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}
+        self._mask_shapes: dict[str, tuple[int, int, int]] = {}
         for g, agents in self.group_map.items():
             n = len(agents)
             space = env.group_observation_space(g)
             shape = (E, *space.shape)
-            self._obs_dtypes[g] = np.dtype(space.dtype)
+            self._obs_layout[g] = (np.dtype(space.dtype), shape)
             dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype  # float32, or uint8 / int32 where declared
             if np.isfinite(space.low).all() and np.isfinite(space.high).all():
                 low = torch.as_tensor(np.broadcast_to(space.low, shape).copy())
@@ -117,7 +119,8 @@ class GenmarlEnv(EnvBase):
                     )
                 a = Categorical(int(nvec[0]), (E, n), dtype=torch.int64, device=dev)
                 if g in self._mask_groups:
-                    group_obs["action_mask"] = Categorical(2, (E, n, int(nvec[0])), dtype=torch.bool, device=dev)
+                    self._mask_shapes[g] = (E, n, int(nvec[0]))
+                    group_obs["action_mask"] = Categorical(2, self._mask_shapes[g], dtype=torch.bool, device=dev)
             elif isinstance(aspace, spaces.Box) and len(aspace.shape) == 2 and aspace.shape[0] == n:
                 ashape = (E, *aspace.shape)
                 a = Bounded(torch.as_tensor(np.broadcast_to(aspace.low, ashape).astype(np.float32)),
@@ -138,19 +141,20 @@ class GenmarlEnv(EnvBase):
         self.reward_spec = rew_spec
         self.done_spec = done_spec
 
-    def _checked(self, obs: dict, rew: dict | None, term: dict | None, trunc: dict | None) -> tuple:
-        """A Python env's arrays with the specs' dtypes, their shapes checked (C++ envs' arrays
-        already have both)."""
-        E, out_obs = self.num_envs, {}
-        for g, n in self._groups:
-            o = np.ascontiguousarray(obs[g], dtype=self._obs_dtypes[g])
-            want = (E, *self._env.group_observation_space(g).shape)
+    def _checked_obs(self, obs: dict) -> dict:
+        """A Python env's observations in the specs' dtypes, their shapes checked."""
+        out = {}
+        for g, _ in self._groups:
+            dtype, want = self._obs_layout[g]
+            o = np.ascontiguousarray(obs[g], dtype=dtype)
             if o.shape != want:
                 raise ValueError(f"{self._env!r}: observations of group {g!r} have shape {o.shape}; expected {want}")
-            out_obs[g] = o
-        if rew is None:
-            return out_obs, None, None, None
-        flags = []
+            out[g] = o
+        return out
+
+    def _checked_step(self, rew: dict, term: dict, trunc: dict) -> tuple[dict, dict, dict]:
+        """A Python env's rewards (float32) and flags (bool), their shapes checked."""
+        E, checked = self.num_envs, []
         for arrays, dtype, what in ((rew, np.float32, "rewards"), (term, bool, "terminated"), (trunc, bool, "truncated")):
             d = {}
             for g, n in self._groups:
@@ -158,23 +162,36 @@ class GenmarlEnv(EnvBase):
                 if x.shape != (E, n):
                     raise ValueError(f"{self._env!r}: {what} of group {g!r} have shape {x.shape}; expected {(E, n)}")
                 d[g] = x
-            flags.append(d)
-        return (out_obs, *flags)
+            checked.append(d)
+        return checked[0], checked[1], checked[2]
 
     def _checked_masks(self, masks: dict) -> dict:
         """A Python env's action masks (``infos["action_mask"]``) as bool arrays, shapes checked."""
         out = {}
-        for g, n in self._groups:
-            if g not in self._mask_groups:
-                continue
+        for g, want in self._mask_shapes.items():
             if g not in masks:
                 raise ValueError(f"{self._env!r}: group {g!r} is in action_mask_groups but infos['action_mask'] has no {g!r}")
             m = np.asarray(masks[g], dtype=bool)
-            want = (self.num_envs, n, self.action_spec[g, "action"].space.n)
             if m.shape != want:
                 raise ValueError(f"{self._env!r}: action masks of group {g!r} have shape {m.shape}; expected {want}")
             out[g] = m
         return out
+
+    def _env_step(self, actions: dict[str, np.ndarray]) -> tuple:
+        """One step of the env underneath: (obs, shown, masks, rewards, terminated, truncated, done,
+        ended). ``shown`` is what the step led to: the finished envs' final observations (``obs``
+        itself when no episode ended, ``ended`` False)."""
+        obs, rew, term, trunc, infos = self._env.step_grouped(actions)
+        masks = infos.get("action_mask", {})
+        done = infos["done"]
+        ended = bool(done.any())
+        shown = obs_after_step(obs, infos) if ended else obs
+        if not self._native:
+            checked = self._checked_obs(obs)
+            shown = self._checked_obs(shown) if ended else checked
+            obs, masks = checked, self._checked_masks(masks)
+            rew, term, trunc = self._checked_step(rew, term, trunc)
+        return obs, shown, masks, rew, term, trunc, done, ended
 
     # ---- conversion --------------------------------------------------------------------------
     def _t(self, x: np.ndarray) -> torch.Tensor:
@@ -193,7 +210,7 @@ class GenmarlEnv(EnvBase):
             self._seed = None  # later full resets continue the random streams
             masks = infos.get("action_mask", {})
             if not self._native:
-                obs, masks = self._checked(obs, None, None, None)[0], self._checked_masks(masks)
+                obs, masks = self._checked_obs(obs), self._checked_masks(masks)
         else:
             stale = mask & ~last["done"]
             if stale.any():
@@ -208,14 +225,9 @@ class GenmarlEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         actions = {g: tensordict.get((g, "action")).cpu().numpy() for g, _ in self._groups}
-        obs, rew, term, trunc, infos = self._env.step_grouped(actions)
-        masks = infos.get("action_mask", {})
-        shown = obs_after_step(obs, infos)  # the finished envs show their episode's final observation
-        if not self._native:
-            obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
-            shown, masks = self._checked(shown, None, None, None)[0], self._checked_masks(masks)
-        self._last.update(obs=obs, masks=masks, done=infos["done"])
-        return self._build(shown, masks, term, trunc, rew)
+        obs, shown, masks, rew, term, trunc, done, _ = self._env_step(actions)
+        self._last.update(obs=obs, masks=masks, done=done)
+        return self._build(shown, masks, term, trunc, rew)  # the finished envs show their final observation
 
     def _build(self, obs: dict, masks: dict, term: dict, trunc: dict, rew: dict | None) -> TensorDict:
         """One step's (or reset's) arrays -> a TensorDict [num_envs] with one [num_envs, n]
@@ -288,15 +300,7 @@ class GenmarlEnv(EnvBase):
             if a is None:  # not a plain TensorDict: TorchRL's lookup (and its error for a missing action)
                 a = TensorDict._new_unsafe(entries, batch_size=self.batch_size).get((g, "action"))
             actions[g] = (a if self._on_cpu else a.cpu()).numpy()
-        obs, rew, term, trunc, infos = self._env.step_grouped(actions)
-        masks = infos.get("action_mask", {})
-        done = infos["done"]
-        ended = bool(done.any())
-        shown = obs_after_step(obs, infos) if ended else obs
-        if not self._native:
-            obs, rew, term, trunc = self._checked(obs, rew, term, trunc)
-            shown = self._checked(shown, None, None, None)[0] if ended else obs
-            masks = self._checked_masks(masks)
+        obs, shown, masks, rew, term, trunc, done, ended = self._env_step(actions)
         # some flag is set: an episode ended or (a Python env may flag single agents) an agent's flags are
         flagged = ended or (not self._native and any(term[g].any() or trunc[g].any() for g, _ in groups))
         self._last.update(obs=obs, masks=masks, done=np.zeros(E, bool) if ended else done)
@@ -309,22 +313,20 @@ class GenmarlEnv(EnvBase):
                 return v if pad is None else v.apply(lambda x: x.masked_fill(pad.view(E, *[1] * (x.ndim - 1)), 0))
             return v if pad is None else v.masked_fill(pad.view(E, *[1] * (v.ndim - 1)), 0)
 
-        nxt: dict[str, Any] = {}
+        def false_flags(*shape: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            z = np.zeros((3, *shape), bool)  # done, terminated, truncated: one allocation (numpy's is the cheaper one)
+            return t(z[0]), t(z[1]), t(z[2])
+
         root: dict[str, Any] = {}
         for key, value in entries.items():
             if key not in skip and key not in self.group_map:
                 root[key] = carry(value)
+        # a step with a flag set has its own flags (and observations and masks: _build); otherwise
+        # every flag is false and the next root shares the step's tensors (as step_mdp leaves them)
+        nxt = self._build(shown, masks, term, trunc, rew) if flagged else {}
         for g, n in groups:
             size = torch.Size((E, n))
-            o = t(obs[g])
-            step_g = {"observation": t(shown[g]) if ended else o, "reward": t(rew[g][..., None])}
-            z = np.zeros((3, E, n, 1), bool)  # false flags, one allocation (numpy's is the cheaper one)
-            fresh = t(z[0]), t(z[1]), t(z[2])
-            if flagged:
-                tm, tr = term[g][..., None], trunc[g][..., None]
-                step_g.update(done=t(tm | tr), terminated=t(tm), truncated=t(tr))
-            else:  # every flag is false, and the next root shares them (as step_mdp does)
-                step_g["done"], step_g["terminated"], step_g["truncated"] = fresh
+            fresh = false_flags(E, n, 1)
             root_g: dict[str, Any] = {}
             carried = entries.get(g)
             if isinstance(carried, TensorDictBase):
@@ -333,24 +335,23 @@ class GenmarlEnv(EnvBase):
                         root_g[k] = carry(v)
             elif carried is not None:  # a plain tensor under a group's name: kept, as step_mdp does
                 root[g] = carry(carried)
-            root_g["observation"] = o
+            root_g["observation"] = t(obs[g])
             if g in self._mask_groups:
-                step_g["action_mask"] = t(masks[g])
-                root_g["action_mask"] = t(masks[g]) if ended else step_g["action_mask"]
+                root_g["action_mask"] = t(masks[g])
             root_g["done"], root_g["terminated"], root_g["truncated"] = fresh
-            nxt[g] = _new_td(step_g, batch_size=size, device=dev)
+            if not flagged:
+                step_g = {"observation": root_g["observation"], "reward": t(rew[g][..., None])}
+                if g in self._mask_groups:
+                    step_g["action_mask"] = root_g["action_mask"]
+                step_g["done"], step_g["terminated"], step_g["truncated"] = fresh
+                nxt[g] = _new_td(step_g, batch_size=size, device=dev)
             if carried is None or isinstance(carried, TensorDictBase):
                 root[g] = _new_td(root_g, batch_size=size, device=dev)
-        first = groups[0][0]
-        z = np.zeros((3, E, 1), bool)
-        fresh = t(z[0]), t(z[1]), t(z[2])
-        if flagged:
-            tm, tr = term[first][:, :1], trunc[first][:, :1]
-            nxt["done"], nxt["terminated"], nxt["truncated"] = t(tm | tr), t(tm), t(tr)
-        else:
+        root["done"], root["terminated"], root["truncated"] = fresh = false_flags(E, 1)
+        if not flagged:
             nxt["done"], nxt["terminated"], nxt["truncated"] = fresh
-        root["done"], root["terminated"], root["truncated"] = fresh
-        return _new_td(nxt, batch_size=self.batch_size, device=dev), _new_td(root, batch_size=self.batch_size, device=dev)
+            nxt = _new_td(nxt, batch_size=self.batch_size, device=dev)
+        return nxt, _new_td(root, batch_size=self.batch_size, device=dev)
 
     def _step_proc_data(self, next_tensordict_out: TensorDictBase) -> TensorDictBase:
         """TorchRL's post-step pass reshapes rewards to the spec and completes missing done entries
