@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 
 import numpy as np
@@ -363,6 +364,49 @@ def test_actor_objectives_update_only_the_actor_and_critic(rho) -> None:
     assert all(torch.equal(a, b) for a, b in zip(wm_before, agent.wm.parameters()))
     assert all(p.grad is None for p in agent.reward_model.parameters())  # frozen like the world model
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.actors.parameters()))
+
+
+def _imagined(agent: GenerativeAgent):
+    h = agent.wm.initial_state(16).contiguous()
+    z = torch.zeros(16, 2, agent.wm.stoch_dim)
+    with torch.no_grad():
+        return agent.imagine(h, z, agent, start_obs={"agent": torch.zeros(16, 2, 12)})
+
+
+def test_entropy_target_adapts_each_agents_coefficient_and_resumes() -> None:
+    """entropy_target: the coefficients start at entropy_coef, fall while the policy's entropy is
+    above the goal (a fraction of log(number of actions)), rise while it is below, stay within
+    [1e-4, 1] and travel with checkpoints."""
+    agent = ring_agent(seed=2, actor_dynamics=0.0, entropy_coef=0.1, entropy_target=0.5, entropy_target_lr=0.01)
+    assert torch.allclose(agent.entropy_goal, torch.full((2,), 0.5 * math.log(3)))
+    start = agent.log_alpha.detach().clone()
+    assert torch.allclose(start.exp(), torch.full((2,), 0.1))
+    stats = agent.actor_critic_step(_imagined(agent))  # a near-uniform policy: entropy ~log(3), above the goal
+    assert stats["losses/entropy"] > 0.5 * math.log(3)
+    assert (agent.log_alpha < start).all() and stats["losses/entropy_coef"] < 0.1
+    rising = ring_agent(seed=2, actor_dynamics=0.0, entropy_coef=0.1, entropy_target=0.5, entropy_target_lr=0.01)
+    rising.entropy_goal = torch.full((2,), math.log(3) + 0.1)  # above any entropy: the coefficients must rise
+    rising.actor_critic_step(_imagined(rising))
+    assert (rising.log_alpha > start).all()
+    with torch.no_grad():
+        agent.log_alpha.fill_(5.0)
+    agent.actor_critic_step(_imagined(agent))
+    assert (agent.log_alpha <= 0.0).all()  # clamped: the coefficient never exceeds 1
+    state = agent.state_dict(include_env=False)
+    resumed = ring_agent(seed=2, actor_dynamics=0.0, entropy_coef=0.1, entropy_target=0.5, entropy_target_lr=0.01)
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.log_alpha, agent.log_alpha)
+    assert resumed.alpha_opt.state_dict()["state"][0]["step"] == agent.alpha_opt.state_dict()["state"][0]["step"]
+    with pytest.raises(ValueError, match="trained without entropy_target"):
+        resumed.load_state_dict(ring_agent(seed=2).state_dict(include_env=False))
+    assert ring_agent(seed=2).log_alpha is None  # the fixed coefficient by default
+    assert "losses/entropy_coef" in GenerativeAgent.csv_columns(agent.cfg)[0]
+    with pytest.raises(ValueError, match=r"entropy_target must be in \[0, 1\)"):
+        GenRLConfig(entropy_target=1.0).validate()
+    with pytest.raises(ValueError, match="entropy_target needs entropy_coef > 0"):
+        GenRLConfig(entropy_target=0.5, entropy_coef=0.0).validate()
+    with pytest.raises(ValueError, match="entropy_target_lr must be a positive number"):
+        GenRLConfig(entropy_target_lr=0.0).validate()
 
 
 def test_act_rejects_bad_observations() -> None:

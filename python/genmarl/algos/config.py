@@ -224,6 +224,10 @@ class GenRLConfig(RunConfigBase):
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy_coef: float = 0.1  # with dynamics backpropagation lower values let the entropy collapse (docs/generative.md)
+    # entropy target: each agent's entropy coefficient adapts (starting from entropy_coef) to hold its policy's entropy
+    # at this fraction of the maximum, log(number of its actions); 0 = the fixed entropy_coef
+    entropy_target: float = 0.0
+    entropy_target_lr: float = 1e-3  # Adam learning rate of the log entropy coefficients (entropy_target > 0)
     actor_dynamics: float = 1.0  # weight of returns differentiated through the model vs REINFORCE (1 - this); 0 = REINFORCE (DreamerV3's for discrete actions)
     critic_ema: float = 0.02  # target critic: Polyak rate per update
     return_norm_decay: float = 0.99  # EMA of the 5-95th percentile range of imagined returns
@@ -258,7 +262,7 @@ class GenRLConfig(RunConfigBase):
                           "reward_batch_size", "distill_starts", "distill_k", "distill_horizon"),
             non_negative=("prefill_steps", "imagine_starts", "plan", "plan_horizon", "overshoot", "reward_updates"),
             unit_interval=("critic_ema", "return_norm_decay", "actor_dynamics"),
-            positive=("model_lr", "actor_lr", "reward_lr"),
+            positive=("model_lr", "actor_lr", "reward_lr", "entropy_target_lr"),
             finite_non_negative=("replay_ratio", "free_nats", "kl_dyn", "kl_rep", "behaviour_coef", "overshoot_coef",
                                  "overshoot_reward_coef", "distill_coef"),
         )  # fmt: skip
@@ -274,6 +278,13 @@ class GenRLConfig(RunConfigBase):
             raise ValueError(f"reward_inputs must be 'own' or 'joint', got {self.reward_inputs!r}")
         if self.plan_latents not in ("sample", "mode"):
             raise ValueError(f"plan_latents must be 'sample' or 'mode', got {self.plan_latents!r}")
+        if not 0.0 <= self.entropy_target < 1.0:
+            raise ValueError(
+                f"entropy_target must be in [0, 1) (a fraction of each agent's maximum entropy; 0 = fixed entropy_coef), "
+                f"got {self.entropy_target}"
+            )
+        if self.entropy_target > 0 and not self.entropy_coef > 0:
+            raise ValueError(f"entropy_target needs entropy_coef > 0 (the coefficient it starts from), got {self.entropy_coef}")
         if not 0.0 <= self.plan_unimix <= 1.0:
             raise ValueError(f"plan_unimix must be in [0, 1], got {self.plan_unimix}")
         if self.decoder_input not in DECODER_INPUTS:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from genmarl.generative.world_model import WorldModel, agent_ids, mlp, symexp, s
 from genmarl.training.checkpoints import to_numpy, to_tensor
 
 _MASKED = -1e9  # logit of an action a group does not have (finite: keeps entropies well defined)
+_LOG_ALPHA_MIN, _LOG_ALPHA_MAX = math.log(1e-4), 0.0  # entropy_target: the adapted coefficients stay in [1e-4, 1]
 
 # metrics.csv columns of a genrl run: the training statistics of an update ...
 CSV_TRAINING_COLUMNS = [
@@ -111,6 +113,13 @@ class GenerativeAgent(GroupedLearner):
         self.model_opt = torch.optim.Adam(self.wm.parameters(), lr=cfg.model_lr, eps=1e-6)
         self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=1e-6)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, eps=1e-6)
+        # entropy_target: one log entropy coefficient per agent, adapted to hold the policy's entropy at
+        # entropy_target x log(the agent's number of actions)
+        self.log_alpha: torch.Tensor | None = None
+        if cfg.entropy_target > 0:
+            self.entropy_goal = cfg.entropy_target * self.wm.action_mask.sum(-1).to(torch.float32).log().to(self.device)
+            self.log_alpha = torch.full((N,), math.log(cfg.entropy_coef), device=self.device, requires_grad=True)
+            self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.entropy_target_lr)
         self.buffer = EpisodeBuffer.for_env(env, cfg.buffer_capacity, seed=cfg.seed)
         # reward_from="obs": a reward network on (predicted) next observations, trained on real pairs
         self.reward_model: ObsRewardModel | None = None
@@ -659,8 +668,9 @@ class GenerativeAgent(GroupedLearner):
         feat, others = traj.feat[:-1].detach(), traj.others[:-1].detach()
         logp_all = self.logits(feat, others).log_softmax(-1)
         logp = logp_all.gather(-1, traj.actions.unsqueeze(-1)).squeeze(-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-        objective = cfg.entropy_coef * entropy
+        entropy = -(logp_all.exp() * logp_all).sum(-1)  # [H, S, N]
+        coef = cfg.entropy_coef if self.log_alpha is None else self.log_alpha.detach().exp()
+        objective = coef * entropy
         if rho < 1:
             objective = objective + (1 - rho) * logp * adv
         if rho > 0:
@@ -688,6 +698,15 @@ class GenerativeAgent(GroupedLearner):
         with torch.no_grad():
             for p, tp in zip(self.critics.parameters(), self.target_critics.parameters(), strict=True):
                 tp.lerp_(p, cfg.critic_ema)
+        if self.log_alpha is not None:  # raise an agent's coefficient while its entropy is below the goal
+            with torch.no_grad():
+                agent_entropy = (weight * entropy).sum((0, 1)) / weight.sum((0, 1))  # [N]
+            alpha_loss = (self.log_alpha * (agent_entropy - self.entropy_goal)).sum()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+            with torch.no_grad():
+                self.log_alpha.clamp_(_LOG_ALPHA_MIN, _LOG_ALPHA_MAX)
         return {
             "losses/policy": actor_loss.item(),
             "losses/value": critic_loss.item(),
@@ -696,6 +715,7 @@ class GenerativeAgent(GroupedLearner):
             "imagination/reward": traj.rewards.mean().item(),
             "imagination/return_scale": float(self.return_scale),
             **({"losses/distill": distill_loss.item()} if distill_loss is not None else {}),
+            **({"losses/entropy_coef": self.log_alpha.detach().exp().mean().item()} if self.log_alpha is not None else {}),
         }
 
     # ---- diagnostics ----------------------------------------------------------------------------
@@ -707,6 +727,7 @@ class GenerativeAgent(GroupedLearner):
         H = config.horizon
         training = list(CSV_TRAINING_COLUMNS) + (["reward/loss"] if config.reward_from == "obs" else [])
         training += ["losses/distill"] if config.distill_coef > 0 else []
+        training += ["losses/entropy_coef"] if config.entropy_target > 0 else []
         policy_alone = ["eval/policy_return_mean", "eval/policy_return_std"] if config.plan > 0 else []
         return training, policy_alone + list(CSV_DIAGNOSTIC_COLUMNS) + [
             f"wm/obs_error_k{H}", f"wm/obs_error_trivial_k{H}", f"wm/reward_error_k{H}"
@@ -821,6 +842,11 @@ class GenerativeAgent(GroupedLearner):
             "critic_opt": self.critic_opt.state_dict(),
             "return_scale": self.return_scale.cpu(),
             **(
+                {"log_alpha": self.log_alpha.detach().cpu(), "alpha_opt": self.alpha_opt.state_dict()}
+                if self.log_alpha is not None
+                else {}
+            ),
+            **(
                 {"reward_model": self.reward_model.state_dict(), "reward_opt": self.reward_opt.state_dict()}
                 if self.reward_model is not None
                 else {}
@@ -895,6 +921,12 @@ class GenerativeAgent(GroupedLearner):
         if self.reward_model is not None:
             self.reward_opt.load_state_dict(state["reward_opt"])
         self.return_scale = torch.as_tensor(state["return_scale"], device=self.device)
+        if self.log_alpha is not None:
+            if "log_alpha" not in state:
+                raise ValueError("this checkpoint was trained without entropy_target; resume it with entropy_target=0")
+            with torch.no_grad():
+                self.log_alpha.copy_(state["log_alpha"].to(self.device))
+            self.alpha_opt.load_state_dict(state["alpha_opt"])
         self.imagine.stream = int(state["sampler_stream"])
         self.grad_steps = int(state["grad_steps"])
         self._credit = float(state["credit"])
