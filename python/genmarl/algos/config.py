@@ -224,9 +224,7 @@ class GenRLConfig(RunConfigBase):
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy_coef: float = 0.1  # with dynamics backpropagation lower values let the entropy collapse (docs/generative.md)
-    # entropy target: each agent's entropy coefficient adapts (starting from entropy_coef) to hold its policy's entropy
-    # at this fraction of the maximum, log(number of its actions); 0 = the fixed entropy_coef
-    entropy_target: float = 0.0
+    entropy_target: float = 0.0  # adapt each agent's entropy coefficient (from entropy_coef) to hold its entropy at this fraction of log(its actions); 0 = fixed
     entropy_target_lr: float = 1e-3  # Adam learning rate of the log entropy coefficients (entropy_target > 0)
     actor_dynamics: float = 1.0  # weight of returns differentiated through the model vs REINFORCE (1 - this); 0 = REINFORCE (DreamerV3's for discrete actions)
     critic_ema: float = 0.02  # target critic: Polyak rate per update
