@@ -217,12 +217,12 @@ def test_simulator_planning_with_mixed_candidates_acts_in_multi_group_envs():
         obs, *_ = env.step_grouped(actions)
 
 
-def _plan_ranking_module():
+def _benchmark_module(name: str = "plan_ranking"):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "plan_ranking.py"
-    spec = importlib.util.spec_from_file_location("plan_ranking", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -232,7 +232,7 @@ def test_plan_ranking_scores_the_models_candidates_in_the_simulator():
     """benchmarks/plan_ranking.py: rank correlation is exact on known orders; a probe scores the
     model's own K candidates in the simulator (the pick is never better than the best, the mean
     lies between the worst and the best)."""
-    pr = _plan_ranking_module()
+    pr = _benchmark_module()
     a = np.array([[1.0, 3.0, 2.0, 5.0], [0.1, 0.2, 0.3, 0.4]])
     np.testing.assert_allclose(pr.spearman(a, a), [1.0, 1.0])
     np.testing.assert_allclose(pr.spearman(a, -a), [-1.0, -1.0])
@@ -242,3 +242,26 @@ def test_plan_ranking_scores_the_models_candidates_in_the_simulator():
     r = pr.probe(agent, env, t0=2, K=5, H=3, seed=1)
     assert r["pick_rewards"] <= r["best"] + 1e-12 and r["pick_return"] <= r["best"] + 1e-12
     assert r["mean"] <= r["best"] and -1.0 <= r["spearman_rewards"] <= 1.0
+
+
+def test_message_info_measures_what_the_speaker_says_about_the_goal(tmp_path):
+    """benchmarks/genrl_message_info.py: I(goal; message) is log 3 for a one-to-one code and 0 for
+    a message that ignores the goal; on a saved model it counts every step of every episode and
+    matches the model's own deterministic actions; a model of another scenario is refused."""
+    mi = _benchmark_module("genrl_message_info")
+    assert mi.mutual_information(5.0 * np.eye(3)) == pytest.approx(np.log(3), rel=1e-12)
+    assert mi.mutual_information(np.outer([1.0, 2.0, 3.0], [4.0, 1.0, 5.0])) == pytest.approx(0.0, abs=1e-12)
+    assert mi.mutual_information(np.array([[4.0, 0, 0], [0, 0, 4.0], [0, 0, 4.0]])) == pytest.approx(np.log(3) - 2 / 3 * np.log(2))
+    env = genmarl.make("simple_speaker_listener", num_envs=4, seed=0)
+    agent = make_agent(env)
+    agent.save(str(tmp_path / "model.pt"))
+    r = mi.measure(tmp_path, episodes=20, seed=3, num_envs=4)
+    assert r["counts"].sum() == 20 * env.max_cycles  # 5 batches of 4 envs, every step
+    assert 0.0 <= r["mi"] <= np.log(3) + 1e-12 and np.isfinite(r["return"])
+    assert r["mi"] == pytest.approx(mi.mutual_information(r["counts"].astype(float)))
+    again = mi.measure(tmp_path, episodes=20, seed=3, num_envs=4)
+    np.testing.assert_array_equal(again["counts"], r["counts"])  # deterministic acting: the same messages
+    spread = make_agent(genmarl.make("simple_spread", num_envs=4, seed=0))
+    spread.save(str(tmp_path / "spread.pt"))
+    with pytest.raises(ValueError, match="simple_spread"):
+        mi.load_learner(tmp_path / "spread.pt", 4)
