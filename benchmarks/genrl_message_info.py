@@ -7,7 +7,10 @@ Each argument is a run directory (its ``model.pt``) or a checkpoint file of ``ge
 evaluations, for ``--episodes`` episodes on fresh envs. The speaker observes only the goal's colour
 (a one-hot of 3); its action is the message the listener hears. Printed per model: the mutual
 information I(goal; message) in nats (log 3 = 1.099 when each goal gets its own message, 0 when the
-message ignores the goal), the goal x message counts, and the mean return per agent.
+message ignores the goal) over all steps, at the first step, and at the step t where it is largest
+(the speaker is recurrent, so it may signal at some steps only), the goal x message counts, and the
+mean return per agent. (A plug-in estimate of I(goal; whole message sequence) is not printed: with
+~100 episodes and dozens of distinct sequences it is biased far upwards.)
 
 A listener can only learn to go to the goal once the message carries it, so a speaker with
 I(goal; message) near 0 explains a return stuck near that of ignoring the message.
@@ -52,21 +55,25 @@ def mutual_information(counts: np.ndarray) -> float:
 
 def measure(path: Path, episodes: int, seed: int, num_envs: int = 16) -> dict:
     algo, env = load_learner(path, num_envs)
-    counts = np.zeros((3, 3))
+    steps = int(env.max_cycles)
+    per_step = np.zeros((steps, 3, 3))  # [t, goal, message]
     returns = []
     for batch in range(-(-episodes // num_envs)):
         obs, _ = env.reset_grouped(seed=seed + batch)
         reset = np.ones(num_envs, bool)
         total = np.zeros(num_envs)
-        for _ in range(env.max_cycles):
+        for t in range(steps):
             actions = algo.act(obs, deterministic=True, reset=reset)
             goal = np.asarray(obs["speaker"])[:, 0, :3].argmax(-1)
-            np.add.at(counts, (goal, np.asarray(actions["speaker"])[:, 0]), 1)
+            np.add.at(per_step[t], (goal, np.asarray(actions["speaker"])[:, 0]), 1)
             obs, rew, _, _, infos = env.step_grouped(env_actions(actions))
             total += np.asarray(rew["listener"])[:, 0]  # shared reward: the listener's is everyone's
             reset = np.zeros(num_envs, bool)
         returns.append(total)
-    return {"mi": mutual_information(counts), "counts": counts.astype(int), "return": float(np.concatenate(returns).mean())}
+    counts = per_step.sum(0)
+    at_t = np.array([mutual_information(c) for c in per_step])
+    return {"mi": mutual_information(counts), "mi_first": float(at_t[0]), "mi_max": float(at_t.max()),
+            "mi_max_step": int(at_t.argmax()), "counts": counts.astype(int), "return": float(np.concatenate(returns).mean())}
 
 
 def main() -> None:
@@ -80,7 +87,8 @@ def main() -> None:
     for path in args.models:
         r = measure(path, args.episodes, args.seed)
         rows = " ".join("[" + " ".join(f"{c:4d}" for c in row) + "]" for row in r["counts"])
-        print(f"{str(path):60s} I = {r['mi']:.3f}  return {r['return']:7.2f}  goal x message {rows}")
+        print(f"{str(path):60s} I all steps {r['mi']:.3f}, first {r['mi_first']:.3f}, max {r['mi_max']:.3f} "
+              f"(t={r['mi_max_step']})  return {r['return']:7.2f}  goal x message {rows}")
 
 
 if __name__ == "__main__":

@@ -259,6 +259,7 @@ def test_message_info_measures_what_the_speaker_says_about_the_goal(tmp_path):
     assert r["counts"].sum() == 20 * env.max_cycles  # 5 batches of 4 envs, every step
     assert 0.0 <= r["mi"] <= np.log(3) + 1e-12 and np.isfinite(r["return"])
     assert r["mi"] == pytest.approx(mi.mutual_information(r["counts"].astype(float)))
+    assert 0.0 <= r["mi_first"] <= r["mi_max"] <= np.log(3) + 1e-12 and 0 <= r["mi_max_step"] < env.max_cycles
     again = mi.measure(tmp_path, episodes=20, seed=3, num_envs=4)
     np.testing.assert_array_equal(again["counts"], r["counts"])  # deterministic acting: the same messages
     spread = make_agent(genmarl.make("simple_spread", num_envs=4, seed=0))
