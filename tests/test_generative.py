@@ -768,3 +768,42 @@ def test_genrl_trains_on_grid_observations(tmp_path) -> None:
                       overrides=[*RUN, "total_steps=200"])
     result = genmarl.train(cfg, out=tmp_path / "grid")
     assert np.isfinite(result.summary["wm/obs_error_k1"])
+
+
+@pytest.mark.parametrize("mixing", [True, False])
+def test_agent_mixing_decides_whether_an_agent_state_reads_the_others(tmp_path, mixing: bool) -> None:
+    """With ``agent_mixing`` the listener's filtered states depend on the speaker's observation and
+    action (the transition's attention); without it they depend on the listener's own observations
+    and actions only, to float32 rounding, and the model holds no attention parameters. A short
+    training run and a saved model's evaluation work without it too."""
+    torch.manual_seed(0)
+    env = genmarl.make("simple_speaker_listener", num_envs=2, seed=0)
+    agent = GenerativeAgent(env, GenRLConfig(env=env.name, num_envs=2, agent_mixing=mixing, **TINY))
+    wm = agent.wm
+    assert (wm.attn is not None) == mixing and any("attn" in n for n, _ in wm.named_parameters()) == mixing
+    B, T = 3, 6
+    gen = torch.Generator().manual_seed(1)
+    obs = {g: torch.randn(B, T, grp.num_agents, grp.obs_dim, generator=gen) for g, grp in zip(["speaker", "listener"], agent.groups)}
+    actions = torch.stack([torch.randint(0, 3, (B, T), generator=gen), torch.randint(0, 5, (B, T), generator=gen)], -1)
+    first = torch.zeros(B, T, dtype=torch.bool)
+    first[:, 0] = True
+    other_obs = {**obs, "speaker": torch.randn(B, T, 1, obs["speaker"].shape[-1], generator=gen)}
+    other_actions = actions.clone()
+    other_actions[..., 0] = (actions[..., 0] + 1) % 3  # the speaker says something else
+    with torch.no_grad():
+        a = wm.observe(obs, actions, first, deterministic=True)
+        b = wm.observe(other_obs, other_actions, first, deterministic=True)
+    listener = slice(1, 2)
+    diff = (a.h[:, 1:, listener] - b.h[:, 1:, listener]).abs().max().item()
+    if mixing:
+        assert diff > 1e-3  # the speaker's observation and message reach the listener's state
+    else:
+        assert diff < 1e-6
+        torch.testing.assert_close(a.feat[..., listener, :], b.feat[..., listener, :], rtol=0, atol=1e-6)
+        assert (a.h[:, 1:, :1] - b.h[:, 1:, :1]).abs().max().item() > 1e-3  # the speaker's own state does change
+    with pytest.raises(TypeError, match="agent_mixing"):
+        GenRLConfig(agent_mixing="no").validate()
+    if not mixing:
+        out = tmp_path / "solo"
+        assert cli(["train", "--algo", "genrl", "--env", "simple_speaker_listener", "--out", str(out), *RUN, "agent_mixing=false"]) == 0
+        assert cli(["eval", str(out), "--episodes", "2", "--policy", "speaker=random"]) == 0

@@ -195,6 +195,7 @@ class GenRLConfig(RunConfigBase):
     classes: int = 16  # ... of this many classes each
     hidden_size: int = 128
     attention_heads: int = 4
+    agent_mixing: bool = True  # agents' transitions attend to each other's latents and actions; False = each agent's state reads only its own observations and actions (decentralised execution, as MAPPO's actors)
     mlp_layers: int = 1  # hidden layers of the encoder, decoder, prior, posterior and reward networks
     unimix: float = 0.01  # uniform mixture in every categorical (latents and actions)
     free_nats: float = 1.0

@@ -93,6 +93,7 @@ class GenerativeAgent(GroupedLearner):
             classes=cfg.classes,
             hidden_size=cfg.hidden_size,
             attention_heads=cfg.attention_heads,
+            agent_mixing=cfg.agent_mixing,
             unimix=cfg.unimix,
             layers=cfg.mlp_layers,
             obs_target=cfg.obs_target,

@@ -13,7 +13,10 @@ straight-through gradients). The feature of an agent is ``feat = [h, z]``.
     a[t, j]       ~ behaviour(feat[t, i])[j]   for every other agent j   (behaviour prediction)
 
 The transition mixes agents with one multi-head self-attention layer over the agent axis, so each
-agent's next state depends on what the others did (learned communication, as in MAMBA). A state
+agent's next state depends on what the others did (learned communication, as in MAMBA). Acting
+reads these states, so the agents share what they observe through the model; ``agent_mixing=False``
+leaves the attention out: agent i's states then depend on its own observations and actions only
+(decentralised execution). A state
 whose step starts an episode (``is_first``) is replaced by ``h_init = transition(0, 0, 0)``,
 which is also what acting uses after a reset. Reward and continuation are read from ``h[t+1]``
 computed before the next observation, so the last step of an episode (whose successor
@@ -136,6 +139,7 @@ class WorldModel(nn.Module):
         classes: int = 8,
         hidden_size: int = 128,
         attention_heads: int = 4,
+        agent_mixing: bool = True,
         unimix: float = 0.01,
         layers: int = 2,
         obs_target: str = "absolute",
@@ -184,8 +188,11 @@ class WorldModel(nn.Module):
             nn.ModuleDict({g.name: mlp(dec_in, hidden_size, g.obs_dim, layers) for g in groups}) if obs_target == "both" else None
         )
         self.trans_in = mlp(self.stoch_dim + A + N, hidden_size, hidden_size)
-        self.attn_norm = nn.LayerNorm(hidden_size)
-        self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True)
+        # agent_mixing=False: no attention, so agent i's states depend on its own observations and actions
+        # only (decentralised execution); the model then has no parameters for the mixing either
+        self.agent_mixing = bool(agent_mixing)
+        self.attn_norm = nn.LayerNorm(hidden_size) if agent_mixing else None
+        self.attn = nn.MultiheadAttention(hidden_size, attention_heads, batch_first=True) if agent_mixing else None
         self.gru = nn.GRUCell(hidden_size, deter_size)
         self.prior_net = mlp(deter_size, hidden_size, self.stoch_dim, layers)
         self.post_net = mlp(deter_size + hidden_size, hidden_size, self.stoch_dim, layers)
@@ -342,7 +349,8 @@ class WorldModel(nn.Module):
         lead = h.shape[:-2]
         N = self.num_agents
         x = self.trans_in(torch.cat([z, a, self.agent_ids.expand(*lead, N, N)], -1)).reshape(-1, N, self.hidden_size)
-        x = x + self.attend(self.attn_norm(x))
+        if self.agent_mixing:
+            x = x + self.attend(self.attn_norm(x))
         h_new = self.gru(x.reshape(-1, self.hidden_size), h.reshape(-1, self.deter_size))
         return h_new.reshape(*lead, N, self.deter_size)
 
