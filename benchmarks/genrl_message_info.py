@@ -4,7 +4,7 @@
 
 Each argument is a run directory (its ``model.pt``) or a checkpoint file of ``genmarl train``
 (``RUN/checkpoints/step_N.pt``). The learner acts deterministically, as in the training
-evaluations, for ``--episodes`` episodes on fresh envs. The speaker observes only the goal's colour
+evaluations, for ``--episodes`` episodes on fresh envs (rounded up to whole batches of 16 envs). The speaker observes only the goal's colour
 (a one-hot of 3); its action is the message the listener hears. Printed per model: the mutual
 information I(goal; message) in nats (log 3 = 1.099 when each goal gets its own message, 0 when the
 message ignores the goal) over all steps, at the first step, and at the step t where it is largest
@@ -66,7 +66,7 @@ def measure(path: Path, episodes: int, seed: int, num_envs: int = 16) -> dict:
             actions = algo.act(obs, deterministic=True, reset=reset)
             goal = np.asarray(obs["speaker"])[:, 0, :3].argmax(-1)
             np.add.at(per_step[t], (goal, np.asarray(actions["speaker"])[:, 0]), 1)
-            obs, rew, _, _, infos = env.step_grouped(env_actions(actions))
+            obs, rew, *_ = env.step_grouped(env_actions(actions))
             total += np.asarray(rew["listener"])[:, 0]  # shared reward: the listener's is everyone's
             reset = np.zeros(num_envs, bool)
         returns.append(total)

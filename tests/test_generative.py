@@ -783,7 +783,7 @@ def test_agent_mixing_decides_whether_an_agent_state_reads_the_others(tmp_path, 
     assert (wm.attn is not None) == mixing and any("attn" in n for n, _ in wm.named_parameters()) == mixing
     B, T = 3, 6
     gen = torch.Generator().manual_seed(1)
-    obs = {g: torch.randn(B, T, grp.num_agents, grp.obs_dim, generator=gen) for g, grp in zip(["speaker", "listener"], agent.groups)}
+    obs = {g.name: torch.randn(B, T, g.num_agents, g.obs_dim, generator=gen) for g in agent.groups}
     actions = torch.stack([torch.randint(0, 3, (B, T), generator=gen), torch.randint(0, 5, (B, T), generator=gen)], -1)
     first = torch.zeros(B, T, dtype=torch.bool)
     first[:, 0] = True

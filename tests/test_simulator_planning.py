@@ -217,7 +217,7 @@ def test_simulator_planning_with_mixed_candidates_acts_in_multi_group_envs():
         obs, *_ = env.step_grouped(actions)
 
 
-def _benchmark_module(name: str = "plan_ranking"):
+def _benchmark_module(name: str):
     import importlib.util
     from pathlib import Path
 
@@ -232,7 +232,7 @@ def test_plan_ranking_scores_the_models_candidates_in_the_simulator():
     """benchmarks/plan_ranking.py: rank correlation is exact on known orders; a probe scores the
     model's own K candidates in the simulator (the pick is never better than the best, the mean
     lies between the worst and the best)."""
-    pr = _benchmark_module()
+    pr = _benchmark_module("plan_ranking")
     a = np.array([[1.0, 3.0, 2.0, 5.0], [0.1, 0.2, 0.3, 0.4]])
     np.testing.assert_allclose(pr.spearman(a, a), [1.0, 1.0])
     np.testing.assert_allclose(pr.spearman(a, -a), [-1.0, -1.0])
